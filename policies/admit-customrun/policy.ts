@@ -1,0 +1,34 @@
+import type { Config } from '../../src/config/config.js';
+import type { PolicyDefinition } from '../../src/gate/model.js';
+import { CUSTOM_RUN, MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD } from '../../src/gate/names.js';
+
+/**
+ * Step 3 of the flow. When Kueue admits a gate Workload (`Admitted=True`), mark the CustomRun that
+ * owns it `Succeeded=True`: Tekton then starts the run's real tasks.
+ */
+export function admitCustomRun(config: Config): PolicyDefinition {
+  return {
+    name: 'admit-customrun',
+    title: 'Open the gate of an admitted PipelineRun',
+    description:
+      'When Kueue sets Admitted=True on a Workload created by generate-workload, sets Succeeded=True on the status of the ' +
+      'kueue-gate CustomRun that owns it, so Tekton starts the tasks that run after the gate.',
+    // Fail open: a webhook on workloads/status that blocks would stall Kueue itself. A missed
+    // update is re-applied when the policy is (re)applied and by Kyverno's background scan.
+    failurePolicy: 'Ignore',
+    step: {
+      type: 'set-condition',
+      trigger: { kind: WORKLOAD, subresource: 'status', operations: ['UPDATE'], namespaces: config.namespaces.map((ns) => ns.name) },
+      triggerLabels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+      when: { condition: 'Admitted', statuses: ['True'] },
+      target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
+      set: {
+        type: 'Succeeded',
+        status: 'True',
+        reasons: { True: 'Admitted' },
+        message: 'Admitted by Kueue',
+        mode: 'replace',
+      },
+    },
+  };
+}

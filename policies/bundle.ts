@@ -1,0 +1,75 @@
+/**
+ * The bundle: every object of dist/, built from the config with the constructs of src/.
+ * A chart is a folder of dist/; a chart's top-level construct is a file in it.
+ */
+import { App, Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import type { Config } from '../src/config/config.js';
+import { GatePolicy } from '../src/constructs/gate-policy.js';
+import { KyvernoAccess } from '../src/constructs/kyverno-access.js';
+import { ManagedNamespaces } from '../src/constructs/managed-namespaces.js';
+import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
+import { PriorityClasses } from '../src/constructs/priority-classes.js';
+import { SamplePipelineRun } from '../src/constructs/sample-pipeline-run.js';
+import { requiredAccess } from '../src/gate/access.js';
+import type { PolicyDefinition } from '../src/gate/model.js';
+import { admitCustomRun } from './admit-customrun/policy.js';
+import { generateWorkload } from './generate-workload/policy.js';
+import { mutatePipelineRun } from './mutate-pipelinerun/policy.js';
+import { releaseWorkload } from './release-workload/policy.js';
+
+const PART_OF = { 'app.kubernetes.io/part-of': 'tekton-kueue-policies' };
+
+/** The gate, one policy per step of the flow, in flow order. */
+export function gatePolicies(config: Config): PolicyDefinition[] {
+  return [mutatePipelineRun(config), generateWorkload(config), admitCustomRun(config), releaseWorkload(config)];
+}
+
+/** Charts that a GitOps tool applies; `samples` is for trying the gate out and stays apart. */
+export const APPLIED_COMPONENTS = ['namespaces', 'kueue', 'rbac', 'policies'] as const;
+
+export function buildBundle(config: Config): App {
+  const app = new App();
+  const policies = gatePolicies(config);
+
+  const namespaces = new Chart(app, 'namespaces');
+  new ManagedNamespaces(namespaces, 'namespaces', { names: config.namespaces.map((ns) => ns.name), labels: PART_OF });
+
+  const kueue = new Chart(app, 'kueue');
+  new PipelineQueues(kueue, 'queues', {
+    clusterQueues: config.clusterQueues,
+    namespaces: config.namespaces,
+    flavorName: config.resourceFlavor,
+    labels: PART_OF,
+  });
+  if (config.priorities.length > 0) {
+    new PriorityClasses(kueue, 'priority-classes', { priorities: config.priorities, labels: PART_OF });
+  }
+
+  const rbac = new Chart(app, 'rbac');
+  new KyvernoAccess(rbac, 'kyverno-access', { access: requiredAccess(policies), labels: PART_OF });
+
+  const policyChart = new Chart(app, 'policies');
+  for (const definition of policies) {
+    new GatePolicy(policyChart, definition.name, { definition, labels: PART_OF });
+  }
+
+  if (config.samples) {
+    const samples = new Chart(app, 'samples');
+    const priorities = config.priorities.length > 0 ? config.priorities.map((p) => p.name) : [undefined];
+    for (const ns of config.namespaces) {
+      const runs = ns.queues.flatMap((queue) => priorities.map((priority) => ({ queue: queue.name, priority })));
+      new Construct(samples, ns.name);
+      runs.forEach(({ queue, priority }) =>
+        new SamplePipelineRun(samples.node.findChild(ns.name), `${queue}-${priority ?? 'default'}`, {
+          name: ['sample', queue, priority].filter(Boolean).join('-'),
+          namespace: ns.name,
+          queue,
+          priority,
+          labels: PART_OF,
+        }),
+      );
+    }
+  }
+  return app;
+}

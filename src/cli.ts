@@ -1,0 +1,64 @@
+import { join, relative } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { renderFiles, writeFiles } from './synth.js';
+import { crdFolders, loadCrdSchemas } from './validate/crd-schemas.js';
+import { ObjectValidator, validateDir } from './validate/validate.js';
+
+/** Exit codes: 0 ok, 1 invalid output or internal error, 2 bad input (config, usage). */
+export const EXIT = { ok: 0, invalid: 1, badInput: 2 } as const;
+
+/** Runs the CLI; `root` is the project folder that holds policies/ and dist/. Returns the exit code. */
+export async function main(argv: readonly string[], root: string): Promise<number> {
+  const display = (path: string) => relative(process.cwd(), path) || '.';
+  let code: number = EXIT.ok;
+  const program = new Command('tekton-kueue-policies')
+    .description('Synthesize and check the Kyverno + Kueue + Tekton bundle that queues PipelineRuns in Kueue.')
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('synth')
+    .description('build the bundle from a config file and write it to the output folder (replaced as a whole)')
+    .option('-c, --config <file>', 'config file', join(root, 'policies', 'config.yaml'))
+    .option('-o, --out <dir>', 'output folder', join(root, 'dist'))
+    .action((options: { config: string; out: string }) => {
+      const config = loadConfig(display(options.config));
+      const files = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
+      writeFiles(files, options.out);
+      console.log(`wrote ${files.size} files to ${display(options.out)}`);
+    });
+
+  program
+    .command('validate')
+    .description('check every object under DIR against the pinned CRD schemas, rejecting unknown fields')
+    .argument('[dir]', 'folder of YAML files', join(root, 'dist'))
+    .option('--crds <dir>', 'folder of CRDs (default: ../shared/crds beside the project, else the Go module cache)')
+    .action((dir: string, options: { crds?: string }) => {
+      const validator = new ObjectValidator(loadCrdSchemas(crdFolders(root, options.crds)));
+      const { findings, objects } = validateDir(dir, validator);
+      for (const f of findings) console.error(`${f.file}: ${f.object}: ${f.message}`);
+      if (findings.length > 0) {
+        console.error(`${findings.length} problem(s) in ${display(dir)}`);
+        code = EXIT.invalid;
+      } else {
+        console.log(`${objects} objects in ${display(dir)} are valid`);
+      }
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    }
+    if (err instanceof ConfigError) {
+      console.error(`error: ${err.message}`);
+      return EXIT.badInput;
+    }
+    console.error(`error: ${(err as Error).message}`);
+    return EXIT.invalid;
+  }
+  return code;
+}

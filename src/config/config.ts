@@ -1,0 +1,54 @@
+/** Resource name → quantity, as in a container's `resources.requests`. */
+export type ResourceList = Readonly<Record<string, string>>;
+
+/** A LocalQueue in a managed namespace and the ClusterQueue it feeds. */
+export interface QueueConfig {
+  readonly name: string;
+  readonly clusterQueue: string;
+}
+
+/** A namespace whose PipelineRuns are gated. */
+export interface NamespaceConfig {
+  readonly name: string;
+  readonly queues: readonly QueueConfig[];
+  /** LocalQueue used when a run has no `kueue.x-k8s.io/queue-name` label. */
+  readonly defaultQueue: string;
+}
+
+export interface ClusterQueueConfig {
+  readonly name: string;
+  /** Nominal quota of the bundle's ResourceFlavor. */
+  readonly quota: ResourceList;
+  /** Requests of a run queued here that carries no request annotations. */
+  readonly defaultRequests: ResourceList;
+}
+
+export interface PriorityConfig {
+  readonly name: string;
+  readonly value: number;
+  readonly description?: string;
+}
+
+/** The user config after defaults are applied and cross-references are checked. */
+export interface Config {
+  readonly strategy: 'customrun';
+  readonly optOutLabel: string;
+  readonly resourceFlavor: string;
+  readonly requestAnnotationPrefix: string;
+  /** Requests of a run in a LocalQueue the bundle does not manage. */
+  readonly fallbackRequests: ResourceList;
+  readonly clusterQueues: readonly ClusterQueueConfig[];
+  readonly namespaces: readonly NamespaceConfig[];
+  readonly priorities: readonly PriorityConfig[];
+  readonly defaultPriority?: string;
+  /** Emit the sample PipelineRuns under `samples/`. */
+  readonly samples: boolean;
+}
+
+export const DEFAULTS = {
+  strategy: 'customrun',
+  optOutLabel: 'tekton-kueue-policies.dev/opt-out',
+  resourceFlavor: 'default-flavor',
+  requestAnnotationPrefix: 'kueue.konflux-ci.dev/requests-',
+  defaultRequests: { cpu: '1', memory: '1Gi' },
+} as const;

@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import YAML from 'yaml';
+import { PIPELINERUN_RESOURCE } from '../gate/names.js';
+import { type Config, DEFAULTS, type ResourceList } from './config.js';
+import { configSchema } from './schema.js';
+
+/** A config problem, told as the file, the field, what is wrong and how to fix it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly problem: string,
+    readonly fix: string,
+  ) {
+    super(`${file}: ${field || '(top level)'}: ${problem}\n  fix: ${fix}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface RawConfig {
+  strategy?: 'customrun';
+  optOutLabel?: string;
+  resourceFlavor?: string;
+  requests?: { annotationPrefix?: string; defaults?: Record<string, string | number> };
+  clusterQueues: { name: string; quota: Record<string, string | number>; defaultRequests?: Record<string, string | number> }[];
+  namespaces: { name: string; queues: { name: string; clusterQueue: string }[]; defaultQueue?: string }[];
+  priorities?: { name: string; value: number; description?: string }[];
+  defaultPriority?: string;
+  samples?: boolean;
+}
+
+const validateRaw = new Ajv({ allErrors: false, strict: true }).compile<RawConfig>(configSchema);
+
+/** Reads, schema-checks and cross-checks a config file; throws ConfigError on the first problem. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read the file (${(err as NodeJS.ErrnoException).code})`, 'pass an existing file with --config');
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, '', `not valid YAML: ${doc.errors[0]!.message}`, 'correct the YAML syntax at that line');
+  }
+  return parseConfig(doc.toJS(), file);
+}
+
+/** Checks an already parsed config object; `file` names it in errors. */
+export function parseConfig(raw: unknown, file: string): Config {
+  if (!validateRaw(raw)) throw schemaError(file, validateRaw.errors![0]!);
+  return crossCheck(raw, file);
+}
+
+function schemaError(file: string, error: ErrorObject): ConfigError {
+  const field = error.instancePath.slice(1).replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.');
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return new ConfigError(file, field, `unknown field "${String(params.additionalProperty)}"`, 'remove it or correct its spelling (see the config reference in README.md)');
+    case 'required':
+      return new ConfigError(file, field, `missing required field "${String(params.missingProperty)}"`, `add ${String(params.missingProperty)}`);
+    case 'enum':
+      return new ConfigError(file, field, `must be one of ${JSON.stringify(params.allowedValues)}`, 'use one of the listed values');
+    case 'pattern':
+      return new ConfigError(file, field, `"${String(error.data)}" is not a valid name here`, 'use lower-case letters, digits and "-" (a Kubernetes name)');
+    case 'oneOf':
+      return new ConfigError(file, field, `"${String(error.data)}" is not a resource quantity`, 'write a quantity such as 2, 500m or 4Gi');
+    default:
+      return new ConfigError(file, field, error.message ?? 'invalid value', 'see the config reference in README.md');
+  }
+}
+
+function quantities(list: Record<string, string | number> | undefined): ResourceList | undefined {
+  return list && Object.fromEntries(Object.entries(list).map(([name, value]) => [name, String(value)]));
+}
+
+function crossCheck(raw: RawConfig, file: string): Config {
+  const fallbackRequests = quantities(raw.requests?.defaults) ?? DEFAULTS.defaultRequests;
+  const clusterQueues = raw.clusterQueues.map((queue, i) => {
+    const defaultRequests = quantities(queue.defaultRequests) ?? fallbackRequests;
+    for (const resource of [...Object.keys(defaultRequests), PIPELINERUN_RESOURCE]) {
+      if (!(resource in queue.quota)) {
+        throw new ConfigError(file, `clusterQueues[${i}].quota`, `does not cover "${resource}", which every run queued here requests`, `add "${resource}" to the quota (Kueue never admits a Workload whose requests its ClusterQueue does not cover)`);
+      }
+    }
+    return { name: queue.name, quota: quantities(queue.quota)!, defaultRequests };
+  });
+  unique(file, 'clusterQueues', clusterQueues.map((q) => q.name));
+
+  const known = new Set(clusterQueues.map((q) => q.name));
+  const namespaces = raw.namespaces.map((ns, i) => {
+    unique(file, `namespaces[${i}].queues`, ns.queues.map((q) => q.name));
+    ns.queues.forEach((queue, j) => {
+      if (!known.has(queue.clusterQueue)) {
+        throw new ConfigError(file, `namespaces[${i}].queues[${j}].clusterQueue`, `no ClusterQueue named "${queue.clusterQueue}"`, `name one of ${JSON.stringify([...known])} or add it under clusterQueues`);
+      }
+    });
+    const defaultQueue = ns.defaultQueue ?? ns.queues[0]!.name;
+    if (!ns.queues.some((q) => q.name === defaultQueue)) {
+      throw new ConfigError(file, `namespaces[${i}].defaultQueue`, `"${defaultQueue}" is not one of this namespace's queues`, 'name one of its queues, or leave it out to use the first');
+    }
+    return { name: ns.name, queues: ns.queues, defaultQueue };
+  });
+  unique(file, 'namespaces', namespaces.map((ns) => ns.name));
+
+  const priorities = raw.priorities ?? [];
+  unique(file, 'priorities', priorities.map((p) => p.name));
+  if (raw.defaultPriority !== undefined && !priorities.some((p) => p.name === raw.defaultPriority)) {
+    throw new ConfigError(file, 'defaultPriority', `no priority named "${raw.defaultPriority}"`, 'name one of the priorities, or leave it out');
+  }
+
+  return {
+    strategy: raw.strategy ?? DEFAULTS.strategy,
+    optOutLabel: raw.optOutLabel ?? DEFAULTS.optOutLabel,
+    resourceFlavor: raw.resourceFlavor ?? DEFAULTS.resourceFlavor,
+    requestAnnotationPrefix: raw.requests?.annotationPrefix ?? DEFAULTS.requestAnnotationPrefix,
+    fallbackRequests,
+    clusterQueues,
+    namespaces,
+    priorities,
+    defaultPriority: raw.defaultPriority,
+    samples: raw.samples ?? true,
+  };
+}
+
+function unique(file: string, field: string, names: string[]): void {
+  const seen = new Set<string>();
+  names.forEach((name, i) => {
+    if (seen.has(name)) throw new ConfigError(file, `${field}[${i}].name`, `"${name}" is listed twice`, 'give each entry its own name');
+    seen.add(name);
+  });
+}

@@ -1,0 +1,92 @@
+/** JSON Schema of the user config file (`policies/config.yaml`), checked with ajv before anything is built. */
+
+const dnsLabel = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } as const;
+const qualifiedName = {
+  type: 'string',
+  pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+  maxLength: 316,
+} as const;
+const quantity = {
+  oneOf: [
+    { type: 'string', pattern: '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$' },
+    { type: 'integer', minimum: 0 },
+  ],
+} as const;
+const resourceList = {
+  type: 'object',
+  propertyNames: qualifiedName,
+  additionalProperties: quantity,
+} as const;
+
+export const configSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'tekton-kueue-policies config',
+  type: 'object',
+  additionalProperties: false,
+  required: ['clusterQueues', 'namespaces'],
+  properties: {
+    strategy: { enum: ['customrun'] },
+    optOutLabel: qualifiedName,
+    resourceFlavor: dnsLabel,
+    requests: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        annotationPrefix: { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)[-A-Za-z0-9_.]*$' },
+        defaults: resourceList,
+      },
+    },
+    clusterQueues: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'quota'],
+        properties: {
+          name: dnsLabel,
+          quota: { ...resourceList, minProperties: 1 },
+          defaultRequests: resourceList,
+        },
+      },
+    },
+    namespaces: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'queues'],
+        properties: {
+          name: dnsLabel,
+          queues: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name', 'clusterQueue'],
+              properties: { name: dnsLabel, clusterQueue: dnsLabel },
+            },
+          },
+          defaultQueue: dnsLabel,
+        },
+      },
+    },
+    priorities: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'value'],
+        properties: {
+          name: dnsLabel,
+          value: { type: 'integer', minimum: -2147483648, maximum: 1000000000 },
+          description: { type: 'string' },
+        },
+      },
+    },
+    defaultPriority: dnsLabel,
+    samples: { type: 'boolean' },
+  },
+} as const;

@@ -1,0 +1,67 @@
+import { Construct } from 'constructs';
+import { ClusterPolicy } from '../../imports/kyverno-kyverno.io.js';
+import type { PolicyDefinition } from '../gate/model.js';
+import { renderClusterPolicySpec } from '../kyverno/cluster-policy-dialect.js';
+
+/** Props of a {@link GatePolicy}. */
+export interface GatePolicyProps {
+  /** The step of the flow this policy carries out, with its name, title and description. */
+  readonly definition: PolicyDefinition;
+  /**
+   * `policies.kyverno.io/category` of the policy.
+   * @default 'Tekton, Kueue'
+   */
+  readonly category?: string;
+  /**
+   * Oldest Kyverno version the policy is known to work with (`policies.kyverno.io/minversion`).
+   * @default '1.19.0'
+   */
+  readonly minVersion?: string;
+  /**
+   * Labels of the ClusterPolicy.
+   * @default - none
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * One step of the gate as a Kyverno `kyverno.io/v1` ClusterPolicy, with the standard
+ * `policies.kyverno.io/*` annotations of the kyverno/policies catalogue.
+ */
+export class GatePolicy extends Construct {
+  /** The generated L1 object. */
+  readonly policy: ClusterPolicy;
+
+  constructor(scope: Construct, id: string, props: GatePolicyProps) {
+    super(scope, id);
+    const { definition } = props;
+    if (!NAME.test(definition.name)) {
+      throw new Error(`GatePolicy ${id}: name "${definition.name}" is not a valid Kubernetes name (lower-case letters, digits, "-")`);
+    }
+    const spec = renderClusterPolicySpec(definition);
+    this.policy = new ClusterPolicy(this, 'Resource', {
+      metadata: {
+        name: definition.name,
+        labels: { ...props.labels },
+        annotations: {
+          'policies.kyverno.io/title': definition.title,
+          'policies.kyverno.io/category': props.category ?? 'Tekton, Kueue',
+          'policies.kyverno.io/subject': definition.step.trigger.kind.kind,
+          'policies.kyverno.io/minversion': props.minVersion ?? '1.19.0',
+          'policies.kyverno.io/description': definition.description,
+        },
+      },
+      spec,
+    });
+    this.node.addValidation({
+      validate: () => {
+        const names = (spec.rules ?? []).map((r) => r.name);
+        return names.length === 0
+          ? [`${definition.name}: a policy needs at least one rule`]
+          : names.filter((n, i) => names.indexOf(n) !== i).map((n) => `${definition.name}: rule name "${n}" is used twice`);
+      },
+    });
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The API access each Kyverno controller needs to run the gate, derived from the steps themselves:
+ * a new step cannot ship without the RBAC it needs, and no grant outlives the step that used it.
+ */
+import type { GateStep, PolicyDefinition } from './model.js';
+import { type ApiKind, groupOf, resourceOf } from './names.js';
+
+/** Kyverno controllers that take extra permissions through aggregated ClusterRoles. */
+export type KyvernoController = 'admission-controller' | 'background-controller' | 'reports-controller';
+
+export interface AccessRule {
+  readonly apiGroup: string;
+  /** Plural resource, with `/status` for the status subresource. */
+  readonly resource: string;
+  readonly verbs: readonly string[];
+}
+
+type Grant = { controller: KyvernoController; kind: ApiKind; subresource?: 'status'; verbs: string[] };
+
+function grantsOf(step: GateStep): Grant[] {
+  // The reports controller reads every matched kind to write policy reports.
+  const reports: Grant = { controller: 'reports-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
+  switch (step.type) {
+    case 'insert-gate':
+      // Mutation at admission edits the request itself: no API access.
+      return [reports];
+    case 'generate-workload':
+      return [
+        reports,
+        // The background controller re-reads the trigger, then creates the Workload if absent.
+        { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get'] },
+        { controller: 'background-controller', kind: step.workload, verbs: ['get', 'create'] },
+      ];
+    case 'set-condition':
+      return [
+        reports,
+        // Listing triggers lets Kyverno re-apply the step to existing objects (mutateExistingOnPolicyUpdate).
+        { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] },
+        { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] },
+      ];
+  }
+}
+
+/** Access rules per controller, merged by resource, sorted so the output is stable. */
+export function requiredAccess(policies: readonly PolicyDefinition[]): Map<KyvernoController, AccessRule[]> {
+  const merged = new Map<KyvernoController, Map<string, { apiGroup: string; resource: string; verbs: Set<string> }>>();
+  for (const grant of policies.flatMap((p) => grantsOf(p.step))) {
+    const resource = resourceOf(grant.kind) + (grant.subresource ? `/${grant.subresource}` : '');
+    const apiGroup = groupOf(grant.kind);
+    const rules = merged.get(grant.controller) ?? new Map();
+    merged.set(grant.controller, rules);
+    const key = `${apiGroup}/${resource}`;
+    const rule = rules.get(key) ?? { apiGroup, resource, verbs: new Set<string>() };
+    rules.set(key, rule);
+    grant.verbs.forEach((verb) => rule.verbs.add(verb));
+  }
+  return new Map(
+    [...merged.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([controller, rules]) => [
+      controller,
+      [...rules.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([, rule]) => ({ apiGroup: rule.apiGroup, resource: rule.resource, verbs: [...rule.verbs].sort() })),
+    ]),
+  );
+}

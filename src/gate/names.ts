@@ -1,0 +1,39 @@
+import { ClusterQueue } from '../../imports/kueue-kueue.x-k8s.io.js';
+import { CustomRun, PipelineRun } from '../../imports/tekton-tekton.dev.js';
+
+/** An API kind as `apiVersion` + `kind`, the way manifests and Kyverno targets name it. */
+export interface ApiKind {
+  readonly apiVersion: string;
+  readonly kind: string;
+}
+
+export const PIPELINE_RUN: ApiKind = PipelineRun.GVK;
+export const CUSTOM_RUN: ApiKind = CustomRun.GVK;
+export const WORKLOAD: ApiKind = { apiVersion: ClusterQueue.GVK.apiVersion, kind: 'Workload' };
+
+/** Name of the pipeline task the gate inserts; also the CustomRun's `tekton.dev/pipelineTask` label. */
+export const GATE_TASK = 'kueue-gate';
+/** Kueue's own label naming a workload's LocalQueue. */
+export const QUEUE_LABEL = 'kueue.x-k8s.io/queue-name';
+/** Label naming the WorkloadPriorityClass of a run. */
+export const PRIORITY_LABEL = 'kueue.x-k8s.io/priority-class';
+/** Extended resource every gated run requests once, so a ClusterQueue can cap concurrent runs. */
+export const PIPELINERUN_RESOURCE = 'tekton.dev/pipelineruns';
+/** Label Tekton puts on a PipelineRun's children naming the pipeline task. */
+export const PIPELINE_TASK_LABEL = 'tekton.dev/pipelineTask';
+/** Label Tekton puts on a PipelineRun's children naming the run. */
+export const PIPELINE_RUN_LABEL = 'tekton.dev/pipelineRun';
+/** Label the gate puts on every run it gated; its value names the strategy. */
+export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'tekton-kueue-policies';
+
+/** Lower-case plural resource name of a kind, as RBAC and the API paths spell it. */
+export function resourceOf(kind: ApiKind): string {
+  return `${kind.kind.toLowerCase()}s`;
+}
+
+/** API group of a kind (`tekton.dev` of `tekton.dev/v1`). */
+export function groupOf(kind: ApiKind): string {
+  return kind.apiVersion.includes('/') ? kind.apiVersion.split('/')[0]! : '';
+}
