@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
-import { CUSTOM_RUN, MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD } from '../../src/gate/names.js';
+import { CUSTOM_RUN, GATED_LABEL, WORKLOAD } from '../../src/gate/names.js';
 
 /**
  * Step 3 of the flow. When Kueue admits a gate Workload (`Admitted=True`), mark the CustomRun that
@@ -19,7 +19,7 @@ export function admitCustomRun(config: Config): PolicyDefinition {
     step: {
       type: 'set-condition',
       trigger: { kind: WORKLOAD, subresource: 'status', operations: ['UPDATE'], namespaces: config.namespaces.map((ns) => ns.name) },
-      triggerLabels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+      triggerLabels: { [GATED_LABEL]: config.strategy },
       when: { condition: 'Admitted', statuses: ['True'] },
       target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
       set: {

@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
 import {
-  CUSTOM_RUN, GATE_TASK, MANAGED_BY, MANAGED_BY_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
+  CUSTOM_RUN, GATE_TASK, GATED_LABEL, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
 } from '../../src/gate/names.js';
 
 /**
@@ -25,10 +25,12 @@ export function generateWorkload(config: Config): PolicyDefinition {
     step: {
       type: 'generate-workload',
       trigger: { kind: CUSTOM_RUN, operations: ['CREATE'], namespaces: config.namespaces.map((ns) => ns.name) },
-      gateTask: GATE_TASK,
+      triggerLabels: { [PIPELINE_TASK_LABEL]: GATE_TASK },
       customTask: WORKLOAD,
       workload: WORKLOAD,
-      labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+      // Not app.kubernetes.io/managed-by: Kyverno overwrites that label on what it generates.
+      labels: { [GATED_LABEL]: config.strategy },
+      copiedLabels: [PIPELINE_RUN_LABEL],
       queue: {
         label: QUEUE_LABEL,
         defaults: config.namespaces.map((ns) => ({ namespace: ns.name, queue: ns.defaultQueue })),

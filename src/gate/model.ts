@@ -50,11 +50,15 @@ export interface GenerateWorkloadStep {
   readonly type: 'generate-workload';
   /** Creation of the gate's CustomRun; the Workload is named after it and owned by it. */
   readonly trigger: Trigger;
-  readonly gateTask: string;
+  /** Only trigger objects carrying all these labels are considered. */
+  readonly triggerLabels: Readonly<Record<string, string>>;
+  /** Custom-task kind of the gate's CustomRuns (other custom tasks are left alone). */
   readonly customTask: ApiKind;
   readonly workload: ApiKind;
   /** Labels put on every generated Workload (the later steps recognise their Workloads by them). */
   readonly labels: Readonly<Record<string, string>>;
+  /** Labels of the trigger copied onto the Workload (empty when the trigger lacks them). */
+  readonly copiedLabels: readonly string[];
   readonly queue: {
     /** Label of the run naming its LocalQueue. */
     readonly label: string;

@@ -23,10 +23,8 @@ export const PIPELINERUN_RESOURCE = 'tekton.dev/pipelineruns';
 export const PIPELINE_TASK_LABEL = 'tekton.dev/pipelineTask';
 /** Label Tekton puts on a PipelineRun's children naming the run. */
 export const PIPELINE_RUN_LABEL = 'tekton.dev/pipelineRun';
-/** Label the gate puts on every run it gated; its value names the strategy. */
+/** Label the gate puts on every run it gated and every Workload it made; its value names the strategy. */
 export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY = 'tekton-kueue-policies';
 
 /** Lower-case plural resource name of a kind, as RBAC and the API paths spell it. */
 export function resourceOf(kind: ApiKind): string {

@@ -163,7 +163,7 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
   ];
   return {
     name: 'generate-workload',
-    match: match(step.trigger, { 'tekton.dev/pipelineTask': step.gateTask }),
+    match: match(step.trigger, step.triggerLabels),
     preconditions: all([
       // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
       { key: variable(`${TRIGGER}.spec.customSpec.apiVersion || ''`), operator: 'Equals', value: step.customTask.apiVersion },
@@ -179,7 +179,7 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
       synchronize: false,
       data: {
         metadata: {
-          labels: { ...step.labels, 'tekton.dev/pipelineRun': variable(label(TRIGGER, 'tekton.dev/pipelineRun')) },
+          labels: { ...step.labels, ...Object.fromEntries(step.copiedLabels.map((key) => [key, variable(label(TRIGGER, key))])) },
           ownerReferences: [
             {
               apiVersion: step.trigger.kind.apiVersion,
