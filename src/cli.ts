@@ -1,4 +1,4 @@
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
 import { ConfigError, loadConfig } from './config/load.js';
@@ -11,7 +11,10 @@ export const EXIT = { ok: 0, invalid: 1, badInput: 2 } as const;
 
 /** Runs the CLI; `root` is the project folder that holds policies/ and dist/. Returns the exit code. */
 export async function main(argv: readonly string[], root: string): Promise<number> {
-  const display = (path: string) => relative(process.cwd(), path) || '.';
+  const display = (path: string) => {
+    const shown = relative(process.cwd(), path) || '.';
+    return shown.startsWith('..') ? resolve(path) : shown;
+  };
   let code: number = EXIT.ok;
   const program = new Command('tekton-kueue-policies')
     .description('Synthesize and check the Kyverno + Kueue + Tekton bundle that queues PipelineRuns in Kueue.')

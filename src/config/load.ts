@@ -30,7 +30,7 @@ interface RawConfig {
   samples?: boolean;
 }
 
-const validateRaw = new Ajv({ allErrors: false, strict: true }).compile<RawConfig>(configSchema);
+const validateRaw = new Ajv({ allErrors: false, strict: true, verbose: true }).compile<RawConfig>(configSchema);
 
 /** Reads, schema-checks and cross-checks a config file; throws ConfigError on the first problem. */
 export function loadConfig(file: string): Config {
@@ -49,7 +49,11 @@ export function loadConfig(file: string): Config {
 
 /** Checks an already parsed config object; `file` names it in errors. */
 export function parseConfig(raw: unknown, file: string): Config {
-  if (!validateRaw(raw)) throw schemaError(file, validateRaw.errors![0]!);
+  if (!validateRaw(raw)) {
+    const errors = validateRaw.errors!;
+    // A failed oneOf is reported after the failures of each branch; it is the one a user can act on.
+    throw schemaError(file, errors.find((e) => e.keyword === 'oneOf') ?? errors[0]!);
+  }
   return crossCheck(raw, file);
 }
 
@@ -64,7 +68,9 @@ function schemaError(file: string, error: ErrorObject): ConfigError {
     case 'enum':
       return new ConfigError(file, field, `must be one of ${JSON.stringify(params.allowedValues)}`, 'use one of the listed values');
     case 'pattern':
-      return new ConfigError(file, field, `"${String(error.data)}" is not a valid name here`, 'use lower-case letters, digits and "-" (a Kubernetes name)');
+      return field.endsWith('annotationPrefix')
+        ? new ConfigError(file, field, `"${String(error.data)}" is not an annotation key prefix`, 'write a DNS prefix, a "/" and the start of a name, such as kueue.konflux-ci.dev/requests-')
+        : new ConfigError(file, field, `"${String(error.data)}" is not a valid name here`, 'use lower-case letters, digits and "-" (a Kubernetes name)');
     case 'oneOf':
       return new ConfigError(file, field, `"${String(error.data)}" is not a resource quantity`, 'write a quantity such as 2, 500m or 4Gi');
     default:

@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundle.js';
+import { renderFiles } from '../src/synth.js';
+import { defaultConfig, readTree, root } from './helpers.js';
+
+const files = renderFiles(buildBundle(defaultConfig()), APPLIED_COMPONENTS);
+const objects = (path: string) => YAML.parseAllDocuments(files.get(path)!).map((d) => d.toJS());
+type Rule = { name: string; match: { any: { resources: { kinds: string[]; operations: string[]; namespaces: string[] } }[] } };
+const policy = (name: string) => objects(`policies/${name}.yaml`)[0] as { metadata: { annotations: Record<string, string> }; spec: { failurePolicy: string; rules: Rule[] } & Record<string, unknown> };
+
+describe('dist/', () => {
+  it('is what `npm run synth` writes from policies/config.yaml (commit a fresh synth)', () => {
+    expect(readTree(join(root, 'dist'))).toEqual(files);
+  });
+
+  it('matches the snapshot', () => {
+    expect(Object.fromEntries(files)).toMatchSnapshot();
+  });
+
+  it('has a folder per component, each with a kustomization, and a root kustomization of the applied ones', () => {
+    const folders = new Set([...files.keys()].filter((p) => p.includes('/')).map((p) => p.split('/')[0]));
+    for (const folder of folders) {
+      const kustomization = objects(`${folder}/kustomization.yaml`)[0];
+      const inFolder = [...files.keys()].filter((p) => p.startsWith(`${folder}/`) && !p.endsWith('kustomization.yaml'));
+      expect(kustomization.resources.map((r: string) => `${folder}/${r}`).sort()).toEqual(inFolder.sort());
+    }
+    expect(objects('kustomization.yaml')[0].resources).toEqual(['namespaces', 'kueue', 'rbac', 'policies']);
+    expect(folders).toContain('samples');
+  });
+});
+
+describe('the four steps of the flow', () => {
+  it('are one ClusterPolicy each, named after the step, with the catalogue annotations', () => {
+    for (const name of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'release-workload']) {
+      const p = policy(name);
+      for (const key of ['title', 'category', 'subject', 'description', 'minversion']) {
+        expect(p.metadata.annotations[`policies.kyverno.io/${key}`], `${name} ${key}`).toBeTruthy();
+      }
+    }
+  });
+
+  it('fail closed on CREATE and open on status updates', () => {
+    expect(policy('mutate-pipelinerun').spec.failurePolicy).toBe('Fail');
+    expect(policy('generate-workload').spec.failurePolicy).toBe('Fail');
+    expect(policy('admit-customrun').spec.failurePolicy).toBe('Ignore');
+    expect(policy('release-workload').spec.failurePolicy).toBe('Ignore');
+    expect(policy('release-workload').spec.mutateExistingOnPolicyUpdate).toBe(true);
+  });
+
+  it('match status updates, not only the main resource', () => {
+    expect(policy('release-workload').spec.rules[0]!.match.any[0]!.resources.kinds).toEqual(['tekton.dev/v1/PipelineRun', 'tekton.dev/v1/PipelineRun/status']);
+    expect(policy('admit-customrun').spec.rules[0]!.match.any[0]!.resources.kinds).toContain('kueue.x-k8s.io/v1beta2/Workload/status');
+  });
+
+  it('act only in the managed namespaces', () => {
+    for (const p of gatePolicies(defaultConfig())) {
+      expect(p.step.trigger.namespaces).toEqual(['ci-team-a', 'ci-team-b']);
+    }
+  });
+
+  it('never rebuild a child name: the Workload is named after the CustomRun, the release reads childReferences', () => {
+    const generate = JSON.stringify(policy('generate-workload').spec);
+    expect(generate).toContain('"name":"{{ request.object.metadata.name }}"');
+    const release = JSON.stringify(policy('release-workload').spec);
+    expect(release).toContain("status.childReferences[?pipelineTaskName=='kueue-gate'].name");
+  });
+});
+
+describe('RBAC', () => {
+  const roles = objects('rbac/kyverno-access.yaml') as { metadata: { name: string; labels: Record<string, string> }; rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }[];
+  const grants = (controller: string) =>
+    Object.fromEntries(roles.find((r) => r.metadata.name.endsWith(controller))!.rules.map((r) => [`${r.apiGroups[0]}/${r.resources[0]}`, r.verbs]));
+
+  it('is aggregated to Kyverno controllers', () => {
+    expect(roles.map((r) => Object.keys(r.metadata.labels).find((l) => l.startsWith('rbac.kyverno.io/')))).toEqual([
+      'rbac.kyverno.io/aggregate-to-background-controller',
+      'rbac.kyverno.io/aggregate-to-reports-controller',
+    ]);
+  });
+
+  it('grants the background controller exactly what the steps use', () => {
+    expect(grants('background-controller')).toEqual({
+      'kueue.x-k8s.io/workloads': ['create', 'get', 'list', 'watch'],
+      'kueue.x-k8s.io/workloads/status': ['get', 'update'],
+      'tekton.dev/customruns': ['get'],
+      'tekton.dev/customruns/status': ['get', 'update'],
+      'tekton.dev/pipelineruns': ['get', 'list', 'watch'],
+    });
+  });
+
+  it('has no wildcard', () => {
+    expect(readFileSync(join(root, 'dist', 'rbac', 'kyverno-access.yaml'), 'utf8')).not.toContain('*');
+  });
+});
+
+describe('Kueue objects', () => {
+  const queues = objects('kueue/queues.yaml') as { kind: string; metadata: { name: string; namespace?: string }; spec: Record<string, unknown> }[];
+
+  it('has a ClusterQueue quota on tekton.dev/pipelineruns covering every default request', () => {
+    const cq = queues.find((o) => o.kind === 'ClusterQueue' && o.metadata.name === 'pipelines')!;
+    const group = (cq.spec.resourceGroups as { coveredResources: string[]; flavors: { resources: { name: string; nominalQuota: unknown }[] }[] }[])[0]!;
+    expect(group.coveredResources).toEqual(['cpu', 'memory', 'tekton.dev/pipelineruns']);
+    expect(group.flavors[0]!.resources.find((r) => r.name === 'tekton.dev/pipelineruns')!.nominalQuota).toBe('2');
+  });
+
+  it('has a LocalQueue per namespace queue', () => {
+    expect(queues.filter((o) => o.kind === 'LocalQueue').map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual([
+      'ci-team-a/pipelines',
+      'ci-team-a/releases',
+      'ci-team-b/pipelines',
+    ]);
+  });
+
+  it('has the priority classes', () => {
+    expect(objects('kueue/priority-classes.yaml').map((o) => [o.metadata.name, o.value])).toEqual([['high', 1000], ['low', 100]]);
+  });
+});
+
+describe('samples', () => {
+  it('are inline-spec runs, one per queue and priority, steps with explicit scripts', () => {
+    const runs = [...files.keys()].filter((p) => p.startsWith('samples/') && !p.endsWith('kustomization.yaml')).flatMap(objects);
+    expect(runs.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toEqual([
+      'ci-team-a/sample-pipelines-high',
+      'ci-team-a/sample-pipelines-low',
+      'ci-team-a/sample-releases-high',
+      'ci-team-a/sample-releases-low',
+      'ci-team-b/sample-pipelines-high',
+      'ci-team-b/sample-pipelines-low',
+    ]);
+    for (const run of runs) {
+      expect(run.spec.pipelineSpec.tasks.length).toBeGreaterThan(0);
+      for (const task of [...run.spec.pipelineSpec.tasks, ...run.spec.pipelineSpec.finally]) {
+        for (const step of task.taskSpec.steps) expect(step.script).toMatch(/^#!\/bin\/sh/);
+      }
+    }
+  });
+});

@@ -1,0 +1,93 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { ConfigError, parseConfig } from '../src/config/load.js';
+import { cli, copyOfDist, defaultConfigObject, readTree, tempDir } from './helpers.js';
+
+function problem(change: (c: Record<string, any>) => void): ConfigError {
+  const config = defaultConfigObject();
+  change(config);
+  try {
+    parseConfig(config, 'my.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('the config was accepted');
+}
+
+describe('config', () => {
+  it('applies defaults', () => {
+    const config = parseConfig({ clusterQueues: [{ name: 'cq', quota: { cpu: 4, memory: '8Gi', 'tekton.dev/pipelineruns': 3 } }], namespaces: [{ name: 'ns', queues: [{ name: 'q', clusterQueue: 'cq' }] }] }, 'c.yaml');
+    expect(config.strategy).toBe('customrun');
+    expect(config.requestAnnotationPrefix).toBe('kueue.konflux-ci.dev/requests-');
+    expect(config.namespaces[0]!.defaultQueue).toBe('q');
+    expect(config.clusterQueues[0]!.defaultRequests).toEqual({ cpu: '1', memory: '1Gi' });
+    expect(config.clusterQueues[0]!.quota.cpu).toBe('4');
+  });
+
+  it.each([
+    ['unknown field', (c: any) => (c.namespace = []), '(top level)', 'unknown field "namespace"'],
+    ['bad quantity', (c: any) => (c.clusterQueues[0].quota.cpu = 'lots'), 'clusterQueues[0].quota.cpu', 'not a resource quantity'],
+    ['bad name', (c: any) => (c.namespaces[0].name = 'Team_A'), 'namespaces[0].name', 'not a valid name'],
+    ['missing field', (c: any) => delete c.namespaces, '(top level)', 'missing required field "namespaces"'],
+    ['unknown ClusterQueue', (c: any) => (c.namespaces[1].queues[0].clusterQueue = 'nope'), 'namespaces[1].queues[0].clusterQueue', 'no ClusterQueue named "nope"'],
+    ['quota without pipelineruns', (c: any) => delete c.clusterQueues[1].quota['tekton.dev/pipelineruns'], 'clusterQueues[1].quota', 'does not cover "tekton.dev/pipelineruns"'],
+    ['quota without a default request', (c: any) => delete c.clusterQueues[0].quota.memory, 'clusterQueues[0].quota', 'does not cover "memory"'],
+    ['default queue not in namespace', (c: any) => (c.namespaces[1].defaultQueue = 'releases'), 'namespaces[1].defaultQueue', 'not one of this namespace'],
+    ['unknown default priority', (c: any) => (c.defaultPriority = 'urgent'), 'defaultPriority', 'no priority named "urgent"'],
+    ['duplicate namespace', (c: any) => (c.namespaces[1].name = 'ci-team-a'), 'namespaces[1].name', 'listed twice'],
+    ['unknown strategy', (c: any) => (c.strategy = 'magic'), 'strategy', 'must be one of'],
+  ])('names file, field and fix: %s', (_, change, field, text) => {
+    const err = problem(change);
+    expect(err.file).toBe('my.yaml');
+    expect(err.field).toBe(field === '(top level)' ? '' : field);
+    expect(err.problem).toContain(text);
+    expect(err.fix.length).toBeGreaterThan(5);
+    expect(err.message).toContain(`my.yaml: ${field}`);
+  });
+});
+
+describe('synth CLI on bad input', () => {
+  it('exits 2, says what to fix and leaves the output folder untouched', () => {
+    const dist = copyOfDist();
+    const before = readTree(dist);
+    const bad = join(tempDir('config'), 'bad.yaml');
+    const config = defaultConfigObject() as any;
+    config.clusterQueues[0].quota.cpu = 'lots';
+    writeFileSync(bad, YAML.stringify(config));
+    const run = cli(['synth', '--config', bad, '--out', dist]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('bad.yaml: clusterQueues[0].quota.cpu: "lots" is not a resource quantity');
+    expect(run.stderr).toContain('fix: write a quantity such as 2, 500m or 4Gi');
+    expect(readTree(dist)).toEqual(before);
+  });
+
+  it('exits 2 on YAML syntax errors and missing files', () => {
+    const bad = join(tempDir('config'), 'broken.yaml');
+    writeFileSync(bad, 'namespaces: [\n');
+    const broken = cli(['synth', '--config', bad, '--out', join(tempDir('out'), 'dist')]);
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toContain('broken.yaml: (top level): not valid YAML');
+    const missing = cli(['synth', '--config', '/nonexistent/config.yaml']);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('cannot read the file (ENOENT)');
+  });
+
+  it('exits 2 on unknown commands and options, 0 on --help', () => {
+    expect(cli(['frobnicate']).status).toBe(2);
+    expect(cli(['synth', '--bogus']).status).toBe(2);
+    const help = cli(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('synth');
+    expect(help.stdout).toContain('validate');
+  });
+
+  it('writes a full bundle to a new folder', () => {
+    const out = join(tempDir('out'), 'dist');
+    const run = cli(['synth', '--out', out]);
+    expect(run.status, run.stderr).toBe(0);
+    expect([...readTree(out).keys()]).toContain('policies/mutate-pipelinerun.yaml');
+  });
+});

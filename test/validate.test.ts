@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { crdFolders, loadCrdSchemas } from '../src/validate/crd-schemas.js';
+import { ObjectValidator, validateDir } from '../src/validate/validate.js';
+import { cli, copyOfDist, root } from './helpers.js';
+
+const validator = new ObjectValidator(loadCrdSchemas(crdFolders(root)));
+
+describe('validate', () => {
+  it('accepts every object of dist/', () => {
+    const { findings, objects } = validateDir(join(root, 'dist'), validator);
+    expect(findings).toEqual([]);
+    expect(objects).toBeGreaterThan(20);
+  });
+
+  it('accepts every fixture of the Kyverno suites (inputs and expected outputs are real objects)', () => {
+    for (const step of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'release-workload']) {
+      const dir = join(root, 'policies', step, 'test');
+      const files = readdirSync(dir).filter((f) => f !== 'values.yaml');
+      for (const file of files) {
+        for (const doc of YAML.parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+          expect(validator.check(doc.toJS()), `${step}/test/${file}`).toEqual([]);
+        }
+      }
+    }
+  });
+
+  it('rejects unknown fields, as the API server does', () => {
+    const policy = YAML.parse(readFileSync(join(root, 'dist', 'policies', 'generate-workload.yaml'), 'utf8'));
+    policy.spec.rules[0].generate.synchronise = true;
+    expect(validator.check(policy)).toEqual(['/spec/rules/0/generate: must NOT have additional properties "synchronise"']);
+  });
+
+  it('rejects wrong types and missing required fields', () => {
+    const queue = { apiVersion: 'kueue.x-k8s.io/v1beta2', kind: 'LocalQueue', metadata: { name: 'q', namespace: 'ns' }, spec: { clusterQueue: 7 } };
+    expect(validator.check(queue)).toEqual(['/spec/clusterQueue: must be string']);
+    expect(validator.check({ apiVersion: 'kueue.x-k8s.io/v1beta2', kind: 'WorkloadPriorityClass', metadata: { name: 'p' } })).toEqual([
+      "/: must have required property 'value'",
+    ]);
+  });
+
+  it('rejects kinds and versions the pinned CRDs do not serve', () => {
+    expect(validator.check({ apiVersion: 'kueue.x-k8s.io/v1alpha9', kind: 'Workload', metadata: { name: 'w' } })[0]).toContain('no schema for kueue.x-k8s.io/v1alpha9/Workload');
+  });
+
+  it('CLI: exits 1 naming file, object and field when dist/ has an invalid object', () => {
+    const dist = copyOfDist();
+    const file = join(dist, 'kueue', 'queues.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('clusterQueue: pipelines', 'clusterQueue: pipelines\n  queueingStrategy: StrictFIFO'));
+    const run = cli(['validate', dist]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/queues\.yaml: LocalQueue\/ci-team-a\/pipelines: \/spec: must NOT have additional properties "queueingStrategy"/);
+    expect(cli(['validate']).status).toBe(0);
+  });
+});
