@@ -3,7 +3,6 @@
  * A chart is a folder of dist/; a chart's top-level construct is a file in it.
  */
 import { App, Chart } from 'cdk8s';
-import { Construct } from 'constructs';
 import type { Config } from '../src/config/config.js';
 import { GatePolicy } from '../src/constructs/gate-policy.js';
 import { KyvernoAccess } from '../src/constructs/kyverno-access.js';
@@ -58,17 +57,12 @@ export function buildBundle(config: Config): App {
     const samples = new Chart(app, 'samples');
     const priorities = config.priorities.length > 0 ? config.priorities.map((p) => p.name) : [undefined];
     for (const ns of config.namespaces) {
-      const runs = ns.queues.flatMap((queue) => priorities.map((priority) => ({ queue: queue.name, priority })));
-      new Construct(samples, ns.name);
-      runs.forEach(({ queue, priority }) =>
-        new SamplePipelineRun(samples.node.findChild(ns.name), `${queue}-${priority ?? 'default'}`, {
-          name: ['sample', queue, priority].filter(Boolean).join('-'),
-          namespace: ns.name,
-          queue,
-          priority,
-          labels: PART_OF,
-        }),
-      );
+      for (const queue of ns.queues) {
+        for (const priority of priorities) {
+          const name = ['sample', queue.name, priority].filter(Boolean).join('-');
+          new SamplePipelineRun(samples, `${ns.name}-${name}`, { name, namespace: ns.name, queue: queue.name, priority, labels: PART_OF });
+        }
+      }
     }
   }
   return app;

@@ -121,7 +121,7 @@ describe('Kueue objects', () => {
 
 describe('samples', () => {
   it('are inline-spec runs, one per queue and priority, steps with explicit scripts', () => {
-    const runs = [...files.keys()].filter((p) => p.startsWith('samples/') && !p.endsWith('kustomization.yaml')).flatMap(objects);
+    const runs = [...files.keys()].filter((p) => p.startsWith('samples/') && !p.endsWith('kustomization.yaml')).sort().flatMap(objects);
     expect(runs.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toEqual([
       'ci-team-a/sample-pipelines-high',
       'ci-team-a/sample-pipelines-low',
