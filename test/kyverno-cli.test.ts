@@ -34,6 +34,15 @@ describe('Kyverno CLI suites', () => {
     expect(status, output).toBe(0);
   });
 
+  it('mutate-pipelinerun gates a generateName run and keeps text that looks like a variable', () => {
+    const dir = join(policiesDir, 'mutate-pipelinerun', 'test');
+    const out = join(mkdtempSync(join(tmpdir(), 'tkp-mutate-')), 'out.yaml');
+    const { status, output } = kyverno('apply', join(policiesDir, '..', 'dist', 'policies', 'mutate-pipelinerun.yaml'), '--resource', join(dir, 'generate-name.yaml'), '-o', out);
+    expect(status, output).toBe(0);
+    const mutated = YAML.parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS()).filter(Boolean);
+    expect(mutated).toEqual([YAML.parse(readFileSync(join(dir, 'patched-generate-name.yaml'), 'utf8'))]);
+  });
+
   it('generate-workload makes a Workload for gate CustomRuns only', () => {
     const out = mkdtempSync(join(tmpdir(), 'tkp-generate-'));
     const dir = join(policiesDir, 'generate-workload');
