@@ -3,7 +3,7 @@
  * A chart is a folder of dist/; a chart's top-level construct is a file in it.
  */
 import { App, Chart } from 'cdk8s';
-import type { Config } from '../src/config/config.js';
+import { type Config, mechanismsOf } from '../src/config/config.js';
 import { GatePolicy } from '../src/constructs/gate-policy.js';
 import { KyvernoAccess } from '../src/constructs/kyverno-access.js';
 import { ManagedNamespaces } from '../src/constructs/managed-namespaces.js';
@@ -13,15 +13,25 @@ import { SamplePipelineRun } from '../src/constructs/sample-pipeline-run.js';
 import { requiredAccess } from '../src/gate/access.js';
 import type { PolicyDefinition } from '../src/gate/model.js';
 import { admitCustomRun } from './admit-customrun/policy.js';
+import { admitPipelineRun } from './admit-pipelinerun/policy.js';
+import { evictPipelineRun } from './evict-pipelinerun/policy.js';
 import { generateWorkload } from './generate-workload/policy.js';
 import { mutatePipelineRun } from './mutate-pipelinerun/policy.js';
 import { releaseWorkload } from './release-workload/policy.js';
 
 const PART_OF = { 'app.kubernetes.io/part-of': 'tekton-kueue-policies' };
 
-/** The gate, one policy per step of the flow, in flow order. */
+/** The gate, one policy per step of the flow, in flow order; each strategy brings its own admit step. */
 export function gatePolicies(config: Config): PolicyDefinition[] {
-  return [mutatePipelineRun(config), generateWorkload(config), admitCustomRun(config), releaseWorkload(config)];
+  const { customRun, pending } = mechanismsOf(config.strategy);
+  return [
+    mutatePipelineRun(config),
+    generateWorkload(config),
+    ...(customRun ? [admitCustomRun(config)] : []),
+    ...(pending ? [admitPipelineRun(config)] : []),
+    releaseWorkload(config),
+    evictPipelineRun(config),
+  ];
 }
 
 /** Charts that a GitOps tool applies; `samples` is for trying the gate out and stays apart. */

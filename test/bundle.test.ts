@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundle.js';
+import { parseConfig } from '../src/config/load.js';
+import { requiredAccess } from '../src/gate/access.js';
 import { renderFiles } from '../src/synth.js';
-import { defaultConfig, readTree, root } from './helpers.js';
+import { defaultConfig, defaultConfigObject, readTree, root } from './helpers.js';
 
 const files = renderFiles(buildBundle(defaultConfig()), APPLIED_COMPONENTS);
 const objects = (path: string) => YAML.parseAllDocuments(files.get(path)!).map((d) => d.toJS());
@@ -34,7 +36,7 @@ describe('dist/', () => {
 
 describe('the four steps of the flow', () => {
   it('are one ClusterPolicy each, named after the step, with the catalogue annotations', () => {
-    for (const name of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'release-workload']) {
+    for (const name of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']) {
       const p = policy(name);
       for (const key of ['title', 'category', 'subject', 'description', 'minversion']) {
         expect(p.metadata.annotations[`policies.kyverno.io/${key}`], `${name} ${key}`).toBeTruthy();
@@ -42,11 +44,20 @@ describe('the four steps of the flow', () => {
     }
   });
 
+  it('are chosen by the strategy', () => {
+    const names = (strategy: string) => gatePolicies(parseConfig({ ...defaultConfigObject(), strategy }, 'c.yaml')).map((p) => p.name);
+    expect(names('auto')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']);
+    expect(names('customrun')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'release-workload', 'evict-pipelinerun']);
+    expect(names('pending')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']);
+  });
+
   it('fail closed on CREATE and open on status updates', () => {
     expect(policy('mutate-pipelinerun').spec.failurePolicy).toBe('Fail');
     expect(policy('generate-workload').spec.failurePolicy).toBe('Fail');
     expect(policy('admit-customrun').spec.failurePolicy).toBe('Ignore');
     expect(policy('release-workload').spec.failurePolicy).toBe('Ignore');
+    expect(policy('admit-pipelinerun').spec.failurePolicy).toBe('Ignore');
+    expect(policy('evict-pipelinerun').spec.failurePolicy).toBe('Ignore');
     expect(policy('release-workload').spec.mutateExistingOnPolicyUpdate).toBe(true);
   });
 
@@ -57,7 +68,7 @@ describe('the four steps of the flow', () => {
 
   it('act only in the managed namespaces', () => {
     for (const p of gatePolicies(defaultConfig())) {
-      expect(p.step.trigger.namespaces).toEqual(['ci-team-a', 'ci-team-b']);
+      for (const s of p.steps) expect(s.trigger.namespaces).toEqual(['ci-team-a', 'ci-team-b']);
     }
   });
 
@@ -87,8 +98,21 @@ describe('RBAC', () => {
       'kueue.x-k8s.io/workloads/status': ['get', 'update'],
       'tekton.dev/customruns': ['get'],
       'tekton.dev/customruns/status': ['get', 'update'],
-      'tekton.dev/pipelineruns': ['get', 'list', 'watch'],
+      // update: clearing spec.status on admission (pending) and stopping evicted runs.
+      'tekton.dev/pipelineruns': ['get', 'list', 'update', 'watch'],
     });
+  });
+
+  it('follows the strategy: no grant for a mechanism the bundle does not use', () => {
+    const accessOf = (strategy: string) => {
+      const config = parseConfig({ ...defaultConfigObject(), strategy }, 'c.yaml');
+      return Object.fromEntries(requiredAccess(gatePolicies(config)).get('background-controller')!.map((r) => [`${r.apiGroup}/${r.resource}`, r.verbs]));
+    };
+    const customRun = accessOf('customrun');
+    expect(customRun['tekton.dev/pipelineruns']).toEqual(['get', 'list', 'update', 'watch']); // stopping evicted runs
+    expect(customRun['tekton.dev/customruns/status']).toEqual(['get', 'update']);
+    const pending = accessOf('pending');
+    expect(Object.keys(pending).filter((k) => k.includes('customruns'))).toEqual([]);
   });
 
   it('has no wildcard', () => {
@@ -104,6 +128,12 @@ describe('Kueue objects', () => {
     const group = (cq.spec.resourceGroups as { coveredResources: string[]; flavors: { resources: { name: string; nominalQuota: unknown }[] }[] }[])[0]!;
     expect(group.coveredResources).toEqual(['cpu', 'memory', 'tekton.dev/pipelineruns']);
     expect(group.flavors[0]!.resources.find((r) => r.name === 'tekton.dev/pipelineruns')!.nominalQuota).toBe('2');
+  });
+
+  it('lets a high-priority run preempt a low one where configured', () => {
+    const preemption = (name: string) => queues.find((o) => o.kind === 'ClusterQueue' && o.metadata.name === name)!.spec.preemption;
+    expect(preemption('pipelines')).toEqual({ withinClusterQueue: 'LowerPriority' });
+    expect(preemption('releases')).toEqual({ withinClusterQueue: 'Never' });
   });
 
   it('has a LocalQueue per namespace queue', () => {

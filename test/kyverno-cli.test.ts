@@ -22,7 +22,7 @@ function kyverno(...args: string[]) {
 
 describe('Kyverno CLI suites', () => {
   it('covers every step of the flow', () => {
-    expect(suites.sort()).toEqual(['admit-customrun', 'generate-workload', 'mutate-pipelinerun', 'release-workload']);
+    expect(suites.sort()).toEqual(['admit-customrun', 'admit-pipelinerun', 'evict-pipelinerun', 'generate-workload', 'mutate-pipelinerun', 'release-workload']);
   });
 
   it.each(suites)('%s: every expected result holds', (suite) => {
@@ -43,14 +43,15 @@ describe('Kyverno CLI suites', () => {
     expect(mutated).toEqual([YAML.parse(readFileSync(join(dir, 'patched-generate-name.yaml'), 'utf8'))]);
   });
 
-  it('generate-workload makes a Workload for gate CustomRuns only', () => {
+  it('generate-workload makes a Workload for gate CustomRuns and gated PipelineRuns only', () => {
     const out = mkdtempSync(join(tmpdir(), 'tkp-generate-'));
     const dir = join(policiesDir, 'generate-workload');
-    const { status, output } = kyverno('apply', join(policiesDir, '..', 'dist', 'policies', 'generate-workload.yaml'), '--resource', join(dir, 'test', 'resources.yaml'), '-o', out);
+    const { status, output } = kyverno('apply', join(policiesDir, '..', 'dist', 'policies', 'generate-workload.yaml'), '--resource', join(dir, 'test', 'resources.yaml'), '--resource', join(dir, 'test', 'pipelineruns.yaml'), '-o', out);
     expect(status, output).toBe(0);
     const generated = readdirSync(out).flatMap((f) => YAML.parseAllDocuments(readFileSync(join(out, f), 'utf8')).map((d) => d.toJS()).filter(Boolean));
     expect(generated.map((w: { metadata: { name: string } }) => w.metadata.name).sort()).toEqual([
       'build-7xk2p-kueue-gate',
+      'deploy-q8z4m',
       'nightly-kueue-gate',
       'release-v1-kueue-gate',
     ]);

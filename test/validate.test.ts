@@ -16,7 +16,7 @@ describe('validate', () => {
   });
 
   it('accepts every fixture of the Kyverno suites (inputs and expected outputs are real objects)', () => {
-    for (const step of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'release-workload']) {
+    for (const step of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']) {
       const dir = join(root, 'policies', step, 'test');
       const files = readdirSync(dir).filter((f) => f !== 'values.yaml');
       for (const file of files) {

@@ -3,32 +3,34 @@ import type { PolicyDefinition } from '../../src/gate/model.js';
 import { CUSTOM_RUN, GATED_LABEL, WORKLOAD } from '../../src/gate/names.js';
 
 /**
- * Step 3 of the flow. When Kueue admits a gate Workload (`Admitted=True`), mark the CustomRun that
- * owns it `Succeeded=True`: Tekton then starts the run's real tasks.
+ * Step 3 of the flow, strategy customrun: when Kueue admits a gate Workload (`Admitted=True`),
+ * mark the CustomRun that owns it `Succeeded=True`: Tekton then starts the run's real tasks.
  */
 export function admitCustomRun(config: Config): PolicyDefinition {
   return {
     name: 'admit-customrun',
     title: 'Open the gate of an admitted PipelineRun',
     description:
-      'When Kueue sets Admitted=True on a Workload created by generate-workload, sets Succeeded=True on the status of the ' +
-      'kueue-gate CustomRun that owns it, so Tekton starts the tasks that run after the gate.',
+      'When Kueue sets Admitted=True on a Workload created for a kueue-gate CustomRun, sets Succeeded=True on the status of ' +
+      'that CustomRun, so Tekton starts the tasks that run after the gate.',
     // Fail open: a webhook on workloads/status that blocks would stall Kueue itself. A missed
     // update is re-applied when the policy is (re)applied and by Kyverno's background scan.
     failurePolicy: 'Ignore',
-    step: {
-      type: 'set-condition',
-      trigger: { kind: WORKLOAD, subresource: 'status', operations: ['UPDATE'], namespaces: config.namespaces.map((ns) => ns.name) },
-      triggerLabels: { [GATED_LABEL]: config.strategy },
-      when: { condition: 'Admitted', statuses: ['True'] },
-      target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
-      set: {
-        type: 'Succeeded',
-        status: 'True',
-        reasons: { True: 'Admitted' },
-        message: 'Admitted by Kueue',
-        mode: 'replace',
+    steps: [
+      {
+        type: 'set-condition',
+        rule: 'set-customrun-succeeded',
+        trigger: {
+          kind: WORKLOAD,
+          subresource: 'status',
+          operations: ['UPDATE'],
+          namespaces: config.namespaces.map((ns) => ns.name),
+          labels: { [GATED_LABEL]: 'customrun' },
+        },
+        when: { condition: 'Admitted', statuses: ['True'] },
+        target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
+        set: { type: 'Succeeded', status: 'True', reasons: { True: 'Admitted' }, message: 'Admitted by Kueue', mode: 'replace' },
       },
-    },
+    ],
   };
 }

@@ -15,8 +15,16 @@ export interface NamespaceConfig {
   readonly defaultQueue: string;
 }
 
+/** Kueue's `preemption.withinClusterQueue` policy. */
+export type Preemption = 'Never' | 'LowerPriority' | 'LowerOrNewerEqualPriority';
+
+/** How gated runs are held back until Kueue admits them. */
+export type Strategy = 'customrun' | 'pending' | 'auto';
+
 export interface ClusterQueueConfig {
   readonly name: string;
+  /** Whether a queued run may preempt admitted runs of lower priority in this ClusterQueue. */
+  readonly preemption: Preemption;
   /** Nominal quota of the bundle's ResourceFlavor. */
   readonly quota: ResourceList;
   /** Requests of a run queued here that carries no request annotations. */
@@ -31,7 +39,7 @@ export interface PriorityConfig {
 
 /** The user config after defaults are applied and cross-references are checked. */
 export interface Config {
-  readonly strategy: 'customrun';
+  readonly strategy: Strategy;
   readonly optOutLabel: string;
   readonly resourceFlavor: string;
   readonly requestAnnotationPrefix: string;
@@ -46,9 +54,14 @@ export interface Config {
 }
 
 export const DEFAULTS = {
-  strategy: 'customrun',
+  strategy: 'auto',
   optOutLabel: 'tekton-kueue-policies.dev/opt-out',
   resourceFlavor: 'default-flavor',
   requestAnnotationPrefix: 'kueue.konflux-ci.dev/requests-',
   defaultRequests: { cpu: '1', memory: '1Gi' },
 } as const;
+
+/** The mechanisms a strategy uses: `auto` gates inline-spec runs with the gate task and the rest pending. */
+export function mechanismsOf(strategy: Strategy): { readonly customRun: boolean; readonly pending: boolean } {
+  return { customRun: strategy !== 'pending', pending: strategy !== 'customrun' };
+}

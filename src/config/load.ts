@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
-import { type Config, DEFAULTS, type ResourceList } from './config.js';
+import { type Config, DEFAULTS, type Preemption, type ResourceList, type Strategy } from './config.js';
 import { configSchema } from './schema.js';
 
 /** A config problem, told as the file, the field, what is wrong and how to fix it. */
@@ -19,11 +19,11 @@ export class ConfigError extends Error {
 }
 
 interface RawConfig {
-  strategy?: 'customrun';
+  strategy?: Strategy;
   optOutLabel?: string;
   resourceFlavor?: string;
   requests?: { annotationPrefix?: string; defaults?: Record<string, string | number> };
-  clusterQueues: { name: string; quota: Record<string, string | number>; defaultRequests?: Record<string, string | number> }[];
+  clusterQueues: { name: string; quota: Record<string, string | number>; defaultRequests?: Record<string, string | number>; preemption?: Preemption }[];
   namespaces: { name: string; queues: { name: string; clusterQueue: string }[]; defaultQueue?: string }[];
   priorities?: { name: string; value: number; description?: string }[];
   defaultPriority?: string;
@@ -91,7 +91,7 @@ function crossCheck(raw: RawConfig, file: string): Config {
         throw new ConfigError(file, `clusterQueues[${i}].quota`, `does not cover "${resource}", which every run queued here requests`, `add "${resource}" to the quota (Kueue never admits a Workload whose requests its ClusterQueue does not cover)`);
       }
     }
-    return { name: queue.name, quota: quantities(queue.quota)!, defaultRequests };
+    return { name: queue.name, quota: quantities(queue.quota)!, defaultRequests, preemption: queue.preemption ?? 'Never' };
   });
   unique(file, 'clusterQueues', clusterQueues.map((q) => q.name));
 

@@ -25,7 +25,7 @@ export const configSchema = {
   additionalProperties: false,
   required: ['clusterQueues', 'namespaces'],
   properties: {
-    strategy: { enum: ['customrun'] },
+    strategy: { enum: ['customrun', 'pending', 'auto'] },
     optOutLabel: qualifiedName,
     resourceFlavor: dnsLabel,
     requests: {
@@ -47,6 +47,7 @@ export const configSchema = {
           name: dnsLabel,
           quota: { ...resourceList, minProperties: 1 },
           defaultRequests: resourceList,
+          preemption: { enum: ['Never', 'LowerPriority', 'LowerOrNewerEqualPriority'] },
         },
       },
     },

@@ -48,7 +48,7 @@ export class GatePolicy extends Construct {
         annotations: {
           'policies.kyverno.io/title': definition.title,
           'policies.kyverno.io/category': props.category ?? 'Tekton, Kueue',
-          'policies.kyverno.io/subject': definition.step.trigger.kind.kind,
+          'policies.kyverno.io/subject': [...new Set(definition.steps.map((s) => s.trigger.kind.kind))].join(', '),
           'policies.kyverno.io/minversion': props.minVersion ?? '1.19.0',
           'policies.kyverno.io/description': definition.description,
         },

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import {
   ClusterQueue,
+  ClusterQueueSpecPreemptionWithinClusterQueue,
   ClusterQueueSpecResourceGroupsFlavorsResourcesNominalQuota as Quota,
   LocalQueue,
   ResourceFlavor,
@@ -56,6 +57,7 @@ export class PipelineQueues extends Construct {
               { key: 'kubernetes.io/metadata.name', operator: 'In', values: users },
             ],
           },
+          preemption: { withinClusterQueue: queue.preemption as ClusterQueueSpecPreemptionWithinClusterQueue },
           resourceGroups: [
             {
               coveredResources: resources,

@@ -20,8 +20,11 @@ type Grant = { controller: KyvernoController; kind: ApiKind; subresource?: 'stat
 function grantsOf(step: GateStep): Grant[] {
   // The reports controller reads every matched kind to write policy reports.
   const reports: Grant = { controller: 'reports-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
+  // Listing triggers lets Kyverno re-apply a status step to existing objects (mutateExistingOnPolicyUpdate).
+  const triggers: Grant = { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
   switch (step.type) {
     case 'insert-gate':
+    case 'hold-pending':
       // Mutation at admission edits the request itself: no API access.
       return [reports];
     case 'generate-workload':
@@ -32,19 +35,16 @@ function grantsOf(step: GateStep): Grant[] {
         { controller: 'background-controller', kind: step.workload, verbs: ['get', 'create'] },
       ];
     case 'set-condition':
-      return [
-        reports,
-        // Listing triggers lets Kyverno re-apply the step to existing objects (mutateExistingOnPolicyUpdate).
-        { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] },
-        { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] },
-      ];
+      return [reports, triggers, { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] }];
+    case 'set-run-status':
+      return [reports, triggers, { controller: 'background-controller', kind: step.target.kind, verbs: ['get', 'update'] }];
   }
 }
 
 /** Access rules per controller, merged by resource, sorted so the output is stable. */
 export function requiredAccess(policies: readonly PolicyDefinition[]): Map<KyvernoController, AccessRule[]> {
   const merged = new Map<KyvernoController, Map<string, { apiGroup: string; resource: string; verbs: Set<string> }>>();
-  for (const grant of policies.flatMap((p) => grantsOf(p.step))) {
+  for (const grant of policies.flatMap((p) => p.steps.flatMap(grantsOf))) {
     const resource = resourceOf(grant.kind) + (grant.subresource ? `/${grant.subresource}` : '');
     const apiGroup = groupOf(grant.kind);
     const rules = merged.get(grant.controller) ?? new Map();

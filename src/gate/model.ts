@@ -16,6 +16,8 @@ export interface Trigger {
   readonly operations: readonly Operation[];
   /** Namespaces the step acts in. */
   readonly namespaces: readonly string[];
+  /** Only objects carrying all these labels start the step. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -24,18 +26,43 @@ export interface Trigger {
  */
 export type FailurePolicy = 'Fail' | 'Ignore';
 
-/** Step 1: make an inline-spec PipelineRun wait for a gate task before any of its own tasks. */
-export interface InsertGateStep {
-  readonly type: 'insert-gate';
+/** A label key and the value the gate gives it. */
+export interface LabelValue {
+  readonly key: string;
+  readonly value: string;
+}
+
+interface StepBase {
+  /** Rule name, unique within its policy. */
+  readonly rule: string;
   readonly trigger: Trigger;
+}
+
+/** Runs carrying `optOutLabel: "true"` are never gated. */
+interface OnCreate extends StepBase {
+  readonly optOutLabel: string;
+  /** Label put on every run the step gates, so later steps consider gated runs only. */
+  readonly gatedLabel: LabelValue;
+}
+
+/** Strategy `customrun`: make an inline-spec PipelineRun wait for a gate task before any of its own tasks. */
+export interface InsertGateStep extends OnCreate {
+  readonly type: 'insert-gate';
   /** Name of the inserted pipeline task. */
   readonly gateTask: string;
   /** Custom-task kind embedded in the gate task's `taskSpec`. */
   readonly customTask: ApiKind;
-  /** Runs carrying this label with value "true" are left alone. */
-  readonly optOutLabel: string;
-  /** Label put on every gated run, so later steps consider gated runs only. */
-  readonly gatedLabel: { readonly key: string; readonly value: string };
+}
+
+/** Strategy `pending`: create the run pending (TEP-0015), so it does not start until cleared. */
+export interface HoldPendingStep extends OnCreate {
+  readonly type: 'hold-pending';
+  /** Which runs: all, or only those without inline tasks (the rest get the gate task). */
+  readonly runs: 'all' | 'without-inline-tasks';
+  /** Value of `spec.status` that holds a run. */
+  readonly pendingStatus: string;
+  /** Annotation saying the gate, not the user, made the run pending; only such runs are released. */
+  readonly heldBy: LabelValue;
 }
 
 /** A value looked up by namespace and LocalQueue name. */
@@ -45,20 +72,16 @@ export interface PerQueue<T> {
   readonly value: T;
 }
 
-/** Step 2: create the Kueue Workload that stands for a gated run. */
-export interface GenerateWorkloadStep {
+/** Create the Kueue Workload that stands for a gated run, named after the trigger and owned by it. */
+export interface GenerateWorkloadStep extends StepBase {
   readonly type: 'generate-workload';
-  /** Creation of the gate's CustomRun; the Workload is named after it and owned by it. */
-  readonly trigger: Trigger;
-  /** Only trigger objects carrying all these labels are considered. */
-  readonly triggerLabels: Readonly<Record<string, string>>;
-  /** Custom-task kind of the gate's CustomRuns (other custom tasks are left alone). */
-  readonly customTask: ApiKind;
+  /** When the trigger is a CustomRun: its custom-task kind (other custom tasks are left alone). */
+  readonly customTask?: ApiKind;
   readonly workload: ApiKind;
   /** Labels put on every generated Workload (the later steps recognise their Workloads by them). */
   readonly labels: Readonly<Record<string, string>>;
-  /** Labels of the trigger copied onto the Workload (empty when the trigger lacks them). */
-  readonly copiedLabels: readonly string[];
+  /** Label of the Workload naming the PipelineRun: copied from the trigger's label, or the trigger's own name. */
+  readonly runLabel: { readonly key: string; readonly from: 'trigger-label' | 'trigger-name' };
   readonly queue: {
     /** Label of the run naming its LocalQueue. */
     readonly label: string;
@@ -84,24 +107,27 @@ export interface GenerateWorkloadStep {
   };
 }
 
-/** Where a step finds the name of the object it changes. */
+/** Where a step finds the name of the object it changes (always in the trigger's namespace). */
 export type TargetName =
   /** The trigger's ownerReference of the target's kind. */
   | { readonly from: 'owner' }
   /** The trigger's `status.childReferences` entry of this pipeline task. */
-  | { readonly from: 'child'; readonly pipelineTask: string };
+  | { readonly from: 'child'; readonly pipelineTask: string }
+  /** The trigger's own name. */
+  | { readonly from: 'self' }
+  /** A label of the trigger. */
+  | { readonly from: 'label'; readonly key: string };
 
-/**
- * Steps 3 and 4: when the trigger object reaches a condition, set a condition on the status of a
- * related object in the same namespace.
- */
-export interface SetConditionStep {
+/** A condition of the trigger, with the statuses that start the step. */
+export interface When {
+  readonly condition: string;
+  readonly statuses: readonly ('True' | 'False')[];
+}
+
+/** When the trigger reaches a condition, set a condition on the status of a related object. */
+export interface SetConditionStep extends StepBase {
   readonly type: 'set-condition';
-  readonly trigger: Trigger;
-  /** Only trigger objects carrying all these labels are considered. */
-  readonly triggerLabels?: Readonly<Record<string, string>>;
-  /** The trigger's condition that starts the step, and the statuses that count. */
-  readonly when: { readonly condition: string; readonly statuses: readonly ('True' | 'False')[] };
+  readonly when: When;
   readonly target: { readonly kind: ApiKind; readonly name: TargetName };
   readonly set: {
     readonly type: string;
@@ -117,14 +143,26 @@ export interface SetConditionStep {
   };
 }
 
-export type GateStep = InsertGateStep | GenerateWorkloadStep | SetConditionStep;
+/** When the trigger reaches a condition, change `spec.status` of a PipelineRun. */
+export interface SetRunStatusStep extends StepBase {
+  readonly type: 'set-run-status';
+  readonly when: When;
+  readonly target: { readonly kind: ApiKind; readonly name: TargetName };
+  readonly change:
+    /** Release a run the gate made pending: only if `heldBy` is on it and it is still pending. */
+    | { readonly type: 'release'; readonly pendingStatus: string; readonly heldBy: LabelValue }
+    /** Stop a run that started and has not finished; its `finally` tasks still run. */
+    | { readonly type: 'stop'; readonly stopStatus: string; readonly gateTask: string };
+}
 
-/** One policy of the bundle: a step plus what a reader and the policy catalogue need to know. */
+export type GateStep = InsertGateStep | HoldPendingStep | GenerateWorkloadStep | SetConditionStep | SetRunStatusStep;
+
+/** One policy of the bundle: the steps of one stage of the flow, and what a reader needs to know. */
 export interface PolicyDefinition {
-  /** Policy name, named after the step of the flow. */
+  /** Policy name, named after the stage of the flow. */
   readonly name: string;
   readonly title: string;
   readonly description: string;
   readonly failurePolicy: FailurePolicy;
-  readonly step: GateStep;
+  readonly steps: readonly GateStep[];
 }

@@ -23,6 +23,12 @@ export const PIPELINERUN_RESOURCE = 'tekton.dev/pipelineruns';
 export const PIPELINE_TASK_LABEL = 'tekton.dev/pipelineTask';
 /** Label Tekton puts on a PipelineRun's children naming the run. */
 export const PIPELINE_RUN_LABEL = 'tekton.dev/pipelineRun';
+/** `spec.status` of a PipelineRun that must not start yet (TEP-0015). */
+export const PENDING_STATUS = 'PipelineRunPending';
+/** `spec.status` that stops a running PipelineRun but still runs its finally tasks. */
+export const STOP_STATUS = 'StoppedRunFinally';
+/** Annotation saying the gate, not the user, made a run pending. */
+export const HELD_BY_GATE = { key: 'tekton-kueue-policies.dev/pending-set-by-gate', value: 'true' } as const;
 /** Label the gate puts on every run it gated and every Workload it made; its value names the strategy. */
 export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';
 

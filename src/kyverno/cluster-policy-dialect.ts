@@ -1,5 +1,5 @@
 /**
- * Renders a gate step as `kyverno.io/v1` ClusterPolicy rules (JMESPath, JSON patches, mutate
+ * Renders gate steps as `kyverno.io/v1` ClusterPolicy rules (JMESPath, JSON patches, mutate
  * targets). Only this file knows ClusterPolicy; the steps themselves are in ../gate/model.ts.
  */
 import type {
@@ -8,7 +8,18 @@ import type {
   ClusterPolicySpecRulesContext,
   ClusterPolicySpecRulesMatch,
 } from '../../imports/kyverno-kyverno.io.js';
-import type { GenerateWorkloadStep, InsertGateStep, PolicyDefinition, SetConditionStep, Trigger } from '../gate/model.js';
+import type {
+  GateStep,
+  GenerateWorkloadStep,
+  HoldPendingStep,
+  InsertGateStep,
+  PolicyDefinition,
+  SetConditionStep,
+  SetRunStatusStep,
+  TargetName,
+  Trigger,
+  When,
+} from '../gate/model.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
 
 const TRIGGER = 'request.object';
@@ -21,31 +32,34 @@ interface Precondition {
 }
 
 export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPolicySpec {
-  const step = definition.step;
-  const mutatesExisting = step.type === 'set-condition';
+  const reactsToStatus = definition.steps.some((s) => s.type === 'set-condition' || s.type === 'set-run-status');
   return {
-    // Only admission requests start a step; background scans would re-run it on every object.
-    background: mutatesExisting,
+    // Background scans re-apply the status steps to existing objects; CREATE steps act at admission only.
+    background: reactsToStatus,
     admission: true,
     failurePolicy: definition.failurePolicy as ClusterPolicySpec['failurePolicy'],
-    ...(mutatesExisting ? { mutateExistingOnPolicyUpdate: true } : {}),
-    ...(step.type === 'generate-workload' ? { generateExisting: false } : {}),
-    rules: rulesOf(step),
+    ...(reactsToStatus ? { mutateExistingOnPolicyUpdate: true } : {}),
+    ...(definition.steps.some((s) => s.type === 'generate-workload') ? { generateExisting: false } : {}),
+    rules: definition.steps.flatMap(rulesOf),
   };
 }
 
-function rulesOf(step: PolicyDefinition['step']): ClusterPolicySpecRules[] {
+function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
   switch (step.type) {
     case 'insert-gate':
       return insertGateRules(step);
+    case 'hold-pending':
+      return holdPendingRules(step);
     case 'generate-workload':
       return [generateWorkloadRule(step)];
     case 'set-condition':
       return [setConditionRule(step)];
+    case 'set-run-status':
+      return [setRunStatusRule(step)];
   }
 }
 
-function match(trigger: Trigger, labels?: Readonly<Record<string, string>>): ClusterPolicySpecRulesMatch {
+function match(trigger: Trigger): ClusterPolicySpecRulesMatch {
   const kind = `${trigger.kind.apiVersion}/${trigger.kind.kind}`;
   return {
     any: [
@@ -55,7 +69,7 @@ function match(trigger: Trigger, labels?: Readonly<Record<string, string>>): Clu
           kinds: trigger.subresource ? [kind, `${kind}/${trigger.subresource}`] : [kind],
           operations: [...trigger.operations] as never,
           namespaces: [...trigger.namespaces],
-          ...(labels ? { selector: { matchLabels: { ...labels } } } : {}),
+          ...(trigger.labels ? { selector: { matchLabels: { ...trigger.labels } } } : {}),
         },
       },
     ],
@@ -66,8 +80,21 @@ function all(conditions: Precondition[]): { all: Precondition[] } {
   return { all: conditions };
 }
 
-function jsonPatch(operations: { op: 'add'; path: string; value: unknown }[]): string {
-  return operations.map((o) => `- op: ${o.op}\n  path: ${o.path}\n  value: ${typeof o.value === 'string' ? o.value : JSON.stringify(o.value)}`).join('\n');
+type PatchOperation = { op: 'add'; path: string; value: unknown } | { op: 'remove'; path: string };
+
+function jsonPatch(operations: PatchOperation[]): string {
+  return operations
+    .map((o) =>
+      o.op === 'remove'
+        ? `- op: remove\n  path: ${o.path}`
+        : `- op: ${o.op}\n  path: ${o.path}\n  value: ${isWholeVariable(o.value) ? o.value : JSON.stringify(o.value)}`,
+    )
+    .join('\n');
+}
+
+/** A value that is one Kyverno variable stays bare, so it is replaced by the variable's JSON value. */
+function isWholeVariable(value: unknown): value is string {
+  return typeof value === 'string' && /^\{\{[^}]*\}\}$/.test(value);
 }
 
 /** JSON-pointer escaping of one path segment. */
@@ -75,21 +102,23 @@ function pointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
+function optOut(optOutLabel: string) {
+  return { any: [{ resources: { selector: { matchLabels: { [optOutLabel]: 'true' } } } }] };
+}
+
+const inlineTasks = `${TRIGGER}.spec.pipelineSpec.tasks`;
+const runStatus = `${TRIGGER}.spec.status || ''`;
+
 // --- mutate-pipelinerun -------------------------------------------------------------------------
 
 function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
-  const tasks = `${TRIGGER}.spec.pipelineSpec.tasks`;
   const ungatedInlineRun = all([
     // pipelineRef runs have no inline tasks to gate.
-    { key: variable(`length(${tasks} || \`[]\`)`), operator: 'GreaterThan', value: 0 },
+    { key: variable(`length(${inlineTasks} || \`[]\`)`), operator: 'GreaterThan', value: 0 },
     // Never gate twice (a re-applied or copied run may already carry the gate).
-    { key: variable(`length(${tasks}[?name==${str(step.gateTask)}] || \`[]\`)`), operator: 'Equals', value: 0 },
+    { key: variable(`length(${inlineTasks}[?name==${str(step.gateTask)}] || \`[]\`)`), operator: 'Equals', value: 0 },
   ]);
-  const common = {
-    match: match(step.trigger),
-    exclude: { any: [{ resources: { selector: { matchLabels: { [step.optOutLabel]: 'true' } } } }] },
-    preconditions: ungatedInlineRun,
-  };
+  const common = { match: match(step.trigger), exclude: optOut(step.optOutLabel), preconditions: ungatedInlineRun };
   const gateTask = { name: step.gateTask, taskSpec: { ...step.customTask, spec: {} } };
   return [
     {
@@ -99,7 +128,7 @@ function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
       mutate: {
         foreach: [
           {
-            list: tasks,
+            list: inlineTasks,
             patchesJson6902: jsonPatch([
               {
                 op: 'add',
@@ -112,7 +141,7 @@ function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
       },
     },
     {
-      name: 'insert-gate',
+      name: step.rule,
       ...common,
       mutate: {
         patchesJson6902: jsonPatch([
@@ -120,6 +149,39 @@ function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
           { op: 'add', path: `/metadata/labels/${pointer(step.gatedLabel.key)}`, value: step.gatedLabel.value },
         ]),
       },
+    },
+  ];
+}
+
+function holdPendingRules(step: HoldPendingStep): ClusterPolicySpecRules[] {
+  const conditions: Precondition[] = [
+    // Never gate twice: a run already labelled by either strategy is left as it is.
+    { key: variable(label(TRIGGER, step.gatedLabel.key)), operator: 'Equals', value: '' },
+  ];
+  if (step.runs === 'without-inline-tasks') {
+    conditions.push({ key: variable(`length(${inlineTasks} || \`[]\`)`), operator: 'Equals', value: 0 });
+  }
+  const common = { match: match(step.trigger), exclude: optOut(step.optOutLabel) };
+  const gatedLabel = { op: 'add' as const, path: `/metadata/labels/${pointer(step.gatedLabel.key)}`, value: step.gatedLabel.value };
+  return [
+    {
+      name: step.rule,
+      ...common,
+      preconditions: all([...conditions, { key: variable(runStatus), operator: 'Equals', value: '' }]),
+      mutate: {
+        patchesJson6902: jsonPatch([
+          { op: 'add', path: '/spec/status', value: step.pendingStatus },
+          { op: 'add', path: `/metadata/annotations/${pointer(step.heldBy.key)}`, value: step.heldBy.value },
+          gatedLabel,
+        ]),
+      },
+    },
+    {
+      // Created pending by its user: queued like any run, but only the user releases it.
+      name: 'queue-user-pending',
+      ...common,
+      preconditions: all([...conditions, { key: variable(runStatus), operator: 'Equals', value: step.pendingStatus }]),
+      mutate: { patchesJson6902: jsonPatch([gatedLabel]) },
     },
   ];
 }
@@ -161,14 +223,19 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
       },
     },
   ];
+  const runName = step.runLabel.from === 'trigger-name' ? `${TRIGGER}.metadata.name` : label(TRIGGER, step.runLabel.key);
   return {
-    name: 'generate-workload',
-    match: match(step.trigger, step.triggerLabels),
-    preconditions: all([
-      // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
-      { key: variable(`${TRIGGER}.spec.customSpec.apiVersion || ''`), operator: 'Equals', value: step.customTask.apiVersion },
-      { key: variable(`${TRIGGER}.spec.customSpec.kind || ''`), operator: 'Equals', value: step.customTask.kind },
-    ]),
+    name: step.rule,
+    match: match(step.trigger),
+    ...(step.customTask
+      ? {
+          preconditions: all([
+            // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
+            { key: variable(`${TRIGGER}.spec.customSpec.apiVersion || ''`), operator: 'Equals', value: step.customTask.apiVersion },
+            { key: variable(`${TRIGGER}.spec.customSpec.kind || ''`), operator: 'Equals', value: step.customTask.kind },
+          ]),
+        }
+      : {}),
     context,
     generate: {
       apiVersion: step.workload.apiVersion,
@@ -179,7 +246,7 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
       synchronize: false,
       data: {
         metadata: {
-          labels: { ...step.labels, ...Object.fromEntries(step.copiedLabels.map((key) => [key, variable(label(TRIGGER, key))])) },
+          labels: { ...step.labels, [step.runLabel.key]: variable(runName) },
           ownerReferences: [
             {
               apiVersion: step.trigger.kind.apiVersion,
@@ -195,13 +262,30 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
   };
 }
 
-// --- admit-customrun, release-workload ----------------------------------------------------------
+// --- admit, release, evict ----------------------------------------------------------------------
+
+function targetNameOf(name: TargetName, kind: string): string {
+  switch (name.from) {
+    case 'owner':
+      return `${TRIGGER}.metadata.ownerReferences[?kind==${str(kind)}].name | [0] || ''`;
+    case 'child':
+      return `${TRIGGER}.status.childReferences[?pipelineTaskName==${str(name.pipelineTask)}].name | [0] || ''`;
+    case 'self':
+      return `${TRIGGER}.metadata.name`;
+    case 'label':
+      return label(TRIGGER, name.key);
+  }
+}
+
+function whenTriggerReaches(when: When, targetName: string): { all: Precondition[] } {
+  return all([
+    { key: variable(conditionStatus(TRIGGER, when.condition)), operator: 'AnyIn', value: [...when.statuses] },
+    { key: variable(targetName), operator: 'NotEquals', value: '' },
+  ]);
+}
 
 function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
-  const targetName =
-    step.target.name.from === 'owner'
-      ? `${TRIGGER}.metadata.ownerReferences[?kind==${str(step.target.kind.kind)}].name | [0] || ''`
-      : `${TRIGGER}.status.childReferences[?pipelineTaskName==${str(step.target.name.pipelineTask)}].name | [0] || ''`;
+  const targetName = targetNameOf(step.target.name, step.target.kind.kind);
   const reasons = Object.entries(step.set.reasons);
   const reason =
     reasons.length === 1
@@ -209,35 +293,30 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
       : `lookup(${literal(step.set.reasons)}, ${conditionStatus(TRIGGER, step.when.condition)}) || ''`;
   // When the trigger reached its condition: deterministic, unlike the time the policy happens to run.
   const transitionTime =
-    step.target.name.from === 'child'
+    step.trigger.kind.kind === 'PipelineRun'
       ? `${TRIGGER}.status.completionTime || time_now_utc()`
       : `${TRIGGER}.status.conditions[?type==${str(step.when.condition)}].lastTransitionTime | [0] || time_now_utc()`;
-  // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
-  const context: ClusterPolicySpecRulesContext[] = [
-    { name: 'reason', variable: { jmesPath: reason } },
-    { name: 'transitionTime', variable: { jmesPath: transitionTime } },
-  ];
   const condition = {
     type: step.set.type,
     status: step.set.status,
+    // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
     reason: variable('reason'),
     message: step.set.message,
     lastTransitionTime: variable('transitionTime'),
   };
-  const kindName = step.target.kind.kind;
   return {
-    name: `set-${kindName.toLowerCase()}-${step.set.type.toLowerCase()}`,
-    match: match(step.trigger, step.triggerLabels),
-    preconditions: all([
-      { key: variable(conditionStatus(TRIGGER, step.when.condition)), operator: 'AnyIn', value: [...step.when.statuses] },
-      { key: variable(targetName), operator: 'NotEquals', value: '' },
-    ]),
-    context,
+    name: step.rule,
+    match: match(step.trigger),
+    preconditions: whenTriggerReaches(step.when, targetName),
+    context: [
+      { name: 'reason', variable: { jmesPath: reason } },
+      { name: 'transitionTime', variable: { jmesPath: transitionTime } },
+    ],
     mutate: {
       targets: [
         {
           apiVersion: step.target.kind.apiVersion,
-          kind: `${kindName}/status`,
+          kind: `${step.target.kind.kind}/status`,
           name: variable(targetName),
           namespace: variable(`${TRIGGER}.metadata.namespace`),
           // Set once: later status updates of the trigger must not rewrite the target again.
@@ -250,6 +329,44 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
         step.set.mode === 'replace'
           ? { op: 'add', path: '/status/conditions', value: [condition] }
           : { op: 'add', path: '/status/conditions/-', value: condition },
+      ]),
+    },
+  };
+}
+
+function setRunStatusRule(step: SetRunStatusStep): ClusterPolicySpecRules {
+  const targetName = targetNameOf(step.target.name, step.target.kind.kind);
+  const change = step.change;
+  const targetStatus = "target.spec.status || ''";
+  const onlyIf: Precondition[] =
+    change.type === 'release'
+      ? [
+          // Only runs the gate made pending: a run its user created pending stays theirs to release.
+          { key: variable(`target.metadata.annotations.${field(change.heldBy.key)} || ''`), operator: 'Equals', value: change.heldBy.value },
+          { key: variable(targetStatus), operator: 'Equals', value: change.pendingStatus },
+        ]
+      : [
+          // Started: a child other than the gate exists. Before that an evicted run simply stays queued.
+          { key: variable(`length(target.status.childReferences[?pipelineTaskName!=${str(change.gateTask)}] || \`[]\`)`), operator: 'GreaterThan', value: 0 },
+          { key: variable(conditionStatus('target', 'Succeeded')), operator: 'AnyNotIn', value: ['True', 'False'] },
+          { key: variable(targetStatus), operator: 'Equals', value: '' },
+        ];
+  return {
+    name: step.rule,
+    match: match(step.trigger),
+    preconditions: whenTriggerReaches(step.when, targetName),
+    mutate: {
+      targets: [
+        {
+          apiVersion: step.target.kind.apiVersion,
+          kind: step.target.kind.kind,
+          name: variable(targetName),
+          namespace: variable(`${TRIGGER}.metadata.namespace`),
+          preconditions: all(onlyIf),
+        },
+      ],
+      patchesJson6902: jsonPatch([
+        change.type === 'release' ? { op: 'remove', path: '/spec/status' } : { op: 'add', path: '/spec/status', value: change.stopStatus },
       ]),
     },
   };
