@@ -1,6 +1,7 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
-import { CUSTOM_RUN, GATED_LABEL, WORKLOAD } from '../../src/gate/names.js';
+import { CUSTOM_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { statusUpdatesOf } from '../triggers.js';
 
 /**
  * Step 3 of the flow, strategy customrun: when Kueue admits a gate Workload (`Admitted=True`),
@@ -20,13 +21,7 @@ export function admitCustomRun(config: Config): PolicyDefinition {
       {
         type: 'set-condition',
         rule: 'set-customrun-succeeded',
-        trigger: {
-          kind: WORKLOAD,
-          subresource: 'status',
-          operations: ['UPDATE'],
-          namespaces: config.namespaces.map((ns) => ns.name),
-          labels: { [GATED_LABEL]: 'customrun' },
-        },
+        trigger: statusUpdatesOf(WORKLOAD, config, 'customrun'),
         when: { condition: 'Admitted', statuses: ['True'] },
         target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
         set: { type: 'Succeeded', status: 'True', reasons: { True: 'Admitted' }, message: 'Admitted by Kueue', mode: 'replace' },

@@ -1,6 +1,7 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
-import { GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { statusUpdatesOf } from '../triggers.js';
 
 /**
  * Step 3 of the flow, strategy pending: when Kueue admits the Workload of a pending run, clear the
@@ -19,13 +20,7 @@ export function admitPipelineRun(config: Config): PolicyDefinition {
       {
         type: 'set-run-status',
         rule: 'release-pending-run',
-        trigger: {
-          kind: WORKLOAD,
-          subresource: 'status',
-          operations: ['UPDATE'],
-          namespaces: config.namespaces.map((ns) => ns.name),
-          labels: { [GATED_LABEL]: 'pending' },
-        },
+        trigger: statusUpdatesOf(WORKLOAD, config, 'pending'),
         when: { condition: 'Admitted', statuses: ['True'] },
         target: { kind: PIPELINE_RUN, name: { from: 'owner' } },
         change: { type: 'release', pendingStatus: PENDING_STATUS, heldBy: HELD_BY_GATE },

@@ -3,6 +3,7 @@ import type { GateStep, GenerateWorkloadStep, PolicyDefinition } from '../../src
 import {
   CUSTOM_RUN, GATE_TASK, GATED_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
 } from '../../src/gate/names.js';
+import { creationOf } from '../triggers.js';
 
 /**
  * Step 2 of the flow: create the Kueue Workload that stands for a gated run, owned by the gate's
@@ -12,7 +13,6 @@ import {
 export function generateWorkload(config: Config): PolicyDefinition {
   const { customRun, pending } = mechanismsOf(config.strategy);
   const defaultsOf = new Map(config.clusterQueues.map((cq) => [cq.name, cq.defaultRequests]));
-  const namespaces = config.namespaces.map((ns) => ns.name);
   const sizing = {
     workload: WORKLOAD,
     queue: {
@@ -36,7 +36,7 @@ export function generateWorkload(config: Config): PolicyDefinition {
     steps.push({
       type: 'generate-workload',
       rule: 'workload-for-customrun',
-      trigger: { kind: CUSTOM_RUN, operations: ['CREATE'], namespaces, labels: { [PIPELINE_TASK_LABEL]: GATE_TASK } },
+      trigger: creationOf(CUSTOM_RUN, config, { [PIPELINE_TASK_LABEL]: GATE_TASK }),
       customTask: WORKLOAD,
       // Not app.kubernetes.io/managed-by: Kyverno overwrites that label on what it generates.
       labels: { [GATED_LABEL]: 'customrun' },
@@ -48,7 +48,7 @@ export function generateWorkload(config: Config): PolicyDefinition {
     steps.push({
       type: 'generate-workload',
       rule: 'workload-for-pipelinerun',
-      trigger: { kind: PIPELINE_RUN, operations: ['CREATE'], namespaces, labels: { [GATED_LABEL]: 'pending' } },
+      trigger: creationOf(PIPELINE_RUN, config, { [GATED_LABEL]: 'pending' }),
       labels: { [GATED_LABEL]: 'pending' },
       runLabel: { key: PIPELINE_RUN_LABEL, from: 'trigger-name' },
       ...sizing,

@@ -1,6 +1,7 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
-import type { GateStep, PolicyDefinition, Trigger } from '../../src/gate/model.js';
+import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
 import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { creationOf } from '../triggers.js';
 
 /**
  * Step 1 of the flow: hold a new PipelineRun in a managed namespace back until Kueue admits it.
@@ -13,7 +14,7 @@ import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, WOR
  */
 export function mutatePipelineRun(config: Config): PolicyDefinition {
   const { customRun, pending } = mechanismsOf(config.strategy);
-  const trigger: Trigger = { kind: PIPELINE_RUN, operations: ['CREATE'], namespaces: config.namespaces.map((ns) => ns.name) };
+  const trigger = creationOf(PIPELINE_RUN, config);
   const steps: GateStep[] = [];
   if (customRun) {
     steps.push({

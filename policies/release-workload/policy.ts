@@ -1,6 +1,7 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition, SetConditionStep } from '../../src/gate/model.js';
-import { GATE_TASK, GATED_LABEL, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { GATE_TASK, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { statusUpdatesOf } from '../triggers.js';
 
 /**
  * Step 4 of the flow. When a gated PipelineRun finishes — success, failure, cancellation or
@@ -9,7 +10,6 @@ import { GATE_TASK, GATED_LABEL, PIPELINE_RUN, WORKLOAD } from '../../src/gate/n
  */
 export function releaseWorkload(config: Config): PolicyDefinition {
   const { customRun, pending } = mechanismsOf(config.strategy);
-  const namespaces = config.namespaces.map((ns) => ns.name);
   const finished = {
     type: 'set-condition',
     when: { condition: 'Succeeded', statuses: ['True', 'False'] },
@@ -20,7 +20,7 @@ export function releaseWorkload(config: Config): PolicyDefinition {
     steps.push({
       ...finished,
       rule: 'finish-customrun-workload',
-      trigger: { kind: PIPELINE_RUN, subresource: 'status', operations: ['UPDATE'], namespaces, labels: { [GATED_LABEL]: 'customrun' } },
+      trigger: statusUpdatesOf(PIPELINE_RUN, config, 'customrun'),
       // Named after the gate's CustomRun, whose name Tekton may have shortened: read it, never rebuild it.
       target: { kind: WORKLOAD, name: { from: 'child', pipelineTask: GATE_TASK } },
     });
@@ -29,7 +29,7 @@ export function releaseWorkload(config: Config): PolicyDefinition {
     steps.push({
       ...finished,
       rule: 'finish-pipelinerun-workload',
-      trigger: { kind: PIPELINE_RUN, subresource: 'status', operations: ['UPDATE'], namespaces, labels: { [GATED_LABEL]: 'pending' } },
+      trigger: statusUpdatesOf(PIPELINE_RUN, config, 'pending'),
       target: { kind: WORKLOAD, name: { from: 'self' } },
     });
   }
