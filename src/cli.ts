@@ -27,10 +27,10 @@ export async function main(argv: readonly string[], root: string): Promise<numbe
     .option('-c, --config <file>', 'config file', join(root, 'policies', 'config.yaml'))
     .option('-o, --out <dir>', 'output folder', join(root, 'dist'))
     .action((options: { config: string; out: string }) => {
-      const config = loadConfig(display(options.config));
+      const config = loadConfig(display(options.config), join(root, 'node_modules', '.cache', 'tekton-kueue-policies'));
       const files = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
-      writeFiles(files, options.out);
-      console.log(`wrote ${files.size} files to ${display(options.out)}`);
+      const outcome = writeFiles(files, options.out);
+      console.log(outcome === 'written' ? `wrote ${files.size} files to ${display(options.out)}` : `${display(options.out)} is up to date (${files.size} files)`);
     });
 
   program

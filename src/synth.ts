@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ApiObject, type App, Chart } from 'cdk8s';
 import YAML from 'yaml';
@@ -39,12 +39,27 @@ export function renderFiles(app: App, applied: readonly string[]): Files {
   return files;
 }
 
+/** Whether `dir` holds exactly `files`, so a synth that changes nothing writes nothing. */
+function sameTree(files: Files, dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  const existing = listFiles(dir);
+  return existing.length === files.size && existing.every((path) => files.get(path) === readFileSync(join(dir, path), 'utf8'));
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? listFiles(dir, path) : [path];
+  });
+}
+
 /**
- * Replaces `outDir` with `files`. Everything is written to a sibling temp folder first, so a
- * failure leaves the old output as it was.
+ * Replaces `outDir` with `files`, unless it holds them already. Everything is written to a
+ * sibling temp folder first, so a failure leaves the old output as it was.
  */
-export function writeFiles(files: Files, outDir: string): void {
+export function writeFiles(files: Files, outDir: string): 'written' | 'unchanged' {
   const target = resolve(outDir);
+  if (sameTree(files, target)) return 'unchanged';
   const parent = dirname(target);
   mkdirSync(parent, { recursive: true });
   const staging = join(parent, `.${basename(target)}.staging-${process.pid}`);
@@ -58,6 +73,7 @@ export function writeFiles(files: Files, outDir: string): void {
     if (existsSync(target)) renameSync(target, previous);
     renameSync(staging, target);
     rmSync(previous, { recursive: true, force: true });
+    return 'written';
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
     if (existsSync(previous) && !existsSync(target)) renameSync(previous, target);

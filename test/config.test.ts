@@ -2,7 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { Ajv } from 'ajv';
 import { ConfigError, parseConfig } from '../src/config/load.js';
+import { configSchema } from '../src/config/schema.js';
 import { cli, copyOfDist, defaultConfigObject, readTree, tempDir } from './helpers.js';
 
 function problem(change: (c: Record<string, any>) => void): ConfigError {
@@ -18,6 +20,12 @@ function problem(change: (c: Record<string, any>) => void): ConfigError {
 }
 
 describe('config', () => {
+  it('has a schema that is valid JSON Schema', () => {
+    const ajv = new Ajv({ strict: true });
+    expect(ajv.validateSchema(configSchema), JSON.stringify(ajv.errors)).toBe(true);
+    expect(() => ajv.compile(configSchema)).not.toThrow();
+  });
+
   it('applies defaults', () => {
     const config = parseConfig({ clusterQueues: [{ name: 'cq', quota: { cpu: 4, memory: '8Gi', 'tekton.dev/pipelineruns': 3 } }], namespaces: [{ name: 'ns', queues: [{ name: 'q', clusterQueue: 'cq' }] }] }, 'c.yaml');
     expect(config.strategy).toBe('auto');

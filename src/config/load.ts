@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
 import { type Config, DEFAULTS, type Preemption, type ResourceList, type Strategy } from './config.js';
 import { configSchema } from './schema.js';
+import { schemaValidator } from './validator.js';
 
 /** A config problem, told as the file, the field, what is wrong and how to fix it. */
 export class ConfigError extends Error {
@@ -30,10 +31,12 @@ interface RawConfig {
   samples?: boolean;
 }
 
-const validateRaw = new Ajv({ allErrors: false, strict: true, verbose: true }).compile<RawConfig>(configSchema);
 
-/** Reads, schema-checks and cross-checks a config file; throws ConfigError on the first problem. */
-export function loadConfig(file: string): Config {
+/**
+ * Reads, schema-checks and cross-checks a config file; throws ConfigError on the first problem.
+ * `cacheDir` keeps the generated schema validator between runs.
+ */
+export function loadConfig(file: string, cacheDir?: string): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -44,11 +47,12 @@ export function loadConfig(file: string): Config {
   if (doc.errors.length > 0) {
     throw new ConfigError(file, '', `not valid YAML: ${doc.errors[0]!.message}`, 'correct the YAML syntax at that line');
   }
-  return parseConfig(doc.toJS(), file);
+  return parseConfig(doc.toJS(), file, cacheDir);
 }
 
 /** Checks an already parsed config object; `file` names it in errors. */
-export function parseConfig(raw: unknown, file: string): Config {
+export function parseConfig(raw: unknown, file: string, cacheDir?: string): Config {
+  const validateRaw = schemaValidator<RawConfig>(configSchema, cacheDir);
   if (!validateRaw(raw)) {
     const errors = validateRaw.errors!;
     // A failed oneOf is reported after the failures of each branch; it is the one a user can act on.
