@@ -40,7 +40,7 @@ export function ensureKyvernoCli(log: (line: string) => void = console.log): str
   log(`building the Kyverno CLI into ${binary} (${go.stdout.trim()}; a cold build takes about 8 minutes on 2 cores)`);
   const started = Date.now();
   const partial = `${binary}.partial-${process.pid}`;
-  execFileSync('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', partial, '.'], { cwd: wrapper, stdio: 'inherit' });
+  execFileSync('go', ['build', '-trimpath', '-buildvcs=false', '-ldflags=-s -w', '-o', partial, '.'], { cwd: wrapper, stdio: 'inherit' });
   renameSync(partial, binary);
   log(`built the Kyverno CLI in ${Math.round((Date.now() - started) / 1000)} s`);
   return binary;
