@@ -1,6 +1,6 @@
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { ensureKyvernoCli } from '../tools/kyverno-cli.js';
+import { ensureTool, TOOLS } from '../tools/go-tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -10,5 +10,5 @@ declare module 'vitest' {
 
 /** Builds the Kyverno CLI once per `npm test`, before any suite runs. */
 export default function setup(project: TestProject): void {
-  project.provide('kyvernoCli', ensureKyvernoCli());
+  project.provide('kyvernoCli', ensureTool(TOOLS.kyvernoCli).kyverno);
 }
