@@ -8,7 +8,7 @@ export type Files = Map<string, string>;
 
 const KUSTOMIZATION = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization' };
 
-export function toYaml(objects: unknown[]): string {
+function toYaml(objects: unknown[]): string {
   return objects.map((o) => YAML.stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
 }
 

@@ -48,6 +48,7 @@ describe('config', () => {
     ['unknown default priority', (c: any) => (c.defaultPriority = 'urgent'), 'defaultPriority', 'no priority named "urgent"'],
     ['duplicate namespace', (c: any) => (c.namespaces[1].name = 'ci-team-a'), 'namespaces[1].name', 'listed twice'],
     ['unknown strategy', (c: any) => (c.strategy = 'magic'), 'strategy', 'must be one of'],
+    ['unused ClusterQueue', (c: any) => c.clusterQueues.push({ name: 'spare', quota: { cpu: 1, memory: '1Gi', 'tekton.dev/pipelineruns': 1 } }), 'clusterQueues[2]', 'used by no namespace queue'],
   ])('names file, field and fix: %s', (_, change, field, text) => {
     const err = problem(change);
     expect(err.file).toBe('my.yaml');

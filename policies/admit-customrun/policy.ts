@@ -24,7 +24,7 @@ export function admitCustomRun(config: Config): PolicyDefinition {
         trigger: statusUpdatesOf(WORKLOAD, config, 'customrun'),
         when: { condition: 'Admitted', statuses: ['True'] },
         target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
-        set: { type: 'Succeeded', status: 'True', reasons: { True: 'Admitted' }, message: 'Admitted by Kueue', mode: 'replace' },
+        set: { type: 'Succeeded', status: 'True', reasons: { True: 'Admitted' }, message: 'Admitted by Kueue', at: 'trigger-condition', mode: 'replace' },
       },
     ],
   };

@@ -13,7 +13,7 @@ export function releaseWorkload(config: Config): PolicyDefinition {
   const finished = {
     type: 'set-condition',
     when: { condition: 'Succeeded', statuses: ['True', 'False'] },
-    set: { type: 'Finished', status: 'True', reasons: { True: 'Succeeded', False: 'Failed' }, message: 'PipelineRun finished', mode: 'append' },
+    set: { type: 'Finished', status: 'True', reasons: { True: 'Succeeded', False: 'Failed' }, message: 'PipelineRun finished', at: 'trigger-completion', mode: 'append' },
   } as const satisfies Partial<SetConditionStep>;
   const steps: GateStep[] = [];
   if (customRun) {

@@ -100,6 +100,11 @@ function crossCheck(raw: RawConfig, file: string): Config {
   unique(file, 'clusterQueues', clusterQueues.map((q) => q.name));
 
   const known = new Set(clusterQueues.map((q) => q.name));
+  clusterQueues.forEach((queue, i) => {
+    if (!raw.namespaces.some((ns) => ns.queues.some((q) => q.clusterQueue === queue.name))) {
+      throw new ConfigError(file, `clusterQueues[${i}]`, `ClusterQueue "${queue.name}" is used by no namespace queue`, 'point a namespaces[].queues[] entry at it, or remove it');
+    }
+  });
   const namespaces = raw.namespaces.map((ns, i) => {
     unique(file, `namespaces[${i}].queues`, ns.queues.map((q) => q.name));
     ns.queues.forEach((queue, j) => {

@@ -5,8 +5,11 @@
 import type { GateStep, PolicyDefinition } from './model.js';
 import { type ApiKind, groupOf, resourceOf } from './names.js';
 
-/** Kyverno controllers that take extra permissions through aggregated ClusterRoles. */
-export type KyvernoController = 'admission-controller' | 'background-controller' | 'reports-controller';
+/**
+ * Kyverno controllers that take extra permissions through aggregated ClusterRoles. The admission
+ * controller needs none: it matches requests and creates UpdateRequests, which its own role covers.
+ */
+export type KyvernoController = 'background-controller' | 'reports-controller';
 
 export interface AccessRule {
   readonly apiGroup: string;

@@ -136,6 +136,11 @@ export interface SetConditionStep extends StepBase {
     readonly reasons: Readonly<Partial<Record<'True' | 'False', string>>>;
     readonly message: string;
     /**
+     * Transition time of the new condition: when the trigger completed (`status.completionTime`),
+     * or when its `when` condition last changed. Both are deterministic, unlike the time the step runs.
+     */
+    readonly at: 'trigger-completion' | 'trigger-condition';
+    /**
      * `replace`: the target's conditions become this one (the target has no other writer).
      * `append`: added beside the conditions others maintain.
      */

@@ -291,9 +291,8 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
     reasons.length === 1
       ? str(reasons[0]![1])
       : `lookup(${literal(step.set.reasons)}, ${conditionStatus(TRIGGER, step.when.condition)}) || ''`;
-  // When the trigger reached its condition: deterministic, unlike the time the policy happens to run.
   const transitionTime =
-    step.trigger.kind.kind === 'PipelineRun'
+    step.set.at === 'trigger-completion'
       ? `${TRIGGER}.status.completionTime || time_now_utc()`
       : `${TRIGGER}.status.conditions[?type==${str(step.when.condition)}].lastTransitionTime | [0] || time_now_utc()`;
   const condition = {
