@@ -15,7 +15,7 @@ describe('Go-built test tools', () => {
     const dir = toolDir(TOOLS.kyvernoCli);
     expect(dir).toMatch(/\/kyverno-cli-[0-9a-f]{12}$/);
     expect(dir.startsWith(process.cwd())).toBe(false);
-    expect(toolDir(TOOLS.kueue)).not.toBe(toolDir({ ...TOOLS.kueue, version: 'v0.19.3' }));
+    expect(toolDir(TOOLS.kwok)).not.toBe(toolDir({ ...TOOLS.kwok, version: 'v0.8.1' }));
   });
 
   it('say how to get Go when one must be built and Go is missing', () => {

@@ -54,8 +54,8 @@ export const TOOLS = {
     coldMinutes: 15,
   },
   etcd: { name: 'etcd', module: 'etcd', binaries: { etcd: '.' }, coldMinutes: 3 },
-  kueue: { name: 'kueue', version: 'v0.19.2', binaries: { kueue: 'sigs.k8s.io/kueue/cmd/kueue' }, coldMinutes: 6 },
-  tekton: { name: 'tekton', version: 'v1.15.0', binaries: { controller: 'github.com/tektoncd/pipeline/cmd/controller' }, coldMinutes: 5 },
+  kueue: { name: 'kueue', module: 'kueue', binaries: { kueue: 'sigs.k8s.io/kueue/cmd/kueue' }, coldMinutes: 6 },
+  tekton: { name: 'tekton', module: 'tekton', binaries: { controller: 'github.com/tektoncd/pipeline/cmd/controller' }, coldMinutes: 5 },
   kwok: { name: 'kwok', version: 'v0.8.0', binaries: { kwok: 'sigs.k8s.io/kwok/cmd/kwok' }, coldMinutes: 3 },
 } as const satisfies Record<string, GoTool>;
 
