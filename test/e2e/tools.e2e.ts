@@ -13,6 +13,7 @@ const probes: Record<string, { args: string[]; says: RegExp }> = {
   'kube-apiserver': { args: ['--version'], says: /Kubernetes v1\.36\.3/ },
   'kube-controller-manager': { args: ['--version'], says: /Kubernetes v1\.36\.3/ },
   'kube-scheduler': { args: ['--version'], says: /Kubernetes v1\.36\.3/ },
+  kubectl: { args: ['version', '--client'], says: /Client Version: v1\.36\.3/ },
   etcd: { args: ['--version'], says: /etcd Version: 3\.6\.16/ },
   'kyverno-admission-controller': { args: ['--help'], says: /serverIP/ },
   'kyverno-background-controller': { args: ['--help'], says: /Usage/ },
