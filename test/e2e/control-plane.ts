@@ -123,6 +123,8 @@ export class ControlPlane {
 
   private constructor() {
     mkdirSync(this.logs);
+    // The engines run in process groups of their own; take them down if the test runner dies.
+    process.once('exit', () => this.stop());
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -271,6 +273,7 @@ export class ControlPlane {
     const kueueCerts = join(this.dir, 'kueue-certs');
     mkdirSync(kueueCerts);
     selfSignedCert(kueueCerts);
+    // Kueue reads its metrics certificate from this fixed path even with metrics off (needs root).
     if (!existsSync('/etc/kueue/metrics/certs/tls.crt')) {
       mkdirSync('/etc/kueue/metrics/certs', { recursive: true });
       selfSignedCert('/etc/kueue/metrics/certs');

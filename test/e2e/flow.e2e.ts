@@ -20,8 +20,8 @@ function condition(o: Obj | undefined, type: string): Condition | undefined {
 }
 
 /** A sample run from dist/samples, created under a generated name, with changes. */
-function sampleRun(namespace: string, change: (run: any) => void = () => {}): string {
-  const run = YAML.parse(readFileSync(join(root, 'dist', 'samples', `${namespace}-sample-pipelines-low.yaml`), 'utf8'));
+function sampleRun(namespace: string, change: (run: any) => void = () => {}, sample = 'pipelines-low'): string {
+  const run = YAML.parse(readFileSync(join(root, 'dist', 'samples', `${namespace}-sample-${sample}.yaml`), 'utf8'));
   run.metadata.generateName = 'e2e-';
   delete run.metadata.name;
   change(run);
@@ -42,6 +42,29 @@ async function finished(namespace: string, name: string, timeoutMs = 120_000): P
     return ['True', 'False'].includes(condition(run, 'Succeeded')?.status ?? '') && run;
   }, timeoutMs);
 }
+
+/** The gate CustomRun of a customrun-gated run, once Tekton made it. */
+function gate(namespace: string, run: string): Obj | undefined {
+  return plane.getJson<{ items: Obj[] }>('customruns', '-n', namespace).items.find((c) => c.metadata.labels?.['tekton.dev/pipelineRun'] === run);
+}
+
+function gateOpen(namespace: string, run: string): boolean {
+  return condition(gate(namespace, run), 'Succeeded')?.status === 'True';
+}
+
+function workloadOf(namespace: string, run: string): Obj | undefined {
+  return workloads(namespace).find((w) => w.metadata.labels?.['tekton.dev/pipelineRun'] === run);
+}
+
+/** Creates `count` runs and waits until their gates are open, so they hold the queue's quota. */
+async function occupy(namespace: string, count: number, sample = 'pipelines-low', change: (run: any) => void = () => {}): Promise<string[]> {
+  const names = Array.from({ length: count }, () => plane.create(sampleRun(namespace, change, sample)).metadata.name);
+  await waitFor(`${count} runs past the gate`, () => names.every((n) => gateOpen(namespace, n)));
+  return names;
+}
+
+/** Longer tasks for runs that must hold their quota while a scenario plays out. */
+const slow = (run: any) => run.spec.pipelineSpec.tasks.push({ name: 'hold', runAfter: ['test'], taskSpec: { steps: [{ name: 'hold', image: 'busybox', script: 'sleep 1' }] } });
 
 beforeAll(async () => {
   plane = await ControlPlane.start({ taskSeconds: 3 });
@@ -124,5 +147,77 @@ spec:
     }
     expect(workloads('default')).toEqual([]);
     expect(workloads('ci-team-b').filter((w) => w.metadata.labels?.['tekton.dev/pipelineRun'] === optedOut.metadata.name)).toEqual([]);
+  });
+
+  it('releases a queued run that is cancelled, and garbage-collects the Workload of a queued run that is deleted', async () => {
+    const holders = await occupy('ci-team-a', 2, 'pipelines-low', slow);
+    const cancelled = plane.create(sampleRun('ci-team-a')).metadata.name;
+    const deleted = plane.create(sampleRun('ci-team-a')).metadata.name;
+    await waitFor('both queued runs to have a Workload', () => workloadOf('ci-team-a', cancelled) && workloadOf('ci-team-a', deleted));
+    expect(gateOpen('ci-team-a', cancelled)).toBe(false);
+    plane.kubectl('patch', 'pipelinerun', '-n', 'ci-team-a', cancelled, '--type=merge', '-p', '{"spec":{"status":"Cancelled"}}');
+    plane.kubectl('delete', 'pipelinerun', '-n', 'ci-team-a', deleted, '--wait=false');
+    const run = await finished('ci-team-a', cancelled);
+    expect(condition(run, 'Succeeded')?.reason).toBe('Cancelled');
+    await waitFor('the cancelled run\'s Workload to finish', () => condition(workloadOf('ci-team-a', cancelled), 'Finished')?.status === 'True');
+    await waitFor('the deleted run\'s Workload to be garbage-collected', () => !workloadOf('ci-team-a', deleted));
+    for (const n of holders) await finished('ci-team-a', n);
+  });
+
+  it('releases the quota of a run that times out while it waits (customrun: queue time counts)', async () => {
+    const holders = await occupy('ci-team-a', 2, 'pipelines-low', slow);
+    const name = plane.create(sampleRun('ci-team-a', (run) => (run.spec.timeouts = { pipeline: '4s' }))).metadata.name;
+    const run = await finished('ci-team-a', name);
+    expect(condition(run, 'Succeeded')).toMatchObject({ status: 'False', reason: 'PipelineRunTimeout' });
+    await waitFor('its Workload to finish', () => condition(workloadOf('ci-team-a', name), 'Finished')?.status === 'True');
+    for (const n of holders) await finished('ci-team-a', n);
+  });
+
+  it('admits a high-priority run submitted last before the queued low-priority ones', async () => {
+    // The releases queue runs one run at a time and does not preempt.
+    const [holder] = await occupy('ci-team-a', 1, 'releases-low', slow);
+    const low = [plane.create(sampleRun('ci-team-a', () => {}, 'releases-low')).metadata.name, plane.create(sampleRun('ci-team-a', () => {}, 'releases-low')).metadata.name];
+    await waitFor('the low runs to be queued', () => low.every((n) => workloadOf('ci-team-a', n)));
+    const high = plane.create(sampleRun('ci-team-a', () => {}, 'releases-high')).metadata.name;
+    await waitFor('the high run to be queued', () => workloadOf('ci-team-a', high));
+    await finished('ci-team-a', holder!);
+    await waitFor('the next run past the gate', () => [high, ...low].some((n) => gateOpen('ci-team-a', n)), 60_000, 200);
+    expect(gateOpen('ci-team-a', high)).toBe(true);
+    expect(low.filter((n) => gateOpen('ci-team-a', n))).toEqual([]);
+    for (const n of [high, ...low]) await finished('ci-team-a', n);
+  });
+
+  it('lets a high-priority run preempt a running low-priority one, which is stopped and gives its quota back', async () => {
+    const lows = await occupy('ci-team-b', 2, 'pipelines-low', slow);
+    const high = plane.create(sampleRun('ci-team-b', () => {}, 'pipelines-high')).metadata.name;
+    const evicted = await waitFor('a low run to be evicted', () => lows.find((n) => condition(workloadOf('ci-team-b', n), 'Evicted')?.status === 'True'));
+    await waitFor('the evicted run to be stopped', () => pipelineRun('ci-team-b', evicted).spec.status === 'StoppedRunFinally');
+    const stopped = await finished('ci-team-b', evicted);
+    expect(condition(stopped, 'Succeeded')?.status).toBe('False');
+    const done = await finished('ci-team-b', high);
+    expect(condition(done, 'Succeeded')?.status).toBe('True');
+    await waitFor('the evicted run\'s Workload to finish', () => condition(workloadOf('ci-team-b', evicted), 'Finished')?.status === 'True');
+    for (const n of lows) await finished('ci-team-b', n);
+    await waitFor('ClusterQueue pipelines to hold no quota', () => {
+      const cq = plane.getJson<Obj>('clusterqueue', 'pipelines');
+      return (cq.status?.reservingWorkloads ?? 0) === 0 && cq;
+    });
+  });
+
+  it('never releases a run its user created pending, even once admitted', async () => {
+    const created = plane.create(`apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {generateName: held-, namespace: ci-team-b}
+spec:
+  status: PipelineRunPending
+  pipelineRef: {name: deploy}
+`) as Obj;
+    const name = created.metadata.name;
+    await waitFor('its Workload to be admitted', () => condition(workloads('ci-team-b').find((w) => w.metadata.name === name), 'Admitted')?.status === 'True');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(pipelineRun('ci-team-b', name).spec.status).toBe('PipelineRunPending');
+    plane.kubectl('patch', 'pipelinerun', '-n', 'ci-team-b', name, '--type=json', '-p', '[{"op":"remove","path":"/spec/status"}]');
+    const run = await finished('ci-team-b', name);
+    expect(condition(run, 'Succeeded')?.status).toBe('True');
   });
 });

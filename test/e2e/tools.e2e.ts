@@ -1,8 +1,6 @@
 /**
- * The engines of the offline control plane (issue "whole flow on a real control plane"): each is
- * built from the Go module proxy into the tool cache, and each binary must start and say what
- * it is. Run with `npm run test:e2e-tools`; a cold build of all of them takes about 45 minutes
- * on 2 cores (see README, "Development").
+ * The engines of the offline control plane: each is built from the Go module proxy into the tool
+ * cache, and each binary must start and say what it is (part of `npm run test:e2e`).
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
