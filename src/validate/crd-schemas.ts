@@ -32,12 +32,15 @@ export function crdFolders(projectRoot: string, explicit?: string): string[] {
   }
 }
 
-function yamlFiles(folder: string): string[] {
-  return readdirSync(folder).flatMap((name) => {
-    const path = join(folder, name);
-    if (statSync(path).isDirectory()) return yamlFiles(path);
-    return /\.ya?ml$/.test(name) ? [path] : [];
-  });
+/** Every YAML file under `folder`, in a stable order. */
+export function yamlFiles(folder: string): string[] {
+  return readdirSync(folder)
+    .sort()
+    .flatMap((name) => {
+      const path = join(folder, name);
+      if (statSync(path).isDirectory()) return yamlFiles(path);
+      return /\.ya?ml$/.test(name) ? [path] : [];
+    });
 }
 
 /** `apiVersion/kind` → JSON Schema of every served version of every CRD found under `folders`. */

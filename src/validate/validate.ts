@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { CORE_SCHEMAS } from './core-schemas.js';
+import { yamlFiles } from './crd-schemas.js';
 
 export interface Finding {
   readonly file: string;
@@ -39,16 +40,6 @@ export class ObjectValidator {
     }
     return problems;
   }
-}
-
-function yamlFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((name) => {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) return yamlFiles(path);
-      return /\.ya?ml$/.test(name) ? [path] : [];
-    });
 }
 
 /** Validates every object of every YAML file under `dir`; kustomization files are checked for their resources. */

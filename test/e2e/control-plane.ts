@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { yamlFiles } from '../../src/validate/crd-schemas.js';
 import { ensureTool, TOOLS } from '../tools/go-tools.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -48,9 +49,8 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
 function servableCrds(): string {
   const docs: string[] = [];
   for (const folder of ['kyverno-v1.19.0', 'kueue-v0.19.2', 'tekton-pipeline-v1.15.0']) {
-    const dir = join(sharedCrds, folder);
-    for (const file of execFileSync('ls', [dir], { encoding: 'utf8' }).split('\n').filter((f) => f.endsWith('.yaml'))) {
-      for (const doc of YAML.parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+    for (const file of yamlFiles(join(sharedCrds, folder))) {
+      for (const doc of YAML.parseAllDocuments(readFileSync(file, 'utf8'))) {
         const crd = doc.toJS();
         if (crd?.kind !== 'CustomResourceDefinition') continue;
         if (crd.spec.conversion?.strategy === 'Webhook') {
