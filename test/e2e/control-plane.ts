@@ -177,7 +177,7 @@ export class ControlPlane {
     const kwok = ensureTool(TOOLS.kwok);
     this.kubectlPath = k8s.kubectl;
     const [etcdClient, etcdPeer, etcdMetrics, apiserver, kcm, scheduler, kyvernoWebhook, kueueWebhook, kueueHealth, tektonProbes, kwokServer, ...spare] =
-      await Promise.all(Array.from({ length: 16 }, freePort));
+      await Promise.all(Array.from({ length: 18 }, freePort));
 
     // Credentials: a static admin token, a service-account signing key, self-signed serving certs.
     const certs = join(this.dir, 'certs');
@@ -306,10 +306,24 @@ export class ControlPlane {
     ], {
       SYSTEM_NAMESPACE: 'tekton-pipelines',
       PROBES_PORT: String(tektonProbes),
+      PROFILING_PORT: String(spare[6]),
       METRICS_DOMAIN: 'tekton.dev/pipeline',
       CONFIG_LOGGING_NAME: 'config-logging',
       CONFIG_OBSERVABILITY_NAME: 'config-observability',
       CONFIG_LEADERELECTION_NAME: 'config-leader-election-controller',
+      CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
+    });
+
+    // Tekton's resolvers, with the cluster resolver only (the others reach the network).
+    this.apply(resolversSetup());
+    this.run('tekton-resolvers', tekton.resolvers, [`-kubeconfig=${this.kubeconfig}`], {
+      SYSTEM_NAMESPACE: 'tekton-pipelines-resolvers',
+      PROBES_PORT: String(spare[4]),
+      PROFILING_PORT: String(spare[5]),
+      METRICS_DOMAIN: 'tekton.dev/resolution',
+      CONFIG_LOGGING_NAME: 'config-logging',
+      CONFIG_OBSERVABILITY_NAME: 'config-observability',
+      CONFIG_LEADERELECTION_NAME: 'config-leader-election-resolvers',
       CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
     });
 
@@ -403,4 +417,15 @@ ${aggregated('reports-controller')}`;
 function tektonSetup(): string {
   const names = ['config-defaults', 'feature-flags', 'config-observability', 'config-logging', 'config-leader-election-controller', 'config-registry-cert', 'config-spire', 'config-events', 'config-tracing', 'config-wait-exponential-backoff', 'pipelines-info'];
   return [`apiVersion: v1\nkind: Namespace\nmetadata: {name: tekton-pipelines}\n`, ...names.map((name) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: tekton-pipelines}\n`)].join('---\n');
+}
+
+function resolversSetup(): string {
+  const namespace = 'tekton-pipelines-resolvers';
+  const empty = ['config-logging', 'config-observability', 'config-leader-election-resolvers', 'feature-flags', 'cluster-resolver-config', 'bundleresolver-config', 'git-resolver-config', 'hubresolver-config', 'http-resolver-config', 'resolver-cache-config'];
+  const flags = { 'enable-cluster-resolver': 'true', 'enable-bundles-resolver': 'false', 'enable-git-resolver': 'false', 'enable-hub-resolver': 'false', 'enable-http-resolver': 'false' };
+  return [
+    YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }),
+    YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'resolvers-feature-flags', namespace }, data: flags }),
+    ...empty.map((name) => YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace } })),
+  ].join('---\n');
 }

@@ -69,7 +69,7 @@ const slow = (run: any) => run.spec.pipelineSpec.tasks.push({ name: 'hold', runA
 beforeAll(async () => {
   plane = await ControlPlane.start({ taskSeconds: 3 });
   await plane.installBundle();
-}, 15 * 60_000);
+});
 
 afterAll(() => {
   plane?.stop();
@@ -220,4 +220,23 @@ spec:
     const run = await finished('ci-team-b', name);
     expect(condition(run, 'Succeeded')?.status).toBe('True');
   });
+
+  it('holds a run resolved by the cluster resolver pending, then runs it', async () => {
+    const created = plane.create(`apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {generateName: resolved-, namespace: ci-team-b}
+spec:
+  pipelineRef:
+    resolver: cluster
+    params:
+      - {name: kind, value: pipeline}
+      - {name: name, value: deploy}
+      - {name: namespace, value: ci-team-b}
+`) as Obj;
+    expect(created.spec.status).toBe('PipelineRunPending');
+    const run = await finished('ci-team-b', created.metadata.name);
+    expect(condition(run, 'Succeeded')?.status).toBe('True');
+    await waitFor('its Workload to finish', () => condition(workloads('ci-team-b').find((w) => w.metadata.name === created.metadata.name), 'Finished')?.status === 'True');
+  });
 });
+

@@ -17,6 +17,7 @@ const probes: Record<string, { args: string[]; says: RegExp }> = {
   'kyverno-background-controller': { args: ['--help'], says: /Usage/ },
   kueue: { args: ['--help'], says: /config/ },
   controller: { args: ['--help'], says: /entrypoint-image/ },
+  resolvers: { args: ['--help'], says: /kubeconfig/ },
   kwok: { args: ['--version'], says: /v0\.8\.0/ },
 };
 

@@ -56,7 +56,12 @@ export const TOOLS = {
   },
   etcd: { name: 'etcd', module: 'etcd', binaries: { etcd: '.' }, coldMinutes: 3 },
   kueue: { name: 'kueue', module: 'kueue', binaries: { kueue: 'sigs.k8s.io/kueue/cmd/kueue' }, coldMinutes: 6 },
-  tekton: { name: 'tekton', module: 'tekton', binaries: { controller: 'github.com/tektoncd/pipeline/cmd/controller' }, coldMinutes: 5 },
+  tekton: {
+    name: 'tekton',
+    module: 'tekton',
+    binaries: { controller: 'github.com/tektoncd/pipeline/cmd/controller', resolvers: 'github.com/tektoncd/pipeline/cmd/resolvers' },
+    coldMinutes: 6,
+  },
   kwok: { name: 'kwok', version: 'v0.8.0', binaries: { kwok: 'sigs.k8s.io/kwok/cmd/kwok' }, coldMinutes: 3 },
 } as const satisfies Record<string, GoTool>;
 
