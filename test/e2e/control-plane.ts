@@ -114,15 +114,27 @@ export interface ControlPlaneOptions {
   readonly taskSeconds: number;
 }
 
+const planes = new Set<ControlPlane>();
+
+/**
+ * Stops every control plane of this process, also one still starting (a hook that timed out
+ * leaves its start running: it must not spawn anything more).
+ */
+export function stopAll(): void {
+  for (const plane of planes) plane.stop();
+}
+
 export class ControlPlane {
   readonly dir = mkdtempSync(join(tmpdir(), 'tkp-e2e-'));
   readonly logs = join(this.dir, 'logs');
   readonly kubeconfig = join(this.dir, 'kubeconfig');
   private readonly processes: { name: string; child: ChildProcess }[] = [];
+  private stopping = false;
   private kubectlPath = '';
 
   private constructor() {
     mkdirSync(this.logs);
+    planes.add(this);
     // The engines run in process groups of their own; take them down if the test runner dies.
     process.once('exit', () => this.stop());
   }
@@ -139,6 +151,7 @@ export class ControlPlane {
   }
 
   private run(name: string, binary: string, args: string[], env: Record<string, string> = {}): void {
+    if (this.stopping) throw new Error(`control plane stopped: not starting ${name}`);
     const log = openSync(join(this.logs, `${name}.log`), 'a');
     const child = spawn(binary, args, { env: { ...process.env, ...env }, stdio: ['ignore', log, log], detached: true });
     child.on('exit', (code, signal) => {
@@ -146,8 +159,6 @@ export class ControlPlane {
     });
     this.processes.push({ name, child });
   }
-
-  private stopping = false;
 
   /** Runs kubectl against the control plane; returns stdout. */
   kubectl(...args: string[]): string {

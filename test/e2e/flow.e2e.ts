@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { ControlPlane, FAIL_LABEL, waitFor } from './control-plane.js';
+import { ControlPlane, FAIL_LABEL, stopAll, waitFor } from './control-plane.js';
 
 const root = join(import.meta.dirname, '..', '..');
 let plane: ControlPlane;
@@ -72,7 +72,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  plane?.stop();
+  stopAll();
   if (plane) console.log(`control-plane logs: ${plane.logs}`);
 });
 
