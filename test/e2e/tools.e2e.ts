@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ensureTool, type GoTool, TOOLS } from '../tools/go-tools.js';
+import { E2E_TOOLS, ensureTool } from '../tools/go-tools.js';
 
 /** Arguments that make each binary print its usage or version and exit 0. */
 const probes: Record<string, { args: string[]; says: RegExp }> = {
@@ -21,9 +21,7 @@ const probes: Record<string, { args: string[]; says: RegExp }> = {
   kwok: { args: ['--version'], says: /v0\.8\.0/ },
 };
 
-const e2eTools: GoTool[] = [TOOLS.etcd, TOOLS.kubernetes, TOOLS.kyvernoControllers, TOOLS.kueue, TOOLS.tekton, TOOLS.kwok];
-
-describe.each(e2eTools.map((tool) => [tool.name, tool] as const))('%s', (_, tool) => {
+describe.each(E2E_TOOLS.map((tool) => [tool.name, tool] as const))('%s', (_, tool) => {
   it('builds from the Go module proxy and starts', () => {
     for (const [binary, path] of Object.entries(ensureTool(tool))) {
       const probe = probes[binary]!;

@@ -65,6 +65,9 @@ export const TOOLS = {
   kwok: { name: 'kwok', version: 'v0.8.0', binaries: { kwok: 'sigs.k8s.io/kwok/cmd/kwok' }, coldMinutes: 3 },
 } as const satisfies Record<string, GoTool>;
 
+/** The engines of the e2e control plane. */
+export const E2E_TOOLS: readonly GoTool[] = [TOOLS.etcd, TOOLS.kubernetes, TOOLS.kyvernoControllers, TOOLS.kueue, TOOLS.tekton, TOOLS.kwok];
+
 export function toolCacheDir(): string {
   return process.env.TKP_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tekton-kueue-policies', 'bin');
 }
