@@ -52,7 +52,7 @@ const script = new Script(`(function (exports, require, module, __filename, __di
 });
 const module = { exports: {} };
 script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, cacheDir);
-process.exitCode = await module.exports.main(process.argv.slice(2), root);
+process.exitCode = await module.exports.main(process.argv.slice(2), root, cacheDir);
 if (cachedData === undefined || script.cachedDataRejected) {
   // Taken after a run, the cache also holds the functions that run compiled.
   writeFileSync(`${codeCache}.${process.pid}`, script.createCachedData());

@@ -9,8 +9,11 @@ import { ObjectValidator, validateDir } from './validate/validate.js';
 /** Exit codes: 0 ok, 1 invalid output or internal error, 2 bad input (config, usage). */
 export const EXIT = { ok: 0, invalid: 1, badInput: 2 } as const;
 
-/** Runs the CLI; `root` is the project folder that holds policies/ and dist/. Returns the exit code. */
-export async function main(argv: readonly string[], root: string): Promise<number> {
+/**
+ * Runs the CLI; `root` is the project folder that holds policies/ and dist/, `cacheDir` where
+ * generated code may be kept between runs (none: nothing is cached). Returns the exit code.
+ */
+export async function main(argv: readonly string[], root: string, cacheDir?: string): Promise<number> {
   const display = (path: string) => {
     const shown = relative(process.cwd(), path) || '.';
     return shown.startsWith('..') ? resolve(path) : shown;
@@ -27,7 +30,7 @@ export async function main(argv: readonly string[], root: string): Promise<numbe
     .option('-c, --config <file>', 'config file', join(root, 'policies', 'config.yaml'))
     .option('-o, --out <dir>', 'output folder', join(root, 'dist'))
     .action((options: { config: string; out: string }) => {
-      const config = loadConfig(display(options.config), join(root, 'node_modules', '.cache', 'tekton-kueue-policies'));
+      const config = loadConfig(display(options.config), cacheDir);
       const files = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
       const outcome = writeFiles(files, options.out);
       console.log(outcome === 'written' ? `wrote ${files.size} files to ${display(options.out)}` : `${display(options.out)} is up to date (${files.size} files)`);
