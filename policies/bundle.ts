@@ -17,7 +17,9 @@ import { admitPipelineRun } from './admit-pipelinerun/policy.js';
 import { evictPipelineRun } from './evict-pipelinerun/policy.js';
 import { generateWorkload } from './generate-workload/policy.js';
 import { mutatePipelineRun } from './mutate-pipelinerun/policy.js';
+import { readyWorkload } from './ready-workload/policy.js';
 import { releaseWorkload } from './release-workload/policy.js';
+import { requeueWorkload } from './requeue-workload/policy.js';
 
 const PART_OF = { 'app.kubernetes.io/part-of': 'tekton-kueue-policies' };
 
@@ -29,8 +31,10 @@ export function gatePolicies(config: Config): PolicyDefinition[] {
     generateWorkload(config),
     ...(customRun ? [admitCustomRun(config)] : []),
     ...(pending ? [admitPipelineRun(config)] : []),
+    readyWorkload(config),
     releaseWorkload(config),
     evictPipelineRun(config),
+    requeueWorkload(config),
   ];
 }
 

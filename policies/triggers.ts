@@ -1,6 +1,15 @@
-import type { Config } from '../src/config/config.js';
-import type { Trigger } from '../src/gate/model.js';
-import { type ApiKind, GATED_LABEL } from '../src/gate/names.js';
+import { type Config, mechanismsOf } from '../src/config/config.js';
+import type { Hold, OnCondition, TargetName, Trigger } from '../src/gate/model.js';
+import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../src/gate/names.js';
+
+/** How a run is held back: the two mechanisms the strategies combine. */
+export type Mechanism = 'customrun' | 'pending';
+
+/** The mechanisms the configured strategy uses, in a stable order. */
+export function mechanismsIn(config: Config): Mechanism[] {
+  const { customRun, pending } = mechanismsOf(config.strategy);
+  return [...(customRun ? ['customrun' as const] : []), ...(pending ? ['pending' as const] : [])];
+}
 
 /** Creation of `kind` in the managed namespaces. */
 export function creationOf(kind: ApiKind, config: Config, labels?: Readonly<Record<string, string>>): Trigger {
@@ -8,7 +17,7 @@ export function creationOf(kind: ApiKind, config: Config, labels?: Readonly<Reco
 }
 
 /** Status updates of `kind` in the managed namespaces, for objects of runs gated by `mechanism`. */
-export function statusUpdatesOf(kind: ApiKind, config: Config, mechanism: 'customrun' | 'pending'): Trigger {
+export function statusUpdatesOf(kind: ApiKind, config: Config, mechanism: Mechanism): Trigger {
   return {
     kind,
     subresource: 'status',
@@ -16,4 +25,25 @@ export function statusUpdatesOf(kind: ApiKind, config: Config, mechanism: 'custo
     namespaces: config.namespaces.map((ns) => ns.name),
     labels: { [GATED_LABEL]: mechanism },
   };
+}
+
+/**
+ * Kueue admitted the Workload, and still has when the step runs: the admission event may be stale
+ * by then, and a Workload evicted or finished meanwhile must not let its run go.
+ */
+export const ADMITTED_STILL: OnCondition = { condition: 'Admitted', statuses: ['True'], recheck: { unlessTrue: ['Evicted', 'Finished'] } };
+
+/**
+ * The Workload of a gated PipelineRun, seen from the run: named after the gate's CustomRun, whose
+ * name Tekton may have shortened (read from the run's childReferences, never rebuilt), or after the run.
+ */
+export function workloadOfRun(mechanism: Mechanism): { readonly kind: ApiKind; readonly name: TargetName } {
+  return { kind: WORKLOAD, name: mechanism === 'customrun' ? { from: 'child', pipelineTask: GATE_TASK } : { from: 'self' } };
+}
+
+/** What holds the run of a gate Workload back, seen from the Workload (its owner, or its run label). */
+export function holdOfWorkload(mechanism: Mechanism): Hold {
+  return mechanism === 'customrun'
+    ? { by: 'gate', gate: { kind: CUSTOM_RUN, name: { from: 'owner' } } }
+    : { by: 'pending', run: { kind: PIPELINE_RUN, name: { from: 'label', key: PIPELINE_RUN_LABEL } }, pendingStatus: PENDING_STATUS };
 }

@@ -34,9 +34,9 @@ describe('dist/', () => {
   });
 });
 
-describe('the four steps of the flow', () => {
+describe('the steps of the flow', () => {
   it('are one ClusterPolicy each, named after the step, with the catalogue annotations', () => {
-    for (const name of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']) {
+    for (const { name } of gatePolicies(defaultConfig())) {
       const p = policy(name);
       for (const key of ['title', 'category', 'subject', 'description', 'minversion']) {
         expect(p.metadata.annotations[`policies.kyverno.io/${key}`], `${name} ${key}`).toBeTruthy();
@@ -46,9 +46,10 @@ describe('the four steps of the flow', () => {
 
   it('are chosen by the strategy', () => {
     const names = (strategy: string) => gatePolicies(parseConfig({ ...defaultConfigObject(), strategy }, 'c.yaml')).map((p) => p.name);
-    expect(names('auto')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']);
-    expect(names('customrun')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'release-workload', 'evict-pipelinerun']);
-    expect(names('pending')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']);
+    const after = ['ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload'];
+    expect(names('auto')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', ...after]);
+    expect(names('customrun')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', ...after]);
+    expect(names('pending')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-pipelinerun', ...after]);
   });
 
   it('fail closed on CREATE and open on status updates', () => {
@@ -58,7 +59,20 @@ describe('the four steps of the flow', () => {
     expect(policy('release-workload').spec.failurePolicy).toBe('Ignore');
     expect(policy('admit-pipelinerun').spec.failurePolicy).toBe('Ignore');
     expect(policy('evict-pipelinerun').spec.failurePolicy).toBe('Ignore');
-    expect(policy('release-workload').spec.mutateExistingOnPolicyUpdate).toBe(true);
+    expect(policy('ready-workload').spec.failurePolicy).toBe('Ignore');
+    expect(policy('requeue-workload').spec.failurePolicy).toBe('Ignore');
+    for (const name of ['release-workload', 'ready-workload', 'evict-pipelinerun', 'requeue-workload']) {
+      expect(policy(name).spec.mutateExistingOnPolicyUpdate, name).toBe(true);
+    }
+  });
+
+  it('let a run go only on an admission that still holds: the Workload is read again when the step runs', () => {
+    for (const name of ['admit-customrun', 'admit-pipelinerun']) {
+      const target = (policy(name).spec.rules[0] as unknown as { mutate: { targets: { context: { apiCall?: { urlPath: string } }[] }[] } }).mutate.targets[0]!;
+      expect(target.context.map((c) => c.apiCall?.urlPath).filter(Boolean), name).toEqual([
+        '/apis/kueue.x-k8s.io/v1beta2/namespaces/{{ request.object.metadata.namespace }}/workloads/{{ request.object.metadata.name }}',
+      ]);
+    }
   });
 
   it('match status updates, not only the main resource', () => {

@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
 import { CUSTOM_RUN, WORKLOAD } from '../../src/gate/names.js';
-import { statusUpdatesOf } from '../triggers.js';
+import { ADMITTED_STILL, statusUpdatesOf } from '../triggers.js';
 
 /**
  * Step 3 of the flow, strategy customrun: when Kueue admits a gate Workload (`Admitted=True`),
@@ -13,7 +13,8 @@ export function admitCustomRun(config: Config): PolicyDefinition {
     title: 'Open the gate of an admitted PipelineRun',
     description:
       'When Kueue sets Admitted=True on a Workload created for a kueue-gate CustomRun, sets Succeeded=True on the status of ' +
-      'that CustomRun, so Tekton starts the tasks that run after the gate.',
+      'that CustomRun, so Tekton starts the tasks that run after the gate. The Workload is read again first: one that Kueue ' +
+      'evicted or that finished meanwhile does not open the gate.',
     // Fail open: a webhook on workloads/status that blocks would stall Kueue itself. A missed
     // update is re-applied when the policy is (re)applied and by Kyverno's background scan.
     failurePolicy: 'Ignore',
@@ -22,9 +23,17 @@ export function admitCustomRun(config: Config): PolicyDefinition {
         type: 'set-condition',
         rule: 'set-customrun-succeeded',
         trigger: statusUpdatesOf(WORKLOAD, config, 'customrun'),
-        when: { condition: 'Admitted', statuses: ['True'] },
+        when: ADMITTED_STILL,
         target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
-        set: { type: 'Succeeded', status: 'True', reasons: { True: 'Admitted' }, message: 'Admitted by Kueue', at: 'trigger-condition', mode: 'replace' },
+        set: {
+          type: 'Succeeded',
+          status: 'True',
+          reasons: { True: 'Admitted' },
+          message: 'Admitted by Kueue',
+          at: { lastChangeOf: 'Admitted' },
+          // A gate CustomRun that failed (timed out, cancelled) stays failed.
+          unlessTargetHas: ['True', 'False'],
+        },
       },
     ],
   };

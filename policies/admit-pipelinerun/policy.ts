@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
 import { HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
-import { statusUpdatesOf } from '../triggers.js';
+import { ADMITTED_STILL, statusUpdatesOf } from '../triggers.js';
 
 /**
  * Step 3 of the flow, strategy pending: when Kueue admits the Workload of a pending run, clear the
@@ -13,7 +13,8 @@ export function admitPipelineRun(config: Config): PolicyDefinition {
     title: 'Release an admitted pending PipelineRun',
     description:
       `When Kueue sets Admitted=True on the Workload of a PipelineRun held pending by the gate, removes spec.status ${PENDING_STATUS} ` +
-      `from that run, so Tekton starts it. Runs without the ${HELD_BY_GATE.key} annotation (created pending by their user) are never released.`,
+      `from that run, so Tekton starts it. Runs without the ${HELD_BY_GATE.key} annotation (created pending by their user) are never released. ` +
+      'The Workload is read again first: one that Kueue evicted or that finished meanwhile releases nothing.',
     // Fail open, as for every status step: re-applied by policy updates and background scans.
     failurePolicy: 'Ignore',
     steps: [
@@ -21,7 +22,7 @@ export function admitPipelineRun(config: Config): PolicyDefinition {
         type: 'set-run-status',
         rule: 'release-pending-run',
         trigger: statusUpdatesOf(WORKLOAD, config, 'pending'),
-        when: { condition: 'Admitted', statuses: ['True'] },
+        when: ADMITTED_STILL,
         target: { kind: PIPELINE_RUN, name: { from: 'owner' } },
         change: { type: 'release', pendingStatus: PENDING_STATUS, heldBy: HELD_BY_GATE },
       },

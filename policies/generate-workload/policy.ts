@@ -1,7 +1,7 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, GenerateWorkloadStep, PolicyDefinition } from '../../src/gate/model.js';
 import {
-  CUSTOM_RUN, GATE_TASK, GATED_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
+  CUSTOM_RUN, GATE_TASK, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
 } from '../../src/gate/names.js';
 import { creationOf } from '../triggers.js';
 
@@ -30,6 +30,7 @@ export function generateWorkload(config: Config): PolicyDefinition {
       fallback: config.fallbackRequests,
       fixed: { [PIPELINERUN_RESOURCE]: '1' },
     },
+    maxExecutionTimeLabel: MAX_EXEC_TIME_LABEL,
   } satisfies Partial<GenerateWorkloadStep>;
   const steps: GateStep[] = [];
   if (customRun) {
@@ -61,7 +62,7 @@ export function generateWorkload(config: Config): PolicyDefinition {
       `Creates a kueue.x-k8s.io/v1beta2 Workload for each gated run${customRun ? ' (from its kueue-gate CustomRun, owned by it)' : ''}` +
       `${pending ? `${customRun ? ' or' : ''} (from a PipelineRun held pending, owned by it)` : ''}. Queue from the run's ${QUEUE_LABEL} label ` +
       `or the namespace's default LocalQueue; priority from ${PRIORITY_LABEL}; requests from ${config.requestAnnotationPrefix}<resource> ` +
-      `annotations over the queue's defaults, plus ${PIPELINERUN_RESOURCE}: 1.`,
+      `annotations over the queue's defaults, plus ${PIPELINERUN_RESOURCE}: 1; maximum execution time from ${MAX_EXEC_TIME_LABEL}.`,
     // Fail closed: Tekton retries a CustomRun it could not create, while a gated run without a
     // Workload would wait forever.
     failurePolicy: 'Fail',

@@ -1,7 +1,7 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition, SetConditionStep } from '../../src/gate/model.js';
-import { GATE_TASK, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
-import { statusUpdatesOf } from '../triggers.js';
+import { PIPELINE_RUN } from '../../src/gate/names.js';
+import { statusUpdatesOf, workloadOfRun } from '../triggers.js';
 
 /**
  * Step 4 of the flow. When a gated PipelineRun finishes — success, failure, cancellation or
@@ -13,7 +13,14 @@ export function releaseWorkload(config: Config): PolicyDefinition {
   const finished = {
     type: 'set-condition',
     when: { condition: 'Succeeded', statuses: ['True', 'False'] },
-    set: { type: 'Finished', status: 'True', reasons: { True: 'Succeeded', False: 'Failed' }, message: 'PipelineRun finished', at: 'trigger-completion', mode: 'append' },
+    set: {
+      type: 'Finished',
+      status: 'True',
+      reasons: { True: 'Succeeded', False: 'Failed' },
+      message: 'PipelineRun finished',
+      at: 'trigger-completion',
+      unlessTargetHas: ['True', 'False'],
+    },
   } as const satisfies Partial<SetConditionStep>;
   const steps: GateStep[] = [];
   if (customRun) {
@@ -21,8 +28,7 @@ export function releaseWorkload(config: Config): PolicyDefinition {
       ...finished,
       rule: 'finish-customrun-workload',
       trigger: statusUpdatesOf(PIPELINE_RUN, config, 'customrun'),
-      // Named after the gate's CustomRun, whose name Tekton may have shortened: read it, never rebuild it.
-      target: { kind: WORKLOAD, name: { from: 'child', pipelineTask: GATE_TASK } },
+      target: workloadOfRun('customrun'),
     });
   }
   if (pending) {
@@ -30,7 +36,7 @@ export function releaseWorkload(config: Config): PolicyDefinition {
       ...finished,
       rule: 'finish-pipelinerun-workload',
       trigger: statusUpdatesOf(PIPELINE_RUN, config, 'pending'),
-      target: { kind: WORKLOAD, name: { from: 'self' } },
+      target: workloadOfRun('pending'),
     });
   }
   return {

@@ -2,7 +2,7 @@
  * The API access each Kyverno controller needs to run the gate, derived from the steps themselves:
  * a new step cannot ship without the RBAC it needs, and no grant outlives the step that used it.
  */
-import type { GateStep, PolicyDefinition } from './model.js';
+import type { GateStep, Hold, PolicyDefinition } from './model.js';
 import { type ApiKind, groupOf, resourceOf } from './names.js';
 
 /**
@@ -23,7 +23,8 @@ type Grant = { controller: KyvernoController; kind: ApiKind; subresource?: 'stat
 function grantsOf(step: GateStep): Grant[] {
   // The reports controller reads every matched kind to write policy reports.
   const reports: Grant = { controller: 'reports-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
-  // Listing triggers lets Kyverno re-apply a status step to existing objects (mutateExistingOnPolicyUpdate).
+  // Listing triggers lets Kyverno re-apply a status step to existing objects (mutateExistingOnPolicyUpdate);
+  // getting them lets a step read its trigger again when it runs.
   const triggers: Grant = { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
   switch (step.type) {
     case 'insert-gate':
@@ -40,8 +41,21 @@ function grantsOf(step: GateStep): Grant[] {
     case 'set-condition':
       return [reports, triggers, { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] }];
     case 'set-run-status':
-      return [reports, triggers, { controller: 'background-controller', kind: step.target.kind, verbs: ['get', 'update'] }];
+      return [
+        reports,
+        triggers,
+        { controller: 'background-controller', kind: step.target.kind, verbs: ['get', 'update'] },
+        ...(step.change.type === 'stop' ? readsOf(step.change.hold) : []),
+      ];
+    case 'requeue-workload':
+      return [reports, triggers, { controller: 'background-controller', kind: step.trigger.kind, subresource: 'status', verbs: ['get', 'update'] }, ...readsOf(step.hold)];
   }
+}
+
+/** Telling whether a run is still held reads its gate CustomRun or the run itself. */
+function readsOf(hold: Hold): Grant[] {
+  const kind = hold.by === 'gate' ? hold.gate.kind : hold.run.kind;
+  return [{ controller: 'background-controller', kind, verbs: ['get'] }];
 }
 
 /** Access rules per controller, merged by resource, sorted so the output is stable. */

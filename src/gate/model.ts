@@ -105,6 +105,8 @@ export interface GenerateWorkloadStep extends StepBase {
     /** Requests every run makes whatever it asks for. */
     readonly fixed: ResourceList;
   };
+  /** Label of the run giving the Workload's `maximumExecutionTimeSeconds` (Kueue's own label for jobs). */
+  readonly maxExecutionTimeLabel: string;
 }
 
 /** Where a step finds the name of the object it changes (always in the trigger's namespace). */
@@ -118,13 +120,40 @@ export type TargetName =
   /** A label of the trigger. */
   | { readonly from: 'label'; readonly key: string };
 
-/** A condition of the trigger, with the statuses that start the step. */
-export interface When {
+/** The trigger reaches a condition. */
+export interface OnCondition {
   readonly condition: string;
   readonly statuses: readonly ('True' | 'False')[];
+  /**
+   * Re-read the trigger when the step runs and go on only if it still has `condition` in `statuses`
+   * and none of `unlessTrue` is True. Steps run asynchronously: the event that started the step
+   * may be stale by then (Kueue may have evicted the Workload it admitted a moment ago).
+   */
+  readonly recheck?: { readonly unlessTrue: readonly string[] };
 }
 
-/** When the trigger reaches a condition, set a condition on the status of a related object. */
+/**
+ * The trigger, a gated PipelineRun, has started: Tekton made a child (TaskRun or CustomRun) for one
+ * of the run's own tasks, not for the gate.
+ */
+export interface OnStarted {
+  readonly started: { readonly gateTask: string };
+}
+
+export type When = OnCondition | OnStarted;
+
+/**
+ * What holds a gated run back until Kueue admits it. A run no longer held has been let go (the gate
+ * opened, or a user released it): it may be running any moment, so it can only be stopped, while a
+ * run still held can simply go back to the queue.
+ */
+export type Hold =
+  /** Strategy customrun: the gate CustomRun that owns the trigger Workload, until it has Succeeded=True. */
+  | { readonly by: 'gate'; readonly gate: { readonly kind: ApiKind; readonly name: TargetName } }
+  /** Strategy pending: the run's `spec.status`, while it is `pendingStatus`. */
+  | { readonly by: 'pending'; readonly run: { readonly kind: ApiKind; readonly name: TargetName }; readonly pendingStatus: string };
+
+/** When the trigger reaches `when`, set a condition on the status of a related object. */
 export interface SetConditionStep extends StepBase {
   readonly type: 'set-condition';
   readonly when: When;
@@ -132,35 +161,53 @@ export interface SetConditionStep extends StepBase {
   readonly set: {
     readonly type: string;
     readonly status: 'True' | 'False';
-    /** Reason of the new condition for each status of the trigger's condition. */
+    /** Reason of the new condition for each status of the trigger's condition (`True` when `when` is not a condition). */
     readonly reasons: Readonly<Partial<Record<'True' | 'False', string>>>;
     readonly message: string;
     /**
      * Transition time of the new condition: when the trigger completed (`status.completionTime`),
-     * or when its `when` condition last changed. Both are deterministic, unlike the time the step runs.
+     * or when a condition of the trigger last changed. Both are deterministic, unlike the time the step runs.
      */
-    readonly at: 'trigger-completion' | 'trigger-condition';
+    readonly at: 'trigger-completion' | { readonly lastChangeOf: string };
     /**
-     * `replace`: the target's conditions become this one (the target has no other writer).
-     * `append`: added beside the conditions others maintain.
+     * Statuses of the target's condition of this type that leave the target alone (set once).
+     * Otherwise the condition replaces any of its type; the target's other conditions are kept.
      */
-    readonly mode: 'replace' | 'append';
+    readonly unlessTargetHas: readonly ('True' | 'False')[];
   };
 }
 
 /** When the trigger reaches a condition, change `spec.status` of a PipelineRun. */
 export interface SetRunStatusStep extends StepBase {
   readonly type: 'set-run-status';
-  readonly when: When;
+  readonly when: OnCondition;
   readonly target: { readonly kind: ApiKind; readonly name: TargetName };
   readonly change:
     /** Release a run the gate made pending: only if `heldBy` is on it and it is still pending. */
     | { readonly type: 'release'; readonly pendingStatus: string; readonly heldBy: LabelValue }
-    /** Stop a run that started and has not finished; its `finally` tasks still run. */
-    | { readonly type: 'stop'; readonly stopStatus: string; readonly gateTask: string };
+    /** Stop a run that `hold` no longer holds and that has not finished; its `finally` tasks still run. */
+    | { readonly type: 'stop'; readonly stopStatus: string; readonly hold: Hold };
 }
 
-export type GateStep = InsertGateStep | HoldPendingStep | GenerateWorkloadStep | SetConditionStep | SetRunStatusStep;
+/**
+ * When Kueue evicts the Workload of a run that `hold` still holds, give back its quota reservation,
+ * as a job integration would, so that Kueue queues it again. Kueue itself only marks the eviction.
+ */
+export interface RequeueWorkloadStep extends StepBase {
+  readonly type: 'requeue-workload';
+  readonly when: OnCondition;
+  readonly hold: Hold;
+  /**
+   * Eviction reasons after which the Workload may be admitted again at once (`Requeued=True`). After
+   * any other, Kueue sets `Requeued=True` itself when it is time: backoff over, queue restarted,
+   * Workload reactivated.
+   */
+  readonly requeueAtOnce: readonly string[];
+  /** What the Workload's conditions say once its reservation is gone, as Kueue's job reconciler words it. */
+  readonly unreserved: { readonly quotaReservedReason: string; readonly admittedReason: string; readonly admittedMessage: string };
+}
+
+export type GateStep = InsertGateStep | HoldPendingStep | GenerateWorkloadStep | SetConditionStep | SetRunStatusStep | RequeueWorkloadStep;
 
 /** One policy of the bundle: the steps of one stage of the flow, and what a reader needs to know. */
 export interface PolicyDefinition {

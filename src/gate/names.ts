@@ -17,6 +17,8 @@ export const GATE_TASK = 'kueue-gate';
 export const QUEUE_LABEL = 'kueue.x-k8s.io/queue-name';
 /** Label naming the WorkloadPriorityClass of a run. */
 export const PRIORITY_LABEL = 'kueue.x-k8s.io/priority-class';
+/** Kueue's own label giving a job's maximum execution time in seconds. */
+export const MAX_EXEC_TIME_LABEL = 'kueue.x-k8s.io/max-exec-time-seconds';
 /** Extended resource every gated run requests once, so a ClusterQueue can cap concurrent runs. */
 export const PIPELINERUN_RESOURCE = 'tekton.dev/pipelineruns';
 /** Label Tekton puts on a PipelineRun's children naming the pipeline task. */
@@ -29,6 +31,8 @@ export const PENDING_STATUS = 'PipelineRunPending';
 export const STOP_STATUS = 'StoppedRunFinally';
 /** Annotation saying the gate, not the user, made a run pending. */
 export const HELD_BY_GATE = { key: 'tekton-kueue-policies.dev/pending-set-by-gate', value: 'true' } as const;
+/** Kueue's eviction reasons after which a job integration requeues a Workload at once. */
+export const REQUEUE_AT_ONCE = ['Preempted', 'NodeFailures'] as const;
 /** Label the gate puts on every run it gated and every Workload it made; its value names the strategy. */
 export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';
 
@@ -40,4 +44,10 @@ export function resourceOf(kind: ApiKind): string {
 /** API group of a kind (`tekton.dev` of `tekton.dev/v1`). */
 export function groupOf(kind: ApiKind): string {
   return kind.apiVersion.includes('/') ? kind.apiVersion.split('/')[0]! : '';
+}
+
+/** Path of an object of `kind` on the API server. */
+export function apiPath(kind: ApiKind, namespace: string, name: string): string {
+  const prefix = groupOf(kind) ? `/apis/${kind.apiVersion}` : `/api/${kind.apiVersion}`;
+  return `${prefix}/namespaces/${namespace}/${resourceOf(kind)}/${name}`;
 }

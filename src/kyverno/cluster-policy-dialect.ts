@@ -7,19 +7,24 @@ import type {
   ClusterPolicySpecRules,
   ClusterPolicySpecRulesContext,
   ClusterPolicySpecRulesMatch,
+  ClusterPolicySpecRulesMutateTargets,
 } from '../../imports/kyverno-kyverno.io.js';
 import type {
   GateStep,
   GenerateWorkloadStep,
+  Hold,
   HoldPendingStep,
   InsertGateStep,
+  OnCondition,
   PolicyDefinition,
+  RequeueWorkloadStep,
   SetConditionStep,
   SetRunStatusStep,
   TargetName,
   Trigger,
   When,
 } from '../gate/model.js';
+import { type ApiKind, apiPath } from '../gate/names.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
 
 const TRIGGER = 'request.object';
@@ -29,10 +34,12 @@ interface Precondition {
   readonly key: string;
   readonly operator: 'Equals' | 'NotEquals' | 'AnyIn' | 'AnyNotIn' | 'GreaterThan';
   readonly value: unknown;
+  /** Why the step stops here, shown in Kyverno's results and UpdateRequest status when it does. */
+  readonly message?: string;
 }
 
 export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPolicySpec {
-  const reactsToStatus = definition.steps.some((s) => s.type === 'set-condition' || s.type === 'set-run-status');
+  const reactsToStatus = definition.steps.some((s) => s.type === 'set-condition' || s.type === 'set-run-status' || s.type === 'requeue-workload');
   return {
     // Background scans re-apply the status steps to existing objects; CREATE steps act at admission only.
     background: reactsToStatus,
@@ -56,6 +63,8 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
       return [setConditionRule(step)];
     case 'set-run-status':
       return [setRunStatusRule(step)];
+    case 'requeue-workload':
+      return [requeueWorkloadRule(step)];
   }
 }
 
@@ -216,10 +225,12 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
         jmesPath: `merge(lookup(queueDefaults, join('/', [${TRIGGER}.metadata.namespace, queueName])) || ${literal(step.requests.fallback)}, object_from_lists(${requestAnnotations}[].trim_prefix(key, ${str(prefix)}), ${requestAnnotations}[].value), ${literal(step.requests.fixed)})`,
       },
     },
+    // No label, or one that is not a number: 0, no limit. A null variable would fail the rule.
+    { name: 'maxExecution', variable: { jmesPath: `to_number(${label(TRIGGER, step.maxExecutionTimeLabel)}) || \`0\`` } },
     {
       name: 'workloadSpec',
       variable: {
-        jmesPath: `merge({queueName: queueName, podSets: [{name: 'main', count: \`1\`, template: {spec: {containers: [{name: 'main', resources: {requests: requests}}]}}}]}, priority)`,
+        jmesPath: `merge({queueName: queueName, podSets: [{name: 'main', count: \`1\`, template: {spec: {containers: [{name: 'main', resources: {requests: requests}}]}}}]}, priority, maxExecution > \`0\` && {maximumExecutionTimeSeconds: maxExecution} || \`{}\`)`,
       },
     },
   ];
@@ -262,7 +273,9 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
   };
 }
 
-// --- admit, release, evict ----------------------------------------------------------------------
+// --- admit, ready, release, evict, requeue ------------------------------------------------------
+
+type TargetContext = NonNullable<ClusterPolicySpecRulesMutateTargets['context']>;
 
 function targetNameOf(name: TargetName, kind: string): string {
   switch (name.from) {
@@ -277,58 +290,130 @@ function targetNameOf(name: TargetName, kind: string): string {
   }
 }
 
-function whenTriggerReaches(when: When, targetName: string): { all: Precondition[] } {
-  return all([
-    { key: variable(conditionStatus(TRIGGER, when.condition)), operator: 'AnyIn', value: [...when.statuses] },
-    { key: variable(targetName), operator: 'NotEquals', value: '' },
-  ]);
+function conditionText(when: OnCondition): string {
+  return `${when.condition}=${when.statuses.join('|')}`;
+}
+
+/** The trigger's own test, on the event as it came (at admission and again in the background). */
+function whenTriggerReaches(when: When, trigger: ApiKind, targetName: string): { all: Precondition[] } {
+  const reached: Precondition =
+    'started' in when
+      ? {
+          key: variable(`length(${TRIGGER}.status.childReferences[?pipelineTaskName!=${str(when.started.gateTask)}] || \`[]\`)`),
+          operator: 'GreaterThan',
+          value: 0,
+          message: `the ${trigger.kind} has not started`,
+        }
+      : { key: variable(conditionStatus(TRIGGER, when.condition)), operator: 'AnyIn', value: [...when.statuses], message: `the ${trigger.kind} is not ${conditionText(when)}` };
+  return all([reached, { key: variable(targetName), operator: 'NotEquals', value: '', message: `the ${trigger.kind} names no object to change` }]);
+}
+
+/** Values read from the API server when a target is processed, and the tests on them. */
+interface TargetCheck {
+  readonly context: TargetContext;
+  readonly preconditions: Precondition[];
+}
+
+const NO_CHECK: TargetCheck = { context: [], preconditions: [] };
+
+function combine(...checks: TargetCheck[]): TargetCheck {
+  return { context: checks.flatMap((c) => c.context), preconditions: checks.flatMap((c) => c.preconditions) };
+}
+
+/** One value of an object read with the API call `name`: `fallback` when the object cannot be read. */
+function read(name: string, kind: ApiKind, objectName: string, jmesPath: string, fallback: string): TargetContext[number] {
+  return { name, apiCall: { urlPath: apiPath(kind, variable(`${TRIGGER}.metadata.namespace`), variable(objectName)), jmesPath, default: fallback } };
+}
+
+/** The trigger read again: the event that started the step may be stale by the time it runs. */
+function recheckOf(when: When, trigger: ApiKind): TargetCheck {
+  if ('started' in when || !when.recheck) return NO_CHECK;
+  const live = (type: string) => variable(`liveConditions[?type==${str(type)}].status | [0] || ''`);
+  return {
+    context: [{ name: 'liveConditions', apiCall: { urlPath: apiPath(trigger, variable(`${TRIGGER}.metadata.namespace`), variable(`${TRIGGER}.metadata.name`)), jmesPath: 'status.conditions', default: [] } }],
+    preconditions: [
+      { key: live(when.condition), operator: 'AnyIn', value: [...when.statuses], message: `the ${trigger.kind} is no longer ${conditionText(when)}` },
+      ...when.recheck.unlessTrue.map((type): Precondition => ({ key: live(type), operator: 'NotEquals', value: 'True', message: `the ${trigger.kind} became ${type}=True meanwhile` })),
+    ],
+  };
+}
+
+/** Read as `holdState`: `held`, `let-go`, or anything else when the run can no longer be told (gone, failed). */
+function holdStateOf(hold: Hold, target: { kind: ApiKind; name: TargetName }): TargetContext {
+  if (hold.by === 'gate') {
+    const gate = read('gateSucceeded', hold.gate.kind, targetNameOf(hold.gate.name, hold.gate.kind.kind), "status.conditions[?type=='Succeeded'].status | [0] || 'Unknown'", 'Gone');
+    return [gate, { name: 'holdState', variable: { jmesPath: "gateSucceeded == 'Unknown' && 'held' || gateSucceeded == 'True' && 'let-go' || gateSucceeded" } }];
+  }
+  const pendingState = (status: string) => `${status} == ${str(hold.pendingStatus)} && 'held' || ${status} != 'Gone' && 'let-go' || ${status}`;
+  // The step changes the run itself: its status is the target's, just read.
+  if (sameObject(hold.run, target)) return [{ name: 'holdState', variable: { jmesPath: pendingState("(target.spec.status || '')") } }];
+  const run = read('runStatus', hold.run.kind, targetNameOf(hold.run.name, hold.run.kind.kind), "spec.status || ''", 'Gone');
+  return [run, { name: 'holdState', variable: { jmesPath: pendingState('runStatus') } }];
+}
+
+function sameObject(a: { kind: ApiKind; name: TargetName }, b: { kind: ApiKind; name: TargetName }): boolean {
+  return a.kind.apiVersion === b.kind.apiVersion && a.kind.kind === b.kind.kind && JSON.stringify(a.name) === JSON.stringify(b.name);
+}
+
+function holdCheck(hold: Hold, target: { kind: ApiKind; name: TargetName }, state: 'held' | 'let-go'): TargetCheck {
+  return {
+    context: holdStateOf(hold, target),
+    preconditions: [{ key: variable('holdState'), operator: 'Equals', value: state, message: state === 'held' ? 'the run is no longer held' : 'the run is still held' }],
+  };
+}
+
+function mutateTarget(kind: ApiKind, subresource: string, name: string, check: TargetCheck): ClusterPolicySpecRulesMutateTargets {
+  return {
+    apiVersion: kind.apiVersion,
+    kind: `${kind.kind}${subresource}`,
+    name: variable(name),
+    namespace: variable(`${TRIGGER}.metadata.namespace`),
+    ...(check.context.length > 0 ? { context: [...check.context] } : {}),
+    preconditions: all(check.preconditions),
+  };
+}
+
+/** `target`'s conditions with `conditions` (JMESPath objects) in place of those of the same types. */
+function withConditions(types: readonly string[], conditions: string[]): string {
+  const others = `target.status.conditions[?${types.map((t) => `type!=${str(t)}`).join(' && ')}] || \`[]\``;
+  return `[${others}, [${conditions.join(', ')}]][]`;
+}
+
+function conditionObject(fields: { type: string; status: string; reason: string; message: string; at: string }): string {
+  return `{type: ${str(fields.type)}, status: ${fields.status}, reason: ${fields.reason}, message: ${fields.message}, lastTransitionTime: ${fields.at}}`;
 }
 
 function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
   const targetName = targetNameOf(step.target.name, step.target.kind.kind);
   const reasons = Object.entries(step.set.reasons);
   const reason =
-    reasons.length === 1
-      ? str(reasons[0]![1])
+    reasons.length === 1 || 'started' in step.when
+      ? str(step.set.reasons.True ?? reasons[0]![1])
       : `lookup(${literal(step.set.reasons)}, ${conditionStatus(TRIGGER, step.when.condition)}) || ''`;
   const transitionTime =
     step.set.at === 'trigger-completion'
       ? `${TRIGGER}.status.completionTime || time_now_utc()`
-      : `${TRIGGER}.status.conditions[?type==${str(step.when.condition)}].lastTransitionTime | [0] || time_now_utc()`;
-  const condition = {
-    type: step.set.type,
-    status: step.set.status,
-    // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
-    reason: variable('reason'),
-    message: step.set.message,
-    lastTransitionTime: variable('transitionTime'),
-  };
+      : `${TRIGGER}.status.conditions[?type==${str(step.set.at.lastChangeOf)}].lastTransitionTime | [0] || time_now_utc()`;
+  const condition = conditionObject({ type: step.set.type, status: str(step.set.status), reason: 'reason', message: str(step.set.message), at: 'transitionTime' });
+  const check = combine(recheckOf(step.when, step.trigger.kind), {
+    // The whole list is written back: a JSON patch cannot address a condition by its type.
+    context: [{ name: 'conditions', variable: { jmesPath: withConditions([step.set.type], [condition]) } }],
+    preconditions: [
+      { key: variable(conditionStatus('target', step.set.type)), operator: 'AnyNotIn', value: [...step.set.unlessTargetHas], message: `${step.set.type} is set already` },
+    ],
+  });
   return {
     name: step.rule,
     match: match(step.trigger),
-    preconditions: whenTriggerReaches(step.when, targetName),
+    preconditions: whenTriggerReaches(step.when, step.trigger.kind, targetName),
     context: [
+      // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
       { name: 'reason', variable: { jmesPath: reason } },
       { name: 'transitionTime', variable: { jmesPath: transitionTime } },
     ],
     mutate: {
-      targets: [
-        {
-          apiVersion: step.target.kind.apiVersion,
-          kind: `${step.target.kind.kind}/status`,
-          name: variable(targetName),
-          namespace: variable(`${TRIGGER}.metadata.namespace`),
-          // Set once: later status updates of the trigger must not rewrite the target again.
-          preconditions: all([
-            { key: variable(conditionStatus('target', step.set.type)), operator: 'AnyNotIn', value: ['True', 'False'] },
-          ]),
-        },
-      ],
-      patchesJson6902: jsonPatch([
-        step.set.mode === 'replace'
-          ? { op: 'add', path: '/status/conditions', value: [condition] }
-          : { op: 'add', path: '/status/conditions/-', value: condition },
-      ]),
+      targets: [mutateTarget(step.target.kind, '/status', targetName, check)],
+      patchesJson6902: jsonPatch([{ op: 'add', path: '/status/conditions', value: variable('conditions') }]),
     },
   };
 }
@@ -337,35 +422,72 @@ function setRunStatusRule(step: SetRunStatusStep): ClusterPolicySpecRules {
   const targetName = targetNameOf(step.target.name, step.target.kind.kind);
   const change = step.change;
   const targetStatus = "target.spec.status || ''";
-  const onlyIf: Precondition[] =
+  const check =
     change.type === 'release'
-      ? [
-          // Only runs the gate made pending: a run its user created pending stays theirs to release.
-          { key: variable(`target.metadata.annotations.${field(change.heldBy.key)} || ''`), operator: 'Equals', value: change.heldBy.value },
-          { key: variable(targetStatus), operator: 'Equals', value: change.pendingStatus },
-        ]
-      : [
-          // Started: a child other than the gate exists. Before that an evicted run simply stays queued.
-          { key: variable(`length(target.status.childReferences[?pipelineTaskName!=${str(change.gateTask)}] || \`[]\`)`), operator: 'GreaterThan', value: 0 },
-          { key: variable(conditionStatus('target', 'Succeeded')), operator: 'AnyNotIn', value: ['True', 'False'] },
-          { key: variable(targetStatus), operator: 'Equals', value: '' },
-        ];
+      ? {
+          context: [],
+          preconditions: [
+            // Only runs the gate made pending: a run its user created pending stays theirs to release.
+            { key: variable(`target.metadata.annotations.${field(change.heldBy.key)} || ''`), operator: 'Equals', value: change.heldBy.value, message: 'the gate did not make the run pending' },
+            { key: variable(targetStatus), operator: 'Equals', value: change.pendingStatus, message: 'the run is no longer pending' },
+          ] satisfies Precondition[],
+        }
+      : combine(holdCheck(change.hold, step.target, 'let-go'), {
+          context: [],
+          preconditions: [
+            { key: variable(conditionStatus('target', 'Succeeded')), operator: 'AnyNotIn', value: ['True', 'False'], message: 'the run has finished' },
+            { key: variable(targetStatus), operator: 'Equals', value: '', message: 'the run is stopping or cancelled already' },
+          ],
+        });
   return {
     name: step.rule,
     match: match(step.trigger),
-    preconditions: whenTriggerReaches(step.when, targetName),
+    preconditions: whenTriggerReaches(step.when, step.trigger.kind, targetName),
     mutate: {
-      targets: [
-        {
-          apiVersion: step.target.kind.apiVersion,
-          kind: step.target.kind.kind,
-          name: variable(targetName),
-          namespace: variable(`${TRIGGER}.metadata.namespace`),
-          preconditions: all(onlyIf),
-        },
-      ],
+      targets: [mutateTarget(step.target.kind, '', targetName, combine(recheckOf(step.when, step.trigger.kind), check))],
       patchesJson6902: jsonPatch([
         change.type === 'release' ? { op: 'remove', path: '/spec/status' } : { op: 'add', path: '/spec/status', value: change.stopStatus },
+      ]),
+    },
+  };
+}
+
+function requeueWorkloadRule(step: RequeueWorkloadStep): ClusterPolicySpecRules {
+  const self = { kind: step.trigger.kind, name: { from: 'self' } as const };
+  const evicted = (path: string) => `evicted.${path}`;
+  const at = evicted('lastTransitionTime');
+  const conditions = withConditions(['QuotaReserved', 'Admitted', 'Requeued'], [
+    conditionObject({ type: 'QuotaReserved', status: str('False'), reason: str(step.unreserved.quotaReservedReason), message: evicted('message'), at }),
+    conditionObject({ type: 'Admitted', status: str('False'), reason: str(step.unreserved.admittedReason), message: str(step.unreserved.admittedMessage), at }),
+    conditionObject({
+      type: 'Requeued',
+      status: `contains(${literal(step.requeueAtOnce)}, ${evicted('reason')}) && 'True' || 'False'`,
+      reason: evicted('reason'),
+      message: evicted('message'),
+      at,
+    }),
+  ]);
+  const check = combine(holdCheck(step.hold, self, 'held'), {
+    context: [
+      { name: 'evicted', variable: { jmesPath: `target.status.conditions[?type==${str(step.when.condition)}] | [0] || \`{}\`` } },
+      { name: 'conditions', variable: { jmesPath: conditions } },
+    ],
+    preconditions: [
+      // The Workload as it is now: still evicted, still holding its reservation, not finished.
+      { key: variable(`evicted.status || ''`), operator: 'AnyIn', value: [...step.when.statuses], message: `the Workload is no longer ${step.when.condition}` },
+      { key: variable("target.status.admission && 'reserved' || ''"), operator: 'Equals', value: 'reserved', message: 'the Workload holds no reservation' },
+      { key: variable(conditionStatus('target', 'Finished')), operator: 'NotEquals', value: 'True', message: 'the Workload has finished' },
+    ],
+  });
+  return {
+    name: step.rule,
+    match: match(step.trigger),
+    preconditions: whenTriggerReaches(step.when, step.trigger.kind, `${TRIGGER}.metadata.name`),
+    mutate: {
+      targets: [mutateTarget(step.trigger.kind, '/status', `${TRIGGER}.metadata.name`, check)],
+      patchesJson6902: jsonPatch([
+        { op: 'remove', path: '/status/admission' },
+        { op: 'add', path: '/status/conditions', value: variable('conditions') },
       ]),
     },
   };
