@@ -98,9 +98,10 @@ describe('synth CLI on bad input', () => {
     const out = join(tempDir('out'), 'dist');
     const run = cli(['synth', '--out', out]);
     expect(run.status, run.stderr).toBe(0);
-    expect([...readTree(out).keys()]).toContain('policies/mutate-pipelinerun.yaml');
+    const written = readTree(out);
+    expect([...written.keys()]).toContain('policies/mutate-pipelinerun.yaml');
     const again = cli(['synth', '--out', out]);
     expect(again.status, again.stderr).toBe(0);
-    expect(again.stdout).toContain('is up to date (22 files)');
+    expect(again.stdout).toContain(`is up to date (${written.size} files)`);
   });
 });
