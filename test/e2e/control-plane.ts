@@ -2,8 +2,10 @@
  * An offline control plane for the end-to-end suite, the way envtest does it, with every engine
  * real and built from the Go module proxy: etcd, kube-apiserver, kube-controller-manager,
  * kube-scheduler, Kyverno's admission and background controllers, the Kueue manager, the Tekton
- * controller and kwok (a fake node whose pods complete or fail by Stage). Each process gets its
- * own free localhost ports and a log file; `stop()` ends every process, also after a failure.
+ * controller and resolvers, and kwok (a fake node whose pods complete or fail by Stage). Each
+ * engine is a named process with named localhost ports and a log file; any engine can be stopped,
+ * started and restarted mid-scenario (`plane.stop('kueue')`), and `stop()` ends them all, also
+ * after a failure.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -14,20 +16,48 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { yamlFiles } from '../../src/validate/crd-schemas.js';
 import { ensureTool, TOOLS } from '../tools/go-tools.js';
+import { Objects } from './objects.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const sharedCrds = join(root, '..', 'shared', 'crds');
 const TOKEN = 'e2e-admin-token';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/** The engines of the plane, by the process names their logs use. */
+export type Engine =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kyverno-admission-controller'
+  | 'kyverno-background-controller'
+  | 'kueue'
+  | 'tekton-controller'
+  | 'tekton-resolvers'
+  | 'kwok';
+
+/** Hands out free localhost ports by name, never the same port twice. */
+class Ports {
+  private readonly taken = new Set<number>();
+  private readonly byName = new Map<string, number>();
+
+  async get(name: string): Promise<number> {
+    const known = this.byName.get(name);
+    if (known) return known;
+    for (;;) {
+      const port = await new Promise<number>((resolve, reject) => {
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+          const { port } = server.address() as { port: number };
+          server.close(() => resolve(port));
+        });
+      });
+      if (this.taken.has(port)) continue;
+      this.taken.add(port);
+      this.byName.set(name, port);
+      return port;
+    }
+  }
 }
 
 export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000, everyMs = 500): Promise<T> {
@@ -64,9 +94,15 @@ function servableCrds(): string {
   return docs.join('---\n');
 }
 
+/** PipelineRuns labelled `<FAIL_LABEL>: "true"` fail: Tekton copies run labels to their pods. */
+export const FAIL_LABEL = 'e2e.tekton-kueue-policies.dev/fail';
+/** PipelineRuns labelled `<TASK_DURATION_LABEL>: "45s"` run each task that long on the fake node. */
+export const TASK_DURATION_LABEL = 'e2e.tekton-kueue-policies.dev/task-duration';
+
 /**
  * kwok Stages: kwok's own stages make the node Ready and pods Running (and delete them); ours
- * finish the pods of TaskRuns after `taskSeconds`, failing those labelled `FAIL_LABEL`.
+ * finish the pods of TaskRuns after `taskSeconds` (or their run's TASK_DURATION_LABEL), failing
+ * those labelled FAIL_LABEL.
  */
 function kwokStages(taskSeconds: number): string {
   const { Dir } = JSON.parse(execFileSync('go', ['mod', 'download', '-json', `sigs.k8s.io/kwok@${TOOLS.kwok.version}`], { encoding: 'utf8' })) as { Dir: string };
@@ -83,7 +119,9 @@ spec:
       - {key: .status.phase, operator: In, values: [Running]}
       - {key: '.metadata.ownerReferences.[].kind', operator: In, values: [TaskRun]}
       - {key: '.metadata.labels["${FAIL_LABEL}"]', operator: ${failing ? 'In' : 'NotIn'}, values: ['true']}
-  delay: {durationMilliseconds: ${taskSeconds * 1000}}
+  delay:
+    durationMilliseconds: ${taskSeconds * 1000}
+    durationFrom: {jq: {expression: '.metadata.labels["${TASK_DURATION_LABEL}"]'}}
   next:
     statusTemplate: |
       {{ $now := Now }}
@@ -106,12 +144,32 @@ spec:
   return [...upstream, finish('taskrun-pod-complete', false), finish('taskrun-pod-fail', true)].join('\n---\n');
 }
 
-/** PipelineRuns labelled `<FAIL_LABEL>: "true"` fail: Tekton copies run labels to their pods. */
-export const FAIL_LABEL = 'e2e.tekton-kueue-policies.dev/fail';
-
 export interface ControlPlaneOptions {
-  /** How long each TaskRun pod runs on the fake node. */
+  /** How long each TaskRun pod runs on the fake node, unless its run says otherwise (TASK_DURATION_LABEL). */
   readonly taskSeconds: number;
+  /**
+   * Kueue's WaitForPodsReady timeout. Kueue turns WaitForPodsReady on by default with 30 minutes;
+   * scaled down here so that runs longer than it are really tested.
+   * @default '15s'
+   */
+  readonly podsReadyTimeout?: string;
+}
+
+/**
+ * Synthesizes the bundle of a config into a temp folder with the project's CLI (as a user runs it)
+ * and returns the folder, for `installBundle`.
+ */
+export function synthesize(config: string): string {
+  const out = join(mkdtempSync(join(tmpdir(), 'tkp-e2e-bundle-')), 'dist');
+  execFileSync(process.execPath, [join(root, 'bin', 'tekton-kueue-policies.mjs'), 'synth', '--config', config, '--out', out], { stdio: 'pipe' });
+  return out;
+}
+
+/** How a process of the plane is started, kept so that it can be started again. */
+interface ProcessSpec {
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
 }
 
 const planes = new Set<ControlPlane>();
@@ -121,22 +179,25 @@ const planes = new Set<ControlPlane>();
  * leaves its start running: it must not spawn anything more).
  */
 export function stopAll(): void {
-  for (const plane of planes) plane.stop();
+  for (const plane of planes) void plane.stop();
 }
 
 export class ControlPlane {
   readonly dir = mkdtempSync(join(tmpdir(), 'tkp-e2e-'));
   readonly logs = join(this.dir, 'logs');
   readonly kubeconfig = join(this.dir, 'kubeconfig');
-  private readonly processes: { name: string; child: ChildProcess }[] = [];
+  private readonly specs = new Map<Engine, ProcessSpec>();
+  private readonly running = new Map<Engine, ChildProcess>();
+  private readonly ports = new Ports();
   private stopping = false;
   private kubectlPath = '';
+  private client?: Objects;
 
   private constructor() {
     mkdirSync(this.logs);
     planes.add(this);
     // The engines run in process groups of their own; take them down if the test runner dies.
-    process.once('exit', () => this.stop());
+    process.once('exit', () => void this.stop());
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -144,20 +205,59 @@ export class ControlPlane {
     try {
       await plane.boot(options);
     } catch (err) {
-      plane.stop();
+      void plane.stop();
       throw new Error(`${(err as Error).message}\n  logs: ${plane.logs}`);
     }
     return plane;
   }
 
-  private run(name: string, binary: string, args: string[], env: Record<string, string> = {}): void {
+  /** Reads and writes objects through the API server (no kubectl process per call). */
+  get objects(): Objects {
+    this.client ??= new Objects(this.kubeconfig);
+    return this.client;
+  }
+
+  private launch(name: Engine, spec: ProcessSpec): void {
+    this.specs.set(name, spec);
+    this.start(name);
+  }
+
+  /** Starts an engine stopped with `stop(name)`, with the flags it first ran with. */
+  start(name: Engine): void {
     if (this.stopping) throw new Error(`control plane stopped: not starting ${name}`);
+    const spec = this.specs.get(name);
+    if (!spec) throw new Error(`no engine ${name} on this control plane`);
+    if (this.running.get(name)?.exitCode === null) throw new Error(`${name} is running already`);
     const log = openSync(join(this.logs, `${name}.log`), 'a');
-    const child = spawn(binary, args, { env: { ...process.env, ...env }, stdio: ['ignore', log, log], detached: true });
+    const child = spawn(spec.binary, [...spec.args], { env: { ...process.env, ...spec.env }, stdio: ['ignore', log, log], detached: true });
     child.on('exit', (code, signal) => {
-      if (!this.stopping) writeFileSync(join(this.logs, `${name}.exit`), `exited: code ${code} signal ${signal}\n`);
+      if (!this.stopping && this.running.get(name) === child) writeFileSync(join(this.logs, `${name}.exit`), `exited: code ${code} signal ${signal}\n`, { flag: 'a' });
     });
-    this.processes.push({ name, child });
+    this.running.set(name, child);
+  }
+
+  /**
+   * Kills one engine at once, as a crash or an evicted pod would, and resolves when it is gone;
+   * without a name, ends every engine of the plane (at once, also when not awaited).
+   */
+  async stop(name?: Engine): Promise<void> {
+    if (!name) {
+      this.stopping = true;
+      for (const child of [...this.running.values()].reverse()) kill(child);
+      this.running.clear();
+      return;
+    }
+    const child = this.running.get(name);
+    this.running.delete(name);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    kill(child);
+    await exited;
+  }
+
+  async restart(name: Engine): Promise<void> {
+    await this.stop(name);
+    this.start(name);
   }
 
   /** Runs kubectl against the control plane; returns stdout. */
@@ -179,7 +279,7 @@ export class ControlPlane {
     return JSON.parse(this.kubectl('get', '-o', 'json', ...args)) as T;
   }
 
-  private async boot({ taskSeconds }: ControlPlaneOptions): Promise<void> {
+  private async boot({ taskSeconds, podsReadyTimeout = '15s' }: ControlPlaneOptions): Promise<void> {
     const k8s = ensureTool(TOOLS.kubernetes);
     const etcd = ensureTool(TOOLS.etcd);
     const kyverno = ensureTool(TOOLS.kyvernoControllers);
@@ -187,8 +287,7 @@ export class ControlPlane {
     const tekton = ensureTool(TOOLS.tekton);
     const kwok = ensureTool(TOOLS.kwok);
     this.kubectlPath = k8s.kubectl;
-    const [etcdClient, etcdPeer, etcdMetrics, apiserver, kcm, scheduler, kyvernoWebhook, kueueWebhook, kueueHealth, tektonProbes, kwokServer, ...spare] =
-      await Promise.all(Array.from({ length: 18 }, freePort));
+    const port = (name: string) => this.ports.get(name);
 
     // Credentials: a static admin token, a service-account signing key, self-signed serving certs.
     const certs = join(this.dir, 'certs');
@@ -197,6 +296,7 @@ export class ControlPlane {
     writeFileSync(join(certs, 'sa.key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
     writeFileSync(join(certs, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
     writeFileSync(join(certs, 'tokens.csv'), `${TOKEN},admin,admin,"system:masters"\n`);
+    const apiserver = await port('kube-apiserver');
     writeFileSync(this.kubeconfig, YAML.stringify({
       apiVersion: 'v1',
       kind: 'Config',
@@ -206,45 +306,63 @@ export class ControlPlane {
       'current-context': 'e2e',
     }));
 
-    this.run('etcd', etcd.etcd, [
-      `--data-dir=${join(this.dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
-      `--listen-metrics-urls=http://127.0.0.1:${etcdMetrics}`,
-      '--unsafe-no-fsync',
-    ]);
-    this.run('kube-apiserver', k8s['kube-apiserver'], [
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      `--secure-port=${apiserver}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--cert-dir=${certs}`,
-      `--token-auth-file=${join(certs, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-account-key-file=${join(certs, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(certs, 'sa.key')}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      '--allow-privileged=true',
-      // The fake node is Ready from its first status; no not-ready taint to wait out.
-      '--disable-admission-plugins=TaintNodesByCondition',
-    ]);
+    const etcdClient = await port('etcd-client');
+    const etcdPeer = await port('etcd-peer');
+    this.launch('etcd', {
+      binary: etcd.etcd,
+      args: [
+        `--data-dir=${join(this.dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
+        `--listen-metrics-urls=http://127.0.0.1:${await port('etcd-metrics')}`,
+        '--unsafe-no-fsync',
+      ],
+      env: {},
+    });
+    this.launch('kube-apiserver', {
+      binary: k8s['kube-apiserver'],
+      args: [
+        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+        `--secure-port=${apiserver}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--cert-dir=${certs}`,
+        `--token-auth-file=${join(certs, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        '--service-account-issuer=https://kubernetes.default.svc',
+        `--service-account-key-file=${join(certs, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(certs, 'sa.key')}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+        '--allow-privileged=true',
+        // The fake node is Ready from its first status; no not-ready taint to wait out.
+        '--disable-admission-plugins=TaintNodesByCondition',
+      ],
+      env: {},
+    });
     await waitFor('kube-apiserver /readyz', () => this.kubectl('get', '--raw', '/readyz') === 'ok', 90_000);
 
-    this.run('kube-controller-manager', k8s['kube-controller-manager'], [
-      `--kubeconfig=${this.kubeconfig}`,
-      '--leader-elect=false',
-      // Default service accounts, namespace deletion, owner-reference GC, and the aggregation of
-      // the bundle's ClusterRoles into Kyverno's.
-      '--controllers=serviceaccount,serviceaccount-token,namespace,garbagecollector,clusterrole-aggregation',
-      `--service-account-private-key-file=${join(certs, 'sa.key')}`,
-      `--secure-port=${kcm}`,
-      '--bind-address=127.0.0.1',
-    ]);
-    this.run('kube-scheduler', k8s['kube-scheduler'], [`--kubeconfig=${this.kubeconfig}`, '--leader-elect=false', `--secure-port=${scheduler}`, '--bind-address=127.0.0.1']);
+    this.launch('kube-controller-manager', {
+      binary: k8s['kube-controller-manager'],
+      args: [
+        `--kubeconfig=${this.kubeconfig}`,
+        '--leader-elect=false',
+        // Default service accounts, namespace deletion, owner-reference GC, and the aggregation of
+        // the bundle's ClusterRoles into Kyverno's.
+        '--controllers=serviceaccount,serviceaccount-token,namespace,garbagecollector,clusterrole-aggregation',
+        `--service-account-private-key-file=${join(certs, 'sa.key')}`,
+        `--secure-port=${await port('kube-controller-manager')}`,
+        '--bind-address=127.0.0.1',
+      ],
+      env: {},
+    });
+    this.launch('kube-scheduler', {
+      binary: k8s['kube-scheduler'],
+      args: [`--kubeconfig=${this.kubeconfig}`, '--leader-elect=false', `--secure-port=${await port('kube-scheduler')}`, '--bind-address=127.0.0.1'],
+      env: {},
+    });
 
     this.apply(servableCrds());
     await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
@@ -252,42 +370,48 @@ export class ControlPlane {
     // Kyverno: its namespace, config maps, and the controllers' service accounts bound to the
     // aggregated roles the bundle's RBAC feeds (policy validation checks the background one).
     this.apply(kyvernoSetup());
-    const kyvernoEnv = {
-      KYVERNO_NAMESPACE: 'kyverno',
-      INIT_CONFIG: 'kyverno',
-      METRICS_CONFIG: 'kyverno-metrics',
-      KYVERNO_SVC: 'kyverno-svc',
-    };
-    this.run('kyverno-admission-controller', kyverno['kyverno-admission-controller'], [
-      `--kubeconfig=${this.kubeconfig}`,
-      `--serverIP=127.0.0.1:${kyvernoWebhook}`,
-      `--webhookServerPort=${kyvernoWebhook}`,
-      '--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca',
-      '--tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair',
-      '--backgroundServiceAccountName=system:serviceaccount:kyverno:kyverno-background-controller',
-      '--reportsServiceAccountName=system:serviceaccount:kyverno:kyverno-reports-controller',
-      '--disableMetrics=true',
-      `--metricsPort=${spare[0]}`,
-      `--profilePort=${spare[1]}`,
-      '--controllerRuntimeMetricsAddress=0',
-    ], { ...kyvernoEnv, KYVERNO_POD_NAME: 'kyverno-admission-0', KYVERNO_DEPLOYMENT: 'kyverno-admission-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-admission-controller', KYVERNO_ROLE_NAME: 'kyverno:admission-controller' });
-    this.run('kyverno-background-controller', kyverno['kyverno-background-controller'], [
-      `--kubeconfig=${this.kubeconfig}`,
-      '--disableMetrics=true',
-      `--metricsPort=${spare[2]}`,
-      `--profilePort=${spare[3]}`,
-      '--controllerRuntimeMetricsAddress=0',
-    ], { ...kyvernoEnv, KYVERNO_POD_NAME: 'kyverno-background-0', KYVERNO_DEPLOYMENT: 'kyverno-background-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-background-controller' });
+    const kyvernoEnv = { KYVERNO_NAMESPACE: 'kyverno', INIT_CONFIG: 'kyverno', METRICS_CONFIG: 'kyverno-metrics', KYVERNO_SVC: 'kyverno-svc' };
+    const kyvernoWebhook = await port('kyverno-webhook');
+    this.launch('kyverno-admission-controller', {
+      binary: kyverno['kyverno-admission-controller'],
+      args: [
+        `--kubeconfig=${this.kubeconfig}`,
+        `--serverIP=127.0.0.1:${kyvernoWebhook}`,
+        `--webhookServerPort=${kyvernoWebhook}`,
+        '--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca',
+        '--tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair',
+        '--backgroundServiceAccountName=system:serviceaccount:kyverno:kyverno-background-controller',
+        '--reportsServiceAccountName=system:serviceaccount:kyverno:kyverno-reports-controller',
+        '--disableMetrics=true',
+        `--metricsPort=${await port('kyverno-admission-metrics')}`,
+        `--profilePort=${await port('kyverno-admission-profile')}`,
+        '--controllerRuntimeMetricsAddress=0',
+      ],
+      env: { ...kyvernoEnv, KYVERNO_POD_NAME: 'kyverno-admission-0', KYVERNO_DEPLOYMENT: 'kyverno-admission-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-admission-controller', KYVERNO_ROLE_NAME: 'kyverno:admission-controller' },
+    });
+    this.launch('kyverno-background-controller', {
+      binary: kyverno['kyverno-background-controller'],
+      args: [
+        `--kubeconfig=${this.kubeconfig}`,
+        '--disableMetrics=true',
+        `--metricsPort=${await port('kyverno-background-metrics')}`,
+        `--profilePort=${await port('kyverno-background-profile')}`,
+        '--controllerRuntimeMetricsAddress=0',
+      ],
+      env: { ...kyvernoEnv, KYVERNO_POD_NAME: 'kyverno-background-0', KYVERNO_DEPLOYMENT: 'kyverno-background-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-background-controller' },
+    });
 
-    // Kueue: serving certs for its webhook server (no webhook is registered: the bundle's Workloads
-    // are complete), and for its metrics server, which it reads from a fixed path.
+    // Kueue with its own defaults (WaitForPodsReady on, its timeout scaled down) and certificates
+    // for its webhook server, its metrics server and its visibility server, which it reads from
+    // fixed paths (needs root). No webhook is registered.
     const kueueCerts = join(this.dir, 'kueue-certs');
     mkdirSync(kueueCerts);
     selfSignedCert(kueueCerts);
-    // Kueue reads its metrics certificate from this fixed path even with metrics off (needs root).
-    if (!existsSync('/etc/kueue/metrics/certs/tls.crt')) {
-      mkdirSync('/etc/kueue/metrics/certs', { recursive: true });
-      selfSignedCert('/etc/kueue/metrics/certs');
+    for (const fixed of ['/etc/kueue/metrics/certs', '/visibility']) {
+      if (!existsSync(join(fixed, 'tls.crt'))) {
+        mkdirSync(fixed, { recursive: true });
+        selfSignedCert(fixed);
+      }
     }
     this.kubectl('create', 'namespace', 'kueue-system');
     writeFileSync(join(this.dir, 'kueue.yaml'), YAML.stringify({
@@ -295,59 +419,73 @@ export class ControlPlane {
       kind: 'Configuration',
       namespace: 'kueue-system',
       leaderElection: { leaderElect: false },
-      webhook: { port: kueueWebhook, host: '127.0.0.1', certDir: kueueCerts },
+      webhook: { port: await port('kueue-webhook'), host: '127.0.0.1', certDir: kueueCerts },
       metrics: { bindAddress: '0' },
-      health: { healthProbeBindAddress: `127.0.0.1:${kueueHealth}` },
+      health: { healthProbeBindAddress: `127.0.0.1:${await port('kueue-health')}` },
+      visibilityServer: { bindAddress: '127.0.0.1', bindPort: await port('kueue-visibility') },
       internalCertManagement: { enable: false },
-      integrations: { frameworks: [] },
-      featureGates: { VisibilityOnDemand: false },
+      // Kueue's default, spelled out because the scaled-down timeout sits beside it; the backoff
+      // before a Workload evicted for it is queued again is scaled down likewise (default 60 s).
+      waitForPodsReady: { timeout: podsReadyTimeout, requeuingStrategy: { backoffBaseSeconds: 5 } },
     }));
-    this.run('kueue', kueue.kueue, [`--config=${join(this.dir, 'kueue.yaml')}`, `--kubeconfig=${this.kubeconfig}`]);
+    this.launch('kueue', { binary: kueue.kueue, args: [`--config=${join(this.dir, 'kueue.yaml')}`, `--kubeconfig=${this.kubeconfig}`], env: {} });
 
     // Tekton: its system namespace and config maps; no webhook, so the CRDs have no conversion.
     this.apply(tektonSetup());
-    this.run('tekton-controller', tekton.controller, [
-      `-kubeconfig=${this.kubeconfig}`,
-      '-entrypoint-image=ghcr.io/tektoncd/entrypoint',
-      '-nop-image=ghcr.io/tektoncd/nop',
-      '-sidecarlogresults-image=ghcr.io/tektoncd/sidecarlogresults',
-      '-workingdirinit-image=ghcr.io/tektoncd/workingdirinit',
-      '-shell-image=busybox',
-      '-shell-image-win=mcr.microsoft.com/powershell:nanoserver',
-    ], {
-      SYSTEM_NAMESPACE: 'tekton-pipelines',
-      PROBES_PORT: String(tektonProbes),
-      PROFILING_PORT: String(spare[6]),
-      METRICS_DOMAIN: 'tekton.dev/pipeline',
-      CONFIG_LOGGING_NAME: 'config-logging',
-      CONFIG_OBSERVABILITY_NAME: 'config-observability',
-      CONFIG_LEADERELECTION_NAME: 'config-leader-election-controller',
-      CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
+    this.launch('tekton-controller', {
+      binary: tekton.controller,
+      args: [
+        `-kubeconfig=${this.kubeconfig}`,
+        '-entrypoint-image=ghcr.io/tektoncd/entrypoint',
+        '-nop-image=ghcr.io/tektoncd/nop',
+        '-sidecarlogresults-image=ghcr.io/tektoncd/sidecarlogresults',
+        '-workingdirinit-image=ghcr.io/tektoncd/workingdirinit',
+        '-shell-image=busybox',
+        '-shell-image-win=mcr.microsoft.com/powershell:nanoserver',
+      ],
+      env: {
+        SYSTEM_NAMESPACE: 'tekton-pipelines',
+        PROBES_PORT: String(await port('tekton-controller-probes')),
+        PROFILING_PORT: String(await port('tekton-controller-profiling')),
+        METRICS_DOMAIN: 'tekton.dev/pipeline',
+        CONFIG_LOGGING_NAME: 'config-logging',
+        CONFIG_OBSERVABILITY_NAME: 'config-observability',
+        CONFIG_LEADERELECTION_NAME: 'config-leader-election-controller',
+        CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
+      },
     });
 
     // Tekton's resolvers, with the cluster resolver only (the others reach the network).
     this.apply(resolversSetup());
-    this.run('tekton-resolvers', tekton.resolvers, [`-kubeconfig=${this.kubeconfig}`], {
-      SYSTEM_NAMESPACE: 'tekton-pipelines-resolvers',
-      PROBES_PORT: String(spare[4]),
-      PROFILING_PORT: String(spare[5]),
-      METRICS_DOMAIN: 'tekton.dev/resolution',
-      CONFIG_LOGGING_NAME: 'config-logging',
-      CONFIG_OBSERVABILITY_NAME: 'config-observability',
-      CONFIG_LEADERELECTION_NAME: 'config-leader-election-resolvers',
-      CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
+    this.launch('tekton-resolvers', {
+      binary: tekton.resolvers,
+      args: [`-kubeconfig=${this.kubeconfig}`],
+      env: {
+        SYSTEM_NAMESPACE: 'tekton-pipelines-resolvers',
+        PROBES_PORT: String(await port('tekton-resolvers-probes')),
+        PROFILING_PORT: String(await port('tekton-resolvers-profiling')),
+        METRICS_DOMAIN: 'tekton.dev/resolution',
+        CONFIG_LOGGING_NAME: 'config-logging',
+        CONFIG_OBSERVABILITY_NAME: 'config-observability',
+        CONFIG_LEADERELECTION_NAME: 'config-leader-election-resolvers',
+        CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
+      },
     });
 
     writeFileSync(join(this.dir, 'kwok-stages.yaml'), kwokStages(taskSeconds));
-    this.run('kwok', kwok.kwok, [
-      `--kubeconfig=${this.kubeconfig}`,
-      `--config=${join(this.dir, 'kwok-stages.yaml')}`,
-      '--manage-all-nodes=false',
-      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-      '--node-ip=10.0.0.2',
-      '--cidr=10.0.1.0/24',
-      `--server-address=127.0.0.1:${kwokServer}`,
-    ]);
+    this.launch('kwok', {
+      binary: kwok.kwok,
+      args: [
+        `--kubeconfig=${this.kubeconfig}`,
+        `--config=${join(this.dir, 'kwok-stages.yaml')}`,
+        '--manage-all-nodes=false',
+        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        '--node-ip=10.0.0.2',
+        '--cidr=10.0.1.0/24',
+        `--server-address=127.0.0.1:${await port('kwok')}`,
+      ],
+      env: {},
+    });
     this.apply(`apiVersion: v1
 kind: Node
 metadata:
@@ -359,36 +497,37 @@ metadata:
     await waitFor('Kyverno webhooks', () => this.kubectl('get', 'mutatingwebhookconfigurations', '-o', 'name').includes('kyverno-resource-mutating-webhook-cfg'));
   }
 
-  /** Applies the bundle in dist/ (without samples) and waits until Kyverno reports every policy Ready. */
-  async installBundle(): Promise<void> {
+  /**
+   * Applies a bundle (dist/, or one synthesized from another config) without its samples, and
+   * waits until Kyverno reports every policy Ready.
+   */
+  async installBundle(dist = join(root, 'dist')): Promise<void> {
     for (const component of ['namespaces', 'rbac', 'kueue']) {
-      this.kubectl('apply', '--server-side', '-k', join(root, 'dist', component));
+      this.kubectl('apply', '--server-side', '-k', join(dist, component));
     }
     // Policy validation checks the background controller's permissions, which arrive through
     // ClusterRole aggregation: retry until the aggregated role has them.
-    await waitFor('the policies to be accepted', () => this.kubectl('apply', '--server-side', '-k', join(root, 'dist', 'policies')), 60_000, 2000);
+    await waitFor('the policies to be accepted', () => this.kubectl('apply', '--server-side', '-k', join(dist, 'policies')), 60_000, 2000);
     await waitFor('every ClusterPolicy Ready', () => {
       const policies = this.getJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>('clusterpolicies');
       return policies.items.length > 0 && policies.items.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     });
   }
 
-  stop(): void {
-    this.stopping = true;
-    for (const { child } of this.processes.reverse()) {
-      if (child.pid && child.exitCode === null) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }
+}
+
+/** Kills a process of the plane with its process group (engines may start children). */
+function kill(child: ChildProcess): void {
+  if (!child.pid || child.exitCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }
 
 function selfSignedCert(dir: string): void {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
 }
 
 function kyvernoSetup(): string {
