@@ -1,6 +1,6 @@
 import { type Config, mechanismsOf } from '../src/config/config.js';
 import type { Hold, OnCondition, TargetName, Trigger } from '../src/gate/model.js';
-import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../src/gate/names.js';
+import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../src/gate/names.js';
 
 /** How a run is held back: the two mechanisms the strategies combine. */
 export type Mechanism = 'customrun' | 'pending';
@@ -14,6 +14,21 @@ export function mechanismsIn(config: Config): Mechanism[] {
 /** Creation of `kind` in the managed namespaces. */
 export function creationOf(kind: ApiKind, config: Config, labels?: Readonly<Record<string, string>>): Trigger {
   return { kind, operations: ['CREATE'], namespaces: config.namespaces.map((ns) => ns.name), ...(labels ? { labels } : {}) };
+}
+
+/** Creation of a PipelineRun in the managed namespaces, unless opted out (which the tenant guard grants by RBAC). */
+export function runCreation(config: Config): Trigger {
+  return { ...creationOf(PIPELINE_RUN, config), unlessLabels: { [config.optOut.label]: 'true' } };
+}
+
+/** A run the gate holds pending: created so, or released by its user and held by the gate then. */
+export function heldRun(config: Config): Trigger {
+  return {
+    ...runCreation(config),
+    operations: ['CREATE', 'UPDATE'],
+    labels: { [GATED_LABEL]: 'pending' },
+    change: { annotationAdded: HELD_BY_GATE.key },
+  };
 }
 
 /** Status updates of `kind` in the managed namespaces, for objects of runs gated by `mechanism`. */
@@ -46,4 +61,9 @@ export function holdOfWorkload(mechanism: Mechanism): Hold {
   return mechanism === 'customrun'
     ? { by: 'gate', gate: { kind: CUSTOM_RUN, name: { from: 'owner' } } }
     : { by: 'pending', run: { kind: PIPELINE_RUN, name: { from: 'label', key: PIPELINE_RUN_LABEL } }, pendingStatus: PENDING_STATUS };
+}
+
+/** An update of a gated-pending run changing its `spec.status` so (the user's release of a run they created pending). */
+export function statusChangeOf(config: Config, specStatus: { from: string; to: string }): Trigger {
+  return { ...creationOf(PIPELINE_RUN, config), operations: ['UPDATE'], labels: { [GATED_LABEL]: 'pending' }, change: { specStatus } };
 }

@@ -52,18 +52,24 @@ describe('the steps of the flow', () => {
     expect(names('pending')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-pipelinerun', ...after]);
   });
 
-  it('fail closed on CREATE and open on status updates', () => {
-    expect(policy('mutate-pipelinerun').spec.failurePolicy).toBe('Fail');
-    expect(policy('generate-workload').spec.failurePolicy).toBe('Fail');
-    expect(policy('admit-customrun').spec.failurePolicy).toBe('Ignore');
-    expect(policy('release-workload').spec.failurePolicy).toBe('Ignore');
-    expect(policy('admit-pipelinerun').spec.failurePolicy).toBe('Ignore');
-    expect(policy('evict-pipelinerun').spec.failurePolicy).toBe('Ignore');
-    expect(policy('ready-workload').spec.failurePolicy).toBe('Ignore');
-    expect(policy('requeue-workload').spec.failurePolicy).toBe('Ignore');
-    for (const name of ['release-workload', 'ready-workload', 'evict-pipelinerun', 'requeue-workload']) {
-      expect(policy(name).spec.mutateExistingOnPolicyUpdate, name).toBe(true);
+  it('fail closed on CREATE and open on status updates, which are re-applied to existing objects', () => {
+    const failurePolicy = (name: string) => (policy(name).spec.webhookConfiguration as { failurePolicy: string }).failurePolicy;
+    expect(failurePolicy('mutate-pipelinerun')).toBe('Fail');
+    expect(failurePolicy('generate-workload')).toBe('Fail');
+    for (const name of ['admit-customrun', 'admit-pipelinerun', 'ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload']) {
+      expect(failurePolicy(name), name).toBe('Ignore');
+      for (const rule of policy(name).spec.rules as unknown as { name: string; mutate: { mutateExistingOnPolicyUpdate?: boolean } }[]) {
+        expect(rule.mutate.mutateExistingOnPolicyUpdate, `${name} ${rule.name}`).toBe(true);
+      }
     }
+  });
+
+  it('let the API server keep from Kyverno the requests no step reacts to', () => {
+    const conditions = (name: string) => (policy(name).spec.webhookConfiguration as { matchConditions: { expression: string }[] }).matchConditions;
+    // Status updates of objects the gate did not label never reach Kyverno.
+    expect(conditions('release-workload')[0]!.expression).toContain('object.metadata.labels["tekton-kueue-policies.dev/gate"] == "customrun"');
+    // Updates of runs reach it only when a user releases a run they held.
+    expect(conditions('mutate-pipelinerun')[0]!.expression).toContain('oldObject.spec.status : \'\') == "PipelineRunPending"');
   });
 
   it('let a run go only on an admission that still holds: the Workload is read again when the step runs', () => {

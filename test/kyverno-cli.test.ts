@@ -3,15 +3,34 @@
  * against the suites beside them (policies/<step>/kyverno-test.yaml).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import { gatePolicies } from '../policies/bundle.js';
-import { defaultConfig } from './helpers.js';
+import { defaultConfig, root } from './helpers.js';
 
-const policiesDir = join(import.meta.dirname, '..', 'policies');
+/**
+ * The suites run on a copy of the project in which dist/'s policies have no webhook match
+ * conditions: the Kyverno v1.19 CLI crashes on any policy that has them (it checks the server's
+ * version through a client it does not have). The API server evaluates those conditions; the
+ * end-to-end suite runs them.
+ */
+function projectForTheCli(): string {
+  const copy = mkdtempSync(join(tmpdir(), 'tkp-cli-'));
+  cpSync(join(root, 'policies'), join(copy, 'policies'), { recursive: true });
+  mkdirSync(join(copy, 'dist', 'policies'), { recursive: true });
+  for (const file of readdirSync(join(root, 'dist', 'policies')).filter((f) => f !== 'kustomization.yaml')) {
+    const policy = YAML.parse(readFileSync(join(root, 'dist', 'policies', file), 'utf8'));
+    delete policy.spec.webhookConfiguration?.matchConditions;
+    writeFileSync(join(copy, 'dist', 'policies', file), YAML.stringify(policy));
+  }
+  return copy;
+}
+
+const copy = projectForTheCli();
+const policiesDir = join(copy, 'policies');
 const suites = readdirSync(policiesDir, { withFileTypes: true })
   .filter((e) => e.isDirectory())
   .map((e) => e.name)
@@ -43,6 +62,7 @@ const skipReasons: Readonly<Record<string, Readonly<Record<string, string>>>> = 
   },
   'admit-pipelinerun': { 'deploy-e5': 'the Workload became Evicted=True meanwhile', 'user-held': 'the gate did not make the run pending' },
   'ready-workload': { 'lint-r2d2': 'the PipelineRun has not started', 'test-m3': 'PodsReady is set already' },
+  'mutate-pipelinerun': { 'released-by-gate': 'the gate holds the run', 'cancelled-by-user': 'spec.status is not empty' },
   'evict-pipelinerun': {
     'docs-x1-kueue-gate': 'the run is still held',
     'deploy-w2': 'the run is still held',
@@ -57,6 +77,15 @@ const skipReasons: Readonly<Record<string, Readonly<Record<string, string>>>> = 
 };
 
 describe('Kyverno CLI suites', () => {
+  it('run every policy as dist/ has it, but for its webhook match conditions', () => {
+    for (const file of readdirSync(join(root, 'dist', 'policies')).filter((f) => f !== 'kustomization.yaml')) {
+      const shipped = YAML.parse(readFileSync(join(root, 'dist', 'policies', file), 'utf8'));
+      expect(shipped.spec.webhookConfiguration.matchConditions, file).toHaveLength(1);
+      delete shipped.spec.webhookConfiguration.matchConditions;
+      expect(YAML.parse(readFileSync(join(copy, 'dist', 'policies', file), 'utf8')), file).toEqual(shipped);
+    }
+  });
+
   it('cover every policy of the bundle', () => {
     expect(suites.sort()).toEqual(gatePolicies(defaultConfig()).map((p) => p.name).sort());
   });
@@ -68,6 +97,8 @@ describe('Kyverno CLI suites', () => {
     // The CLI passes silently over a result it cannot pair with a resource: count them too.
     expect(output, output).toContain(`Test Summary: ${expected} tests passed and 0 tests failed`);
     expect(status, output).toBe(0);
+    // ...and counts a rule of a policy it found invalid as passed.
+    expect(rows.filter((r) => r.RESULT !== 'Pass'), output).toEqual([]);
     for (const [resource, reason] of Object.entries(skipReasons[suite] ?? {})) {
       const row = rows.find((r) => r.RESOURCE.endsWith(`/${resource}`));
       expect(row?.Message, `${suite} ${resource}`).toBe(`preconditions not met; ${reason}`);
@@ -88,13 +119,24 @@ describe('Kyverno CLI suites', () => {
   it('generate-workload makes exactly the Workloads its suite expects, and no other', () => {
     const out = mkdtempSync(join(tmpdir(), 'tkp-generate-'));
     const dir = join(policiesDir, 'generate-workload');
-    const { status, output } = kyverno('apply', join(policiesDir, '..', 'dist', 'policies', 'generate-workload.yaml'), '--resource', join(dir, 'test', 'resources.yaml'), '--resource', join(dir, 'test', 'pipelineruns.yaml'), '-o', out);
+    const { status, output } = kyverno(
+      'apply',
+      join(policiesDir, '..', 'dist', 'policies', 'generate-workload.yaml'),
+      '--resource',
+      join(dir, 'test', 'resources.yaml'),
+      '--resource',
+      join(dir, 'test', 'pipelineruns.yaml'),
+      '--values-file',
+      join(dir, 'test', 'values.yaml'),
+      '-o',
+      out,
+    );
     expect(status, output).toBe(0);
     const byName = (docs: { metadata: { name: string } }[]) => docs.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     const generated = readdirSync(out).flatMap((f) => YAML.parseAllDocuments(readFileSync(join(out, f), 'utf8')).map((d) => d.toJS()).filter(Boolean));
     const suite = YAML.parse(readFileSync(join(dir, 'kyverno-test.yaml'), 'utf8')) as { results: { generatedResource?: string }[] };
     const expected = suite.results.filter((r) => r.generatedResource).map((r) => YAML.parse(readFileSync(join(dir, r.generatedResource!), 'utf8')));
-    expect(generated).toHaveLength(4);
+    expect(expected.length).toBeGreaterThan(0);
     expect(byName(generated)).toEqual(byName(expected));
   });
 

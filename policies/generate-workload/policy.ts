@@ -1,9 +1,9 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, GenerateWorkloadStep, PolicyDefinition } from '../../src/gate/model.js';
 import {
-  CUSTOM_RUN, GATE_TASK, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
+  CUSTOM_RUN, GATE_TASK, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
 } from '../../src/gate/names.js';
-import { creationOf } from '../triggers.js';
+import { creationOf, heldRun } from '../triggers.js';
 
 /**
  * Step 2 of the flow: create the Kueue Workload that stands for a gated run, owned by the gate's
@@ -49,7 +49,7 @@ export function generateWorkload(config: Config): PolicyDefinition {
     steps.push({
       type: 'generate-workload',
       rule: 'workload-for-pipelinerun',
-      trigger: creationOf(PIPELINE_RUN, config, { [GATED_LABEL]: 'pending' }),
+      trigger: heldRun(config),
       labels: { [GATED_LABEL]: 'pending' },
       runLabel: { key: PIPELINE_RUN_LABEL, from: 'trigger-name' },
       ...sizing,
@@ -60,7 +60,7 @@ export function generateWorkload(config: Config): PolicyDefinition {
     title: 'Create the Kueue Workload of a gated PipelineRun',
     description:
       `Creates a kueue.x-k8s.io/v1beta2 Workload for each gated run${customRun ? ' (from its kueue-gate CustomRun, owned by it)' : ''}` +
-      `${pending ? `${customRun ? ' or' : ''} (from a PipelineRun held pending, owned by it)` : ''}. Queue from the run's ${QUEUE_LABEL} label ` +
+      `${pending ? `${customRun ? ' or' : ''} (from a PipelineRun the gate holds pending, at creation or when its user releases it, owned by it)` : ''}. Queue from the run's ${QUEUE_LABEL} label ` +
       `or the namespace's default LocalQueue; priority from ${PRIORITY_LABEL}; requests from ${config.requestAnnotationPrefix}<resource> ` +
       `annotations over the queue's defaults, plus ${PIPELINERUN_RESOURCE}: 1; maximum execution time from ${MAX_EXEC_TIME_LABEL}.`,
     // Fail closed: Tekton retries a CustomRun it could not create, while a gated run without a

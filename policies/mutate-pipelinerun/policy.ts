@@ -1,20 +1,24 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
-import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
-import { creationOf } from '../triggers.js';
+import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, WORKLOAD } from '../../src/gate/names.js';
+import { runCreation, statusChangeOf } from '../triggers.js';
 
 /**
  * Step 1 of the flow: hold a new PipelineRun in a managed namespace back until Kueue admits it.
- * - customrun: an inline-spec run gets the `kueue-gate` custom task at `tasks[0]` and every task
- *   waits for it; params, when, matrix, results, finally and existing runAfter are kept.
+ * - customrun: an inline-spec run gets the bundle's `kueue-gate` custom task at `tasks[0]` (tasks
+ *   of the run's own named like it are dropped), every task waits for it, and its finally tasks
+ *   run only if the gate succeeded; params, when, matrix, results and existing runAfter are kept.
  * - pending: the run is created with `spec.status: PipelineRunPending` (TEP-0015) and an
- *   annotation saying the gate did it; works for pipelineRef and resolver runs too.
+ *   annotation saying the gate holds it; works for pipelineRef and resolver runs too. A run its
+ *   user created pending is not queued until its user releases it; that release becomes the
+ *   gate's hold.
  * - auto: customrun for inline specs, pending for the rest.
- * Never gates twice; the opt-out label leaves a run alone.
+ * The gate's label is always the gate's own; runs opted out (a grant the tenant guard checks) are
+ * left alone.
  */
 export function mutatePipelineRun(config: Config): PolicyDefinition {
   const { customRun, pending } = mechanismsOf(config.strategy);
-  const trigger = creationOf(PIPELINE_RUN, config);
+  const trigger = runCreation(config);
   const steps: GateStep[] = [];
   if (customRun) {
     steps.push({
@@ -23,32 +27,44 @@ export function mutatePipelineRun(config: Config): PolicyDefinition {
       trigger,
       gateTask: GATE_TASK,
       customTask: WORKLOAD,
-      optOutLabel: config.optOutLabel,
       gatedLabel: { key: GATED_LABEL, value: 'customrun' },
+      rules: { dropLookalikes: 'drop-lookalike-gates', waitForGate: 'wait-for-gate', gateFinally: 'gate-finally' },
+      finallyWhen: { input: `$(tasks.${GATE_TASK}.status)`, operator: 'in', values: ['Succeeded'] },
     });
   }
   if (pending) {
-    steps.push({
-      type: 'hold-pending',
-      rule: 'hold-pending',
-      trigger,
-      runs: customRun ? 'without-inline-tasks' : 'all',
-      pendingStatus: PENDING_STATUS,
-      heldBy: HELD_BY_GATE,
-      optOutLabel: config.optOutLabel,
-      gatedLabel: { key: GATED_LABEL, value: 'pending' },
-    });
+    steps.push(
+      {
+        type: 'hold-pending',
+        rule: 'hold-pending',
+        trigger,
+        runs: customRun ? 'without-inline-tasks' : 'all',
+        pendingStatus: PENDING_STATUS,
+        heldBy: HELD_BY_GATE,
+        gatedLabel: { key: GATED_LABEL, value: 'pending' },
+        userPendingRule: 'label-user-pending',
+      },
+      {
+        type: 'hold-user-release',
+        rule: 'hold-user-release',
+        trigger: statusChangeOf(config, { from: PENDING_STATUS, to: '' }),
+        pendingStatus: PENDING_STATUS,
+        heldBy: HELD_BY_GATE,
+      },
+    );
   }
   return {
     name: 'mutate-pipelinerun',
     title: 'Hold PipelineRuns back until Kueue admits them',
     description:
-      (customRun ? 'Inserts the kueue-gate custom task at the head of an inline-spec PipelineRun and makes every task run after it. ' : '') +
+      (customRun
+        ? 'Inserts the kueue-gate custom task at the head of an inline-spec PipelineRun (dropping tasks named like it), makes every task run after it, and lets finally tasks run only if it succeeded. '
+        : '') +
       (pending
-        ? `Creates ${customRun ? 'every other' : 'every'} PipelineRun with spec.status ${PENDING_STATUS} and the ${HELD_BY_GATE.key} annotation; a run created pending by its user is queued but never released by the gate. `
+        ? `Creates ${customRun ? 'every other' : 'every'} PipelineRun with spec.status ${PENDING_STATUS} and the ${HELD_BY_GATE.key} annotation; a run created pending by its user is queued only once its user releases it, and then waits for Kueue. `
         : 'Runs that reference a Pipeline are left alone. ') +
-      `Runs that are already gated or carry the ${config.optOutLabel}: "true" label are left alone.`,
-    // Fail closed: while Kyverno is unreachable no run may start unqueued.
+      `Runs labelled ${config.optOut.label}: "true" by a subject granted the opt-out are left alone.`,
+    // Fail closed: while Kyverno is unreachable no run may start unqueued, nor be released by its user.
     failurePolicy: 'Fail',
     steps,
   };

@@ -37,10 +37,34 @@ export interface PriorityConfig {
   readonly description?: string;
 }
 
+/** An RBAC subject: a user, a group, or a service account of a namespace. */
+export interface Subject {
+  readonly kind: 'User' | 'Group' | 'ServiceAccount';
+  readonly name: string;
+  readonly namespace?: string;
+}
+
+/** Who may start a run without waiting in the queue. */
+export interface OptOutConfig {
+  /** Runs labelled `<label>: "true"` are not gated, if their creator was granted the opt-out. */
+  readonly label: string;
+  /** Subjects granted the opt-out in every managed namespace (none by default). */
+  readonly subjects: readonly Subject[];
+}
+
+/** Usernames, as the API server sees them, of the controllers the tenant guard trusts. */
+export interface TrustedIdentities {
+  /** The gate: Kyverno's background controller, which releases held runs and writes the gate's statuses. */
+  readonly gate: readonly string[];
+  /** Tekton's controller, which creates a PipelineRun's TaskRuns and CustomRuns. */
+  readonly tekton: readonly string[];
+}
+
 /** The user config after defaults are applied and cross-references are checked. */
 export interface Config {
   readonly strategy: Strategy;
-  readonly optOutLabel: string;
+  readonly optOut: OptOutConfig;
+  readonly trustedIdentities: TrustedIdentities;
   readonly resourceFlavor: string;
   readonly requestAnnotationPrefix: string;
   /** Requests of a run in a LocalQueue the bundle does not manage. */
@@ -56,6 +80,10 @@ export interface Config {
 export const DEFAULTS = {
   strategy: 'auto',
   optOutLabel: 'tekton-kueue-policies.dev/opt-out',
+  trustedIdentities: {
+    gate: ['system:serviceaccount:kyverno:kyverno-background-controller'],
+    tekton: ['system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'],
+  },
   resourceFlavor: 'default-flavor',
   requestAnnotationPrefix: 'kueue.konflux-ci.dev/requests-',
   defaultRequests: { cpu: '1', memory: '1Gi' },

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
-import { type Config, DEFAULTS, type Preemption, type ResourceList, type Strategy } from './config.js';
+import { type Config, DEFAULTS, type Preemption, type ResourceList, type Strategy, type Subject } from './config.js';
 import { configSchema } from './schema.js';
 import { schemaValidator } from './validator.js';
 
@@ -21,7 +21,8 @@ export class ConfigError extends Error {
 
 interface RawConfig {
   strategy?: Strategy;
-  optOutLabel?: string;
+  optOut?: { label?: string; subjects?: Subject[] };
+  trustedIdentities?: { gate?: string[]; tekton?: string[] };
   resourceFlavor?: string;
   requests?: { annotationPrefix?: string; defaults?: Record<string, string | number> };
   clusterQueues: { name: string; quota: Record<string, string | number>; defaultRequests?: Record<string, string | number>; preemption?: Preemption }[];
@@ -128,7 +129,11 @@ function crossCheck(raw: RawConfig, file: string): Config {
 
   return {
     strategy: raw.strategy ?? DEFAULTS.strategy,
-    optOutLabel: raw.optOutLabel ?? DEFAULTS.optOutLabel,
+    optOut: { label: raw.optOut?.label ?? DEFAULTS.optOutLabel, subjects: optOutSubjects(raw.optOut?.subjects ?? [], file) },
+    trustedIdentities: {
+      gate: raw.trustedIdentities?.gate ?? DEFAULTS.trustedIdentities.gate,
+      tekton: raw.trustedIdentities?.tekton ?? DEFAULTS.trustedIdentities.tekton,
+    },
     resourceFlavor: raw.resourceFlavor ?? DEFAULTS.resourceFlavor,
     requestAnnotationPrefix: raw.requests?.annotationPrefix ?? DEFAULTS.requestAnnotationPrefix,
     fallbackRequests,
@@ -138,6 +143,20 @@ function crossCheck(raw: RawConfig, file: string): Config {
     defaultPriority: raw.defaultPriority,
     samples: raw.samples ?? true,
   };
+}
+
+function optOutSubjects(subjects: Subject[], file: string): Subject[] {
+  subjects.forEach((subject, i) => {
+    if ((subject.kind === 'ServiceAccount') !== (subject.namespace !== undefined)) {
+      throw new ConfigError(
+        file,
+        `optOut.subjects[${i}]`,
+        subject.kind === 'ServiceAccount' ? `ServiceAccount "${subject.name}" has no namespace` : `a ${subject.kind} has no namespace, "${subject.namespace}" given`,
+        subject.kind === 'ServiceAccount' ? 'add the namespace of the ServiceAccount' : 'remove namespace (users and groups are cluster-wide)',
+      );
+    }
+  });
+  return subjects;
 }
 
 function unique(file: string, field: string, names: string[]): void {

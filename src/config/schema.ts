@@ -26,7 +26,30 @@ export const configSchema = {
   required: ['clusterQueues', 'namespaces'],
   properties: {
     strategy: { enum: ['customrun', 'pending', 'auto'] },
-    optOutLabel: qualifiedName,
+    optOut: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        label: qualifiedName,
+        subjects: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['kind', 'name'],
+            properties: { kind: { enum: ['User', 'Group', 'ServiceAccount'] }, name: { type: 'string', minLength: 1 }, namespace: dnsLabel },
+          },
+        },
+      },
+    },
+    trustedIdentities: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        gate: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+        tekton: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+      },
+    },
     resourceFlavor: dnsLabel,
     requests: {
       type: 'object',

@@ -29,6 +29,7 @@ function grantsOf(step: GateStep): Grant[] {
   switch (step.type) {
     case 'insert-gate':
     case 'hold-pending':
+    case 'hold-user-release':
       // Mutation at admission edits the request itself: no API access.
       return [reports];
     case 'generate-workload':

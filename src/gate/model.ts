@@ -8,6 +8,13 @@ import type { ApiKind } from './names.js';
 
 export type Operation = 'CREATE' | 'UPDATE';
 
+/** What an update must change for a step to care (the other updates never reach the policy engine). */
+export type Change =
+  /** `spec.status` goes from `from` to `to` (`''`: removed). */
+  | { readonly specStatus: { readonly from: string; readonly to: string } }
+  /** The annotation appears. */
+  | { readonly annotationAdded: string };
+
 /** The admission requests that start a step. */
 export interface Trigger {
   readonly kind: ApiKind;
@@ -18,6 +25,10 @@ export interface Trigger {
   readonly namespaces: readonly string[];
   /** Only objects carrying all these labels start the step. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Only objects carrying none of these labels with these values start the step. */
+  readonly unlessLabels?: Readonly<Record<string, string>>;
+  /** On UPDATE, only this change starts the step. */
+  readonly change?: Change;
 }
 
 /**
@@ -38,20 +49,41 @@ interface StepBase {
   readonly trigger: Trigger;
 }
 
-/** Runs carrying `optOutLabel: "true"` are never gated. */
+/**
+ * Steps at a run's creation. The gate writes its label itself, whatever the run came with: a label
+ * a user set proves nothing (opting out is the trigger's `unlessLabels`, which the tenant guard
+ * grants by RBAC).
+ */
 interface OnCreate extends StepBase {
-  readonly optOutLabel: string;
   /** Label put on every run the step gates, so later steps consider gated runs only. */
   readonly gatedLabel: LabelValue;
 }
 
-/** Strategy `customrun`: make an inline-spec PipelineRun wait for a gate task before any of its own tasks. */
+/**
+ * Strategy `customrun`: make an inline-spec PipelineRun wait for a gate task before any of its own
+ * tasks. The gate is the bundle's own: tasks a user named like it are dropped first, so no run
+ * brings a gate that does not wait for Kueue, and a copy of a gated run is gated again as new.
+ */
 export interface InsertGateStep extends OnCreate {
   readonly type: 'insert-gate';
   /** Name of the inserted pipeline task. */
   readonly gateTask: string;
   /** Custom-task kind embedded in the gate task's `taskSpec`. */
   readonly customTask: ApiKind;
+  /** The rules that do the parts of the step besides `rule` (which inserts the gate), in the order they run. */
+  readonly rules: {
+    /** Drops the run's own tasks named like the gate. */
+    readonly dropLookalikes: string;
+    /** Makes every task run after the gate. */
+    readonly waitForGate: string;
+    /** Adds `finallyWhen` to every finally task. */
+    readonly gateFinally: string;
+  };
+  /**
+   * `when` expression of every finally task: they run only if the gate succeeded, so a run
+   * cancelled or stopped while it waits (`CancelledRunFinally`) runs none of them unadmitted.
+   */
+  readonly finallyWhen: { readonly input: string; readonly operator: 'in'; readonly values: readonly string[] };
 }
 
 /** Strategy `pending`: create the run pending (TEP-0015), so it does not start until cleared. */
@@ -61,7 +93,22 @@ export interface HoldPendingStep extends OnCreate {
   readonly runs: 'all' | 'without-inline-tasks';
   /** Value of `spec.status` that holds a run. */
   readonly pendingStatus: string;
-  /** Annotation saying the gate, not the user, made the run pending; only such runs are released. */
+  /** Annotation saying the gate holds the run; only such runs are queued and released by the gate. */
+  readonly heldBy: LabelValue;
+  /**
+   * Rule for a run its user created pending: labelled, but not queued (no Workload, no quota) until
+   * its user releases it, which `HoldUserReleaseStep` turns into a hold of the gate's.
+   */
+  readonly userPendingRule: string;
+}
+
+/**
+ * A user (or a tool such as Pipelines-as-Code) releases a run they created pending: the release
+ * becomes a hold of the gate's, so the run is queued now and starts when Kueue admits it.
+ */
+export interface HoldUserReleaseStep extends StepBase {
+  readonly type: 'hold-user-release';
+  readonly pendingStatus: string;
   readonly heldBy: LabelValue;
 }
 
@@ -207,7 +254,7 @@ export interface RequeueWorkloadStep extends StepBase {
   readonly unreserved: { readonly quotaReservedReason: string; readonly admittedReason: string; readonly admittedMessage: string };
 }
 
-export type GateStep = InsertGateStep | HoldPendingStep | GenerateWorkloadStep | SetConditionStep | SetRunStatusStep | RequeueWorkloadStep;
+export type GateStep = InsertGateStep | HoldPendingStep | HoldUserReleaseStep | GenerateWorkloadStep | SetConditionStep | SetRunStatusStep | RequeueWorkloadStep;
 
 /** One policy of the bundle: the steps of one stage of the flow, and what a reader needs to know. */
 export interface PolicyDefinition {

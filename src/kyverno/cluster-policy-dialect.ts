@@ -6,14 +6,18 @@ import type {
   ClusterPolicySpec,
   ClusterPolicySpecRules,
   ClusterPolicySpecRulesContext,
+  ClusterPolicySpecRulesExclude,
   ClusterPolicySpecRulesMatch,
+  ClusterPolicySpecRulesMutateForeachPreconditions,
   ClusterPolicySpecRulesMutateTargets,
 } from '../../imports/kyverno-kyverno.io.js';
 import type {
+  Change,
   GateStep,
   GenerateWorkloadStep,
   Hold,
   HoldPendingStep,
+  HoldUserReleaseStep,
   InsertGateStep,
   OnCondition,
   PolicyDefinition,
@@ -44,9 +48,11 @@ export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPo
     // Background scans re-apply the status steps to existing objects; CREATE steps act at admission only.
     background: reactsToStatus,
     admission: true,
-    failurePolicy: definition.failurePolicy as ClusterPolicySpec['failurePolicy'],
-    ...(reactsToStatus ? { mutateExistingOnPolicyUpdate: true } : {}),
-    ...(definition.steps.some((s) => s.type === 'generate-workload') ? { generateExisting: false } : {}),
+    webhookConfiguration: {
+      failurePolicy: definition.failurePolicy as never,
+      // Evaluated by the API server: requests no step of the policy reacts to never reach Kyverno.
+      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map((s) => celTrigger(s.trigger)))].join(' || ') }],
+    },
     rules: definition.steps.flatMap(rulesOf),
   };
 }
@@ -57,6 +63,8 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
       return insertGateRules(step);
     case 'hold-pending':
       return holdPendingRules(step);
+    case 'hold-user-release':
+      return [holdUserReleaseRule(step)];
     case 'generate-workload':
       return [generateWorkloadRule(step)];
     case 'set-condition':
@@ -68,25 +76,74 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
   }
 }
 
-function match(trigger: Trigger): ClusterPolicySpecRulesMatch {
+// --- triggers -----------------------------------------------------------------------------------
+
+/** `match` and `exclude` of a rule for the trigger, and the preconditions its `change` asks for. */
+function on(trigger: Trigger): { match: ClusterPolicySpecRulesMatch; exclude?: ClusterPolicySpecRulesExclude; changed: Precondition[] } {
   const kind = `${trigger.kind.apiVersion}/${trigger.kind.kind}`;
+  const unless = Object.entries(trigger.unlessLabels ?? {});
   return {
-    any: [
-      {
-        resources: {
-          // A rule on the main resource alone never sees status updates, which controllers write to /status.
-          kinds: trigger.subresource ? [kind, `${kind}/${trigger.subresource}`] : [kind],
-          operations: [...trigger.operations] as never,
-          namespaces: [...trigger.namespaces],
-          ...(trigger.labels ? { selector: { matchLabels: { ...trigger.labels } } } : {}),
+    match: {
+      any: [
+        {
+          resources: {
+            // A rule on the main resource alone never sees status updates, which controllers write to /status.
+            kinds: trigger.subresource ? [kind, `${kind}/${trigger.subresource}`] : [kind],
+            operations: [...trigger.operations] as never,
+            namespaces: [...trigger.namespaces],
+            ...(trigger.labels ? { selector: { matchLabels: { ...trigger.labels } } } : {}),
+          },
         },
-      },
-    ],
+      ],
+    },
+    ...(unless.length > 0 ? { exclude: { any: unless.map(([key, value]) => ({ resources: { selector: { matchLabels: { [key]: value } } } })) } } : {}),
+    changed: changePreconditions(trigger.change),
   };
+}
+
+function changePreconditions(change: Change | undefined): Precondition[] {
+  if (!change) return [];
+  if ('specStatus' in change) {
+    return [
+      { key: variable("request.oldObject.spec.status || ''"), operator: 'Equals', value: change.specStatus.from, message: `spec.status was not ${change.specStatus.from || 'empty'}` },
+      { key: variable(runStatus), operator: 'Equals', value: change.specStatus.to, message: `spec.status is not ${change.specStatus.to || 'empty'}` },
+    ];
+  }
+  const annotation = (path: string) => variable(`${path}.metadata.annotations.${field(change.annotationAdded)} || ''`);
+  return [
+    { key: annotation(TRIGGER), operator: 'NotEquals', value: '', message: `no ${change.annotationAdded} annotation` },
+    // On CREATE there is no old object.
+    { key: annotation('request.oldObject'), operator: 'Equals', value: '', message: `the ${change.annotationAdded} annotation was there before` },
+  ];
+}
+
+/** The trigger as a CEL expression on the admission request, for the webhook's match conditions. */
+function celTrigger(trigger: Trigger): string {
+  const has = (object: string, map: 'labels' | 'annotations', key: string) => `(has(${object}.metadata.${map}) && ${JSON.stringify(key)} in ${object}.metadata.${map})`;
+  const labelled = (object: string, key: string, value: string) => `(${has(object, 'labels', key)} && ${object}.metadata.labels[${JSON.stringify(key)}] == ${JSON.stringify(value)})`;
+  const specStatus = (object: string) => `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
+  const terms = [
+    `request.operation in ${JSON.stringify(trigger.operations)}`,
+    `request.namespace in ${JSON.stringify(trigger.namespaces)}`,
+    ...Object.entries(trigger.labels ?? {}).map(([key, value]) => labelled('object', key, value)),
+    ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${labelled('object', key, value)}`),
+  ];
+  const change = trigger.change;
+  if (change && 'specStatus' in change) {
+    terms.push(`(request.operation != 'UPDATE' || (${specStatus('oldObject')} == ${JSON.stringify(change.specStatus.from)} && ${specStatus('object')} == ${JSON.stringify(change.specStatus.to)}))`);
+  } else if (change) {
+    terms.push(has('object', 'annotations', change.annotationAdded), `(request.operation != 'UPDATE' || !${has('oldObject', 'annotations', change.annotationAdded)})`);
+  }
+  return `(${terms.join(' && ')})`;
 }
 
 function all(conditions: Precondition[]): { all: Precondition[] } {
   return { all: conditions };
+}
+
+/** Preconditions of one element of a foreach (the generated type spells each operator as an enum). */
+function eachElement(conditions: Precondition[]): ClusterPolicySpecRulesMutateForeachPreconditions {
+  return all(conditions) as ClusterPolicySpecRulesMutateForeachPreconditions;
 }
 
 type PatchOperation = { op: 'add'; path: string; value: unknown } | { op: 'remove'; path: string };
@@ -96,9 +153,17 @@ function jsonPatch(operations: PatchOperation[]): string {
     .map((o) =>
       o.op === 'remove'
         ? `- op: remove\n  path: ${o.path}`
-        : `- op: ${o.op}\n  path: ${o.path}\n  value: ${isWholeVariable(o.value) ? o.value : JSON.stringify(o.value)}`,
+        : `- op: ${o.op}\n  path: ${o.path}\n  value: ${isWholeVariable(o.value) ? o.value : literalText(JSON.stringify(o.value))}`,
     )
     .join('\n');
+}
+
+/**
+ * Text Kyverno must take as it is: `$(...)`, Tekton's variable syntax, is Kyverno's reference
+ * syntax too, and is escaped (Kyverno removes the backslash when it reads the rule).
+ */
+function literalText(text: string): string {
+  return text.replace(/\$\(/g, '\\$(');
 }
 
 /** A value that is one Kyverno variable stays bare, so it is replaced by the variable's JSON value. */
@@ -111,29 +176,48 @@ function pointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function optOut(optOutLabel: string) {
-  return { any: [{ resources: { selector: { matchLabels: { [optOutLabel]: 'true' } } } }] };
-}
-
 const inlineTasks = `${TRIGGER}.spec.pipelineSpec.tasks`;
+const finallyTasks = `${TRIGGER}.spec.pipelineSpec.finally`;
 const runStatus = `${TRIGGER}.spec.status || ''`;
+
+function count(list: string, filter = ''): string {
+  return variable(`length(${list}${filter} || \`[]\`)`);
+}
 
 // --- mutate-pipelinerun -------------------------------------------------------------------------
 
+// Each part patches one place with values of its own or names of tasks: a user's text (scripts,
+// params) never passes through Kyverno's variable substitution, which would read a `{{ }}` in it.
 function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
-  const ungatedInlineRun = all([
-    // pipelineRef runs have no inline tasks to gate.
-    { key: variable(`length(${inlineTasks} || \`[]\`)`), operator: 'GreaterThan', value: 0 },
-    // Never gate twice (a re-applied or copied run may already carry the gate).
-    { key: variable(`length(${inlineTasks}[?name==${str(step.gateTask)}] || \`[]\`)`), operator: 'Equals', value: 0 },
-  ]);
-  const common = { match: match(step.trigger), exclude: optOut(step.optOutLabel), preconditions: ungatedInlineRun };
+  const { match, exclude } = on(step.trigger);
+  const inlineRun: Precondition = { key: count(inlineTasks), operator: 'GreaterThan', value: 0, message: 'no inline tasks to gate' };
+  const isGate = `name==${str(step.gateTask)}`;
   const gateTask = { name: step.gateTask, taskSpec: { ...step.customTask, spec: {} } };
+  const gateWhen = `input==${literalText(str(step.finallyWhen.input))}`;
   return [
     {
-      // Runs first, on the original task list, so elementIndex addresses the user's tasks.
-      name: 'wait-for-gate',
-      ...common,
+      name: step.rules.dropLookalikes,
+      match,
+      ...(exclude ? { exclude } : {}),
+      preconditions: all([inlineRun, { key: count(inlineTasks, `[?${isGate}]`), operator: 'GreaterThan', value: 0, message: `no task named ${step.gateTask}` }]),
+      mutate: {
+        foreach: [
+          {
+            list: inlineTasks,
+            // From the end, so the indexes of the tasks still to look at stay put.
+            order: 'Descending' as never,
+            preconditions: eachElement([{ key: variable('element.name'), operator: 'Equals', value: step.gateTask }]),
+            patchesJson6902: jsonPatch([{ op: 'remove', path: '/spec/pipelineSpec/tasks/{{elementIndex}}' }]),
+          },
+        ],
+      },
+    },
+    {
+      // Before the gate is inserted, so elementIndex addresses the run's own tasks.
+      name: step.rules.waitForGate,
+      match,
+      ...(exclude ? { exclude } : {}),
+      preconditions: all([inlineRun]),
       mutate: {
         foreach: [
           {
@@ -142,7 +226,7 @@ function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
               {
                 op: 'add',
                 path: '/spec/pipelineSpec/tasks/{{elementIndex}}/runAfter',
-                value: variable(`[[${str(step.gateTask)}], element.runAfter || \`[]\`][]`),
+                value: variable(`[[${str(step.gateTask)}], (element.runAfter || \`[]\`)[?@ != ${str(step.gateTask)}]][]`),
               },
             ]),
           },
@@ -151,7 +235,9 @@ function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
     },
     {
       name: step.rule,
-      ...common,
+      match,
+      ...(exclude ? { exclude } : {}),
+      preconditions: all([inlineRun]),
       mutate: {
         patchesJson6902: jsonPatch([
           { op: 'add', path: '/spec/pipelineSpec/tasks/0', value: gateTask },
@@ -159,24 +245,45 @@ function insertGateRules(step: InsertGateStep): ClusterPolicySpecRules[] {
         ]),
       },
     },
+    {
+      name: step.rules.gateFinally,
+      match,
+      ...(exclude ? { exclude } : {}),
+      preconditions: all([inlineRun, { key: count(finallyTasks), operator: 'GreaterThan', value: 0, message: 'no finally tasks' }]),
+      mutate: {
+        foreach: [
+          {
+            list: finallyTasks,
+            preconditions: eachElement([{ key: count('element.when'), operator: 'Equals', value: 0 }]),
+            patchesJson6902: jsonPatch([{ op: 'add', path: '/spec/pipelineSpec/finally/{{elementIndex}}/when', value: [step.finallyWhen] }]),
+          },
+          {
+            list: finallyTasks,
+            preconditions: eachElement([
+              { key: count('element.when'), operator: 'GreaterThan', value: 0 },
+              // A copy of a gated run has it already.
+              { key: count('element.when', `[?${gateWhen}]`), operator: 'Equals', value: 0 },
+            ]),
+            patchesJson6902: jsonPatch([{ op: 'add', path: '/spec/pipelineSpec/finally/{{elementIndex}}/when/-', value: step.finallyWhen }]),
+          },
+        ],
+      },
+    },
   ];
 }
 
 function holdPendingRules(step: HoldPendingStep): ClusterPolicySpecRules[] {
-  const conditions: Precondition[] = [
-    // Never gate twice: a run already labelled by either strategy is left as it is.
-    { key: variable(label(TRIGGER, step.gatedLabel.key)), operator: 'Equals', value: '' },
-  ];
-  if (step.runs === 'without-inline-tasks') {
-    conditions.push({ key: variable(`length(${inlineTasks} || \`[]\`)`), operator: 'Equals', value: 0 });
-  }
-  const common = { match: match(step.trigger), exclude: optOut(step.optOutLabel) };
+  const { match, exclude } = on(step.trigger);
+  const conditions: Precondition[] =
+    step.runs === 'without-inline-tasks' ? [{ key: count(inlineTasks), operator: 'Equals', value: 0, message: 'inline tasks: the gate task holds the run' }] : [];
+  const common = { match, ...(exclude ? { exclude } : {}) };
+  // The gate's label is the gate's: a run may come with one, which proves nothing.
   const gatedLabel = { op: 'add' as const, path: `/metadata/labels/${pointer(step.gatedLabel.key)}`, value: step.gatedLabel.value };
   return [
     {
       name: step.rule,
       ...common,
-      preconditions: all([...conditions, { key: variable(runStatus), operator: 'Equals', value: '' }]),
+      preconditions: all([...conditions, { key: variable(runStatus), operator: 'Equals', value: '', message: 'the run was created with a spec.status' }]),
       mutate: {
         patchesJson6902: jsonPatch([
           { op: 'add', path: '/spec/status', value: step.pendingStatus },
@@ -186,13 +293,33 @@ function holdPendingRules(step: HoldPendingStep): ClusterPolicySpecRules[] {
       },
     },
     {
-      // Created pending by its user: queued like any run, but only the user releases it.
-      name: 'queue-user-pending',
+      // Created pending by its user: labelled, queued once its user releases it (hold-user-release).
+      name: step.userPendingRule,
       ...common,
-      preconditions: all([...conditions, { key: variable(runStatus), operator: 'Equals', value: step.pendingStatus }]),
+      preconditions: all([...conditions, { key: variable(runStatus), operator: 'Equals', value: step.pendingStatus, message: 'the run was not created pending' }]),
       mutate: { patchesJson6902: jsonPatch([gatedLabel]) },
     },
   ];
+}
+
+function holdUserReleaseRule(step: HoldUserReleaseStep): ClusterPolicySpecRules {
+  const { match, exclude, changed } = on(step.trigger);
+  return {
+    name: step.rule,
+    match,
+    ...(exclude ? { exclude } : {}),
+    preconditions: all([
+      ...changed,
+      // A run the gate holds is released by the gate only (the tenant guard refuses anyone else).
+      { key: variable(`request.oldObject.metadata.annotations.${field(step.heldBy.key)} || ''`), operator: 'Equals', value: '', message: 'the gate holds the run' },
+    ]),
+    mutate: {
+      patchesJson6902: jsonPatch([
+        { op: 'add', path: '/spec/status', value: step.pendingStatus },
+        { op: 'add', path: `/metadata/annotations/${pointer(step.heldBy.key)}`, value: step.heldBy.value },
+      ]),
+    },
+  };
 }
 
 // --- generate-workload --------------------------------------------------------------------------
@@ -235,18 +362,22 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
     },
   ];
   const runName = step.runLabel.from === 'trigger-name' ? `${TRIGGER}.metadata.name` : label(TRIGGER, step.runLabel.key);
+  const { match, exclude, changed } = on(step.trigger);
+  const preconditions: Precondition[] = [
+    ...changed,
+    ...(step.customTask
+      ? [
+          // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
+          { key: variable(`${TRIGGER}.spec.customSpec.apiVersion || ''`), operator: 'Equals', value: step.customTask.apiVersion, message: 'not the gate\'s custom task' },
+          { key: variable(`${TRIGGER}.spec.customSpec.kind || ''`), operator: 'Equals', value: step.customTask.kind, message: 'not the gate\'s custom task' },
+        ] satisfies Precondition[]
+      : []),
+  ];
   return {
     name: step.rule,
-    match: match(step.trigger),
-    ...(step.customTask
-      ? {
-          preconditions: all([
-            // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
-            { key: variable(`${TRIGGER}.spec.customSpec.apiVersion || ''`), operator: 'Equals', value: step.customTask.apiVersion },
-            { key: variable(`${TRIGGER}.spec.customSpec.kind || ''`), operator: 'Equals', value: step.customTask.kind },
-          ]),
-        }
-      : {}),
+    match,
+    ...(exclude ? { exclude } : {}),
+    ...(preconditions.length > 0 ? { preconditions: all(preconditions) } : {}),
     context,
     generate: {
       apiVersion: step.workload.apiVersion,
@@ -255,6 +386,8 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
       namespace: variable(`${TRIGGER}.metadata.namespace`),
       // An ownerReference, not synchronize, ties the Workload to the run: Kueue owns its spec afterwards.
       synchronize: false,
+      // Workloads are made for runs as they come, never for the runs there are when the policy is applied.
+      generateExisting: false,
       data: {
         metadata: {
           labels: { ...step.labels, [step.runLabel.key]: variable(runName) },
@@ -276,6 +409,9 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
 // --- admit, ready, release, evict, requeue ------------------------------------------------------
 
 type TargetContext = NonNullable<ClusterPolicySpecRulesMutateTargets['context']>;
+
+/** A status step is re-applied to existing objects whenever the policy is (re)applied: a missed event heals then. */
+const REAPPLIED = { mutateExistingOnPolicyUpdate: true } as const;
 
 function targetNameOf(name: TargetName, kind: string): string {
   switch (name.from) {
@@ -404,7 +540,7 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
   });
   return {
     name: step.rule,
-    match: match(step.trigger),
+    match: on(step.trigger).match,
     preconditions: whenTriggerReaches(step.when, step.trigger.kind, targetName),
     context: [
       // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
@@ -412,6 +548,7 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
       { name: 'transitionTime', variable: { jmesPath: transitionTime } },
     ],
     mutate: {
+      ...REAPPLIED,
       targets: [mutateTarget(step.target.kind, '/status', targetName, check)],
       patchesJson6902: jsonPatch([{ op: 'add', path: '/status/conditions', value: variable('conditions') }]),
     },
@@ -441,9 +578,10 @@ function setRunStatusRule(step: SetRunStatusStep): ClusterPolicySpecRules {
         });
   return {
     name: step.rule,
-    match: match(step.trigger),
+    match: on(step.trigger).match,
     preconditions: whenTriggerReaches(step.when, step.trigger.kind, targetName),
     mutate: {
+      ...REAPPLIED,
       targets: [mutateTarget(step.target.kind, '', targetName, combine(recheckOf(step.when, step.trigger.kind), check))],
       patchesJson6902: jsonPatch([
         change.type === 'release' ? { op: 'remove', path: '/spec/status' } : { op: 'add', path: '/spec/status', value: change.stopStatus },
@@ -481,9 +619,10 @@ function requeueWorkloadRule(step: RequeueWorkloadStep): ClusterPolicySpecRules 
   });
   return {
     name: step.rule,
-    match: match(step.trigger),
+    match: on(step.trigger).match,
     preconditions: whenTriggerReaches(step.when, step.trigger.kind, `${TRIGGER}.metadata.name`),
     mutate: {
+      ...REAPPLIED,
       targets: [mutateTarget(step.trigger.kind, '/status', `${TRIGGER}.metadata.name`, check)],
       patchesJson6902: jsonPatch([
         { op: 'remove', path: '/status/admission' },
