@@ -20,6 +20,7 @@ import { mutatePipelineRun } from './mutate-pipelinerun/policy.js';
 import { readyWorkload } from './ready-workload/policy.js';
 import { releaseWorkload } from './release-workload/policy.js';
 import { requeueWorkload } from './requeue-workload/policy.js';
+import { validatePipelineRun } from './validate-pipelinerun/policy.js';
 
 const PART_OF = { 'app.kubernetes.io/part-of': 'tekton-kueue-policies' };
 
@@ -28,6 +29,7 @@ export function gatePolicies(config: Config): PolicyDefinition[] {
   const { customRun, pending } = mechanismsOf(config.strategy);
   return [
     mutatePipelineRun(config),
+    validatePipelineRun(config),
     generateWorkload(config),
     ...(customRun ? [admitCustomRun(config)] : []),
     ...(pending ? [admitPipelineRun(config)] : []),

@@ -47,14 +47,16 @@ describe('the steps of the flow', () => {
   it('are chosen by the strategy', () => {
     const names = (strategy: string) => gatePolicies(parseConfig({ ...defaultConfigObject(), strategy }, 'c.yaml')).map((p) => p.name);
     const after = ['ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload'];
-    expect(names('auto')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', ...after]);
-    expect(names('customrun')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-customrun', ...after]);
-    expect(names('pending')).toEqual(['mutate-pipelinerun', 'generate-workload', 'admit-pipelinerun', ...after]);
+    const before = ['mutate-pipelinerun', 'validate-pipelinerun', 'generate-workload'];
+    expect(names('auto')).toEqual([...before, 'admit-customrun', 'admit-pipelinerun', ...after]);
+    expect(names('customrun')).toEqual([...before, 'admit-customrun', ...after]);
+    expect(names('pending')).toEqual([...before, 'admit-pipelinerun', ...after]);
   });
 
   it('fail closed on CREATE and open on status updates, which are re-applied to existing objects', () => {
     const failurePolicy = (name: string) => (policy(name).spec.webhookConfiguration as { failurePolicy: string }).failurePolicy;
     expect(failurePolicy('mutate-pipelinerun')).toBe('Fail');
+    expect(failurePolicy('validate-pipelinerun')).toBe('Fail');
     expect(failurePolicy('generate-workload')).toBe('Fail');
     for (const name of ['admit-customrun', 'admit-pipelinerun', 'ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload']) {
       expect(failurePolicy(name), name).toBe('Ignore');
@@ -107,9 +109,14 @@ describe('RBAC', () => {
 
   it('is aggregated to Kyverno controllers', () => {
     expect(roles.map((r) => Object.keys(r.metadata.labels).find((l) => l.startsWith('rbac.kyverno.io/')))).toEqual([
+      'rbac.kyverno.io/aggregate-to-admission-controller',
       'rbac.kyverno.io/aggregate-to-background-controller',
       'rbac.kyverno.io/aggregate-to-reports-controller',
     ]);
+  });
+
+  it('lets the admission controller list the queues a run is checked against, and nothing else', () => {
+    expect(grants('admission-controller')).toEqual({ 'kueue.x-k8s.io/clusterqueues': ['list'], 'kueue.x-k8s.io/localqueues': ['list'] });
   });
 
   it('grants the background controller exactly what the steps use', () => {

@@ -1,8 +1,7 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
-import type { GateStep, GenerateWorkloadStep, PolicyDefinition } from '../../src/gate/model.js';
-import {
-  CUSTOM_RUN, GATE_TASK, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD,
-} from '../../src/gate/names.js';
+import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
+import { CUSTOM_RUN, GATE_TASK, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN_LABEL, PIPELINE_TASK_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD } from '../../src/gate/names.js';
+import { sizingOf } from '../sizing.js';
 import { creationOf, heldRun } from '../triggers.js';
 
 /**
@@ -12,26 +11,7 @@ import { creationOf, heldRun } from '../triggers.js';
  */
 export function generateWorkload(config: Config): PolicyDefinition {
   const { customRun, pending } = mechanismsOf(config.strategy);
-  const defaultsOf = new Map(config.clusterQueues.map((cq) => [cq.name, cq.defaultRequests]));
-  const sizing = {
-    workload: WORKLOAD,
-    queue: {
-      label: QUEUE_LABEL,
-      defaults: config.namespaces.map((ns) => ({ namespace: ns.name, queue: ns.defaultQueue })),
-    },
-    priority: {
-      label: PRIORITY_LABEL,
-      classes: config.priorities.map((p) => ({ name: p.name, value: p.value })),
-      ...(config.defaultPriority ? { default: config.defaultPriority } : {}),
-    },
-    requests: {
-      annotationPrefix: config.requestAnnotationPrefix,
-      defaults: config.namespaces.flatMap((ns) => ns.queues.map((q) => ({ namespace: ns.name, queue: q.name, value: defaultsOf.get(q.clusterQueue)! }))),
-      fallback: config.fallbackRequests,
-      fixed: { [PIPELINERUN_RESOURCE]: '1' },
-    },
-    maxExecutionTimeLabel: MAX_EXEC_TIME_LABEL,
-  } satisfies Partial<GenerateWorkloadStep>;
+  const sizing = { workload: WORKLOAD, ...sizingOf(config) };
   const steps: GateStep[] = [];
   if (customRun) {
     steps.push({

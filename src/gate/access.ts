@@ -7,9 +7,10 @@ import { type ApiKind, groupOf, resourceOf } from './names.js';
 
 /**
  * Kyverno controllers that take extra permissions through aggregated ClusterRoles. The admission
- * controller needs none: it matches requests and creates UpdateRequests, which its own role covers.
+ * controller needs some only for what a rule reads while it admits a request: matching requests and
+ * creating UpdateRequests its own role covers.
  */
-export type KyvernoController = 'background-controller' | 'reports-controller';
+export type KyvernoController = 'admission-controller' | 'background-controller' | 'reports-controller';
 
 export interface AccessRule {
   readonly apiGroup: string;
@@ -50,6 +51,13 @@ function grantsOf(step: GateStep): Grant[] {
       ];
     case 'requeue-workload':
       return [reports, triggers, { controller: 'background-controller', kind: step.trigger.kind, subresource: 'status', verbs: ['get', 'update'] }, ...readsOf(step.hold)];
+    case 'validate-run':
+      // The LocalQueues of the run's namespace and the ClusterQueues, read while the run is admitted.
+      return [
+        reports,
+        { controller: 'admission-controller', kind: step.localQueue, verbs: ['list'] },
+        { controller: 'admission-controller', kind: step.clusterQueue, verbs: ['list'] },
+      ];
   }
 }
 

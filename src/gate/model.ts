@@ -119,16 +119,8 @@ export interface PerQueue<T> {
   readonly value: T;
 }
 
-/** Create the Kueue Workload that stands for a gated run, named after the trigger and owned by it. */
-export interface GenerateWorkloadStep extends StepBase {
-  readonly type: 'generate-workload';
-  /** When the trigger is a CustomRun: its custom-task kind (other custom tasks are left alone). */
-  readonly customTask?: ApiKind;
-  readonly workload: ApiKind;
-  /** Labels put on every generated Workload (the later steps recognise their Workloads by them). */
-  readonly labels: Readonly<Record<string, string>>;
-  /** Label of the Workload naming the PipelineRun: copied from the trigger's label, or the trigger's own name. */
-  readonly runLabel: { readonly key: string; readonly from: 'trigger-label' | 'trigger-name' };
+/** How a run says which queue it waits in, at which priority, for how much and how long. */
+export interface Sizing {
   readonly queue: {
     /** Label of the run naming its LocalQueue. */
     readonly label: string;
@@ -154,6 +146,40 @@ export interface GenerateWorkloadStep extends StepBase {
   };
   /** Label of the run giving the Workload's `maximumExecutionTimeSeconds` (Kueue's own label for jobs). */
   readonly maxExecutionTimeLabel: string;
+}
+
+/** Create the Kueue Workload that stands for a gated run, named after the trigger and owned by it. */
+export interface GenerateWorkloadStep extends StepBase, Sizing {
+  readonly type: 'generate-workload';
+  /** When the trigger is a CustomRun: its custom-task kind (other custom tasks are left alone). */
+  readonly customTask?: ApiKind;
+  readonly workload: ApiKind;
+  /** Labels put on every generated Workload (the later steps recognise their Workloads by them). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** Label of the Workload naming the PipelineRun: copied from the trigger's label, or the trigger's own name. */
+  readonly runLabel: { readonly key: string; readonly from: 'trigger-label' | 'trigger-name' };
+}
+
+/**
+ * Refuse at creation a run whose sizing the gate could not honour — it would otherwise wait
+ * forever — with a message naming the label or annotation, the value and the accepted values.
+ * The queue and what it covers are read from the cluster (LocalQueues the bundle does not manage
+ * count too). A priority class the bundle does not know is not refused: the run gets the default
+ * class, and its creator a warning.
+ */
+export interface ValidateRunStep extends StepBase, Sizing {
+  readonly type: 'validate-run';
+  readonly localQueue: ApiKind;
+  readonly clusterQueue: ApiKind;
+  /** Rule names of the checks. */
+  readonly rules: {
+    readonly knownQueue: string;
+    readonly requestQuantities: string;
+    readonly coveredRequests: string;
+    readonly maxExecutionTime: string;
+    /** Warns, does not refuse. */
+    readonly knownPriority: string;
+  };
 }
 
 /** Where a step finds the name of the object it changes (always in the trigger's namespace). */
@@ -254,7 +280,15 @@ export interface RequeueWorkloadStep extends StepBase {
   readonly unreserved: { readonly quotaReservedReason: string; readonly admittedReason: string; readonly admittedMessage: string };
 }
 
-export type GateStep = InsertGateStep | HoldPendingStep | HoldUserReleaseStep | GenerateWorkloadStep | SetConditionStep | SetRunStatusStep | RequeueWorkloadStep;
+export type GateStep =
+  | InsertGateStep
+  | HoldPendingStep
+  | HoldUserReleaseStep
+  | ValidateRunStep
+  | GenerateWorkloadStep
+  | SetConditionStep
+  | SetRunStatusStep
+  | RequeueWorkloadStep;
 
 /** One policy of the bundle: the steps of one stage of the flow, and what a reader needs to know. */
 export interface PolicyDefinition {

@@ -1,4 +1,4 @@
-import { ClusterQueue } from '../../imports/kueue-kueue.x-k8s.io.js';
+import { ClusterQueue, LocalQueue } from '../../imports/kueue-kueue.x-k8s.io.js';
 import { CustomRun, PipelineRun } from '../../imports/tekton-tekton.dev.js';
 
 /** An API kind as `apiVersion` + `kind`, the way manifests and Kyverno targets name it. */
@@ -10,6 +10,8 @@ export interface ApiKind {
 export const PIPELINE_RUN: ApiKind = PipelineRun.GVK;
 export const CUSTOM_RUN: ApiKind = CustomRun.GVK;
 export const WORKLOAD: ApiKind = { apiVersion: ClusterQueue.GVK.apiVersion, kind: 'Workload' };
+export const LOCAL_QUEUE: ApiKind = LocalQueue.GVK;
+export const CLUSTER_QUEUE: ApiKind = ClusterQueue.GVK;
 
 /** Name of the pipeline task the gate inserts; also the CustomRun's `tekton.dev/pipelineTask` label. */
 export const GATE_TASK = 'kueue-gate';
@@ -46,8 +48,13 @@ export function groupOf(kind: ApiKind): string {
   return kind.apiVersion.includes('/') ? kind.apiVersion.split('/')[0]! : '';
 }
 
-/** Path of an object of `kind` on the API server. */
-export function apiPath(kind: ApiKind, namespace: string, name: string): string {
+/** Path of the objects of `kind` on the API server, in a namespace or (cluster-scoped kinds) all. */
+export function apiPathOfAll(kind: ApiKind, namespace?: string): string {
   const prefix = groupOf(kind) ? `/apis/${kind.apiVersion}` : `/api/${kind.apiVersion}`;
-  return `${prefix}/namespaces/${namespace}/${resourceOf(kind)}/${name}`;
+  return `${prefix}${namespace === undefined ? '' : `/namespaces/${namespace}`}/${resourceOf(kind)}`;
+}
+
+/** Path of an object of a namespaced `kind` on the API server. */
+export function apiPath(kind: ApiKind, namespace: string, name: string): string {
+  return `${apiPathOfAll(kind, namespace)}/${name}`;
 }

@@ -23,12 +23,14 @@ import type {
   PolicyDefinition,
   RequeueWorkloadStep,
   SetConditionStep,
+  Sizing,
   SetRunStatusStep,
   TargetName,
   Trigger,
+  ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { type ApiKind, apiPath } from '../gate/names.js';
+import { type ApiKind, apiPath, apiPathOfAll } from '../gate/names.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
 
 const TRIGGER = 'request.object';
@@ -48,6 +50,8 @@ export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPo
     // Background scans re-apply the status steps to existing objects; CREATE steps act at admission only.
     background: reactsToStatus,
     admission: true,
+    // A rule that audits tells the client why, as an admission warning.
+    ...(definition.steps.some((s) => s.type === 'validate-run') ? { emitWarning: true } : {}),
     webhookConfiguration: {
       failurePolicy: definition.failurePolicy as never,
       // Evaluated by the API server: requests no step of the policy reacts to never reach Kyverno.
@@ -65,6 +69,8 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
       return holdPendingRules(step);
     case 'hold-user-release':
       return [holdUserReleaseRule(step)];
+    case 'validate-run':
+      return validateRunRules(step);
     case 'generate-workload':
       return [generateWorkloadRule(step)];
     case 'set-condition':
@@ -322,15 +328,131 @@ function holdUserReleaseRule(step: HoldUserReleaseStep): ClusterPolicySpecRules 
   };
 }
 
+// --- validate-pipelinerun ---------------------------------------------------------------------
+
+/** Kubernetes' resource quantity (the config schema's). */
+const QUANTITY = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$';
+
+function validateRunRules(step: ValidateRunStep): ClusterPolicySpecRules[] {
+  const { match, exclude } = on(step.trigger);
+  const common = { match, ...(exclude ? { exclude } : {}) };
+  const namespace = `${TRIGGER}.metadata.namespace`;
+  const refuse = (conditions: Precondition[], message: string, failureAction: 'Enforce' | 'Audit' = 'Enforce') => ({
+    validate: { failureAction: failureAction as never, message, deny: { conditions: all(conditions) } },
+  });
+  const labelValue = (key: string) => label(TRIGGER, key);
+  const prefix = step.requests.annotationPrefix;
+  const classes = step.priority.classes.map((c) => c.name);
+  // Lists, read with the request's own fields only: the queue a run names, or the namespace's default,
+  // need not exist, and the Kyverno CLI reads API calls before the other context entries.
+  const queues: ClusterPolicySpecRulesContext = {
+    name: 'queues',
+    apiCall: { urlPath: apiPathOfAll(step.localQueue, variable(namespace)), jmesPath: 'items[].{name: metadata.name, clusterQueue: spec.clusterQueue}', default: [] },
+  };
+  return [
+    {
+      name: step.rules.knownQueue,
+      ...common,
+      context: [...queueAndRequests(step).filter((c) => c.name === 'defaultQueues' || c.name === 'queueName'), queues],
+      ...refuse(
+        [{ key: variable('contains(queues[].name, queueName)'), operator: 'Equals', value: false }],
+        `the run's queue "${variable('queueName')}" (label ${step.queue.label}, or the namespace's default) is no LocalQueue of namespace ${variable(namespace)}; ` +
+          `its LocalQueues: ${variable("join(', ', queues[].name)")}. Set ${step.queue.label} to one of them.`,
+      ),
+    },
+    {
+      name: step.rules.requestQuantities,
+      ...common,
+      context: [
+        {
+          name: 'badRequests',
+          variable: { jmesPath: `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)}) && !regex_match(${str(QUANTITY)}, value)]` },
+        },
+      ],
+      ...refuse(
+        [{ key: variable('length(badRequests)'), operator: 'GreaterThan', value: 0 }],
+        `annotation ${variable('badRequests[0].key')}: "${variable('badRequests[0].value')}" is not a resource quantity; write one such as 2, 500m or 4Gi.`,
+      ),
+    },
+    {
+      name: step.rules.coveredRequests,
+      ...common,
+      context: [
+        queues,
+        {
+          name: 'clusterQueues',
+          apiCall: { urlPath: apiPathOfAll(step.clusterQueue), jmesPath: 'items[].{name: metadata.name, covered: spec.resourceGroups[].coveredResources[]}', default: [] },
+        },
+        ...queueAndRequests(step),
+        // Looked up through objects: inside a filter, a name means the element's field, never a variable.
+        { name: 'clusterQueue', variable: { jmesPath: "lookup(object_from_lists(queues[].name, queues[].clusterQueue), queueName) || ''" } },
+        { name: 'covered', variable: { jmesPath: 'lookup(object_from_lists(clusterQueues[].name, clusterQueues[].covered), clusterQueue) || `[]`' } },
+        {
+          name: 'uncovered',
+          variable: {
+            jmesPath: "items(merge(object_from_lists(keys(requests), map(&`true`, keys(requests))), object_from_lists(covered, map(&`false`, covered))), 'resource', 'uncovered')[?uncovered].resource",
+          },
+        },
+      ],
+      // A queue that does not exist is known-queue's to refuse.
+      preconditions: all([{ key: variable('clusterQueue'), operator: 'NotEquals', value: '', message: 'no such queue' }]),
+      ...refuse(
+        [{ key: variable('length(uncovered)'), operator: 'GreaterThan', value: 0 }],
+        `the run asks for ${variable("join(', ', uncovered)")}, which ClusterQueue ${variable('clusterQueue')} of its queue ${variable('queueName')} does not cover, so Kueue would ` +
+          `never admit it; it covers ${variable("join(', ', covered)")}. Remove the annotation ${prefix}<resource>, or have the resource added to the ClusterQueue.`,
+      ),
+    },
+    {
+      name: step.rules.maxExecutionTime,
+      ...common,
+      ...refuse(
+        [
+          { key: variable(labelValue(step.maxExecutionTimeLabel)), operator: 'NotEquals', value: '' },
+          { key: variable(`regex_match('^[1-9][0-9]*$', ${labelValue(step.maxExecutionTimeLabel)})`), operator: 'Equals', value: false },
+        ],
+        `label ${step.maxExecutionTimeLabel}: "${variable(labelValue(step.maxExecutionTimeLabel))}" is not a whole number of seconds above 0; write one such as 3600, or remove the label.`,
+      ),
+    },
+    {
+      name: step.rules.knownPriority,
+      ...common,
+      ...refuse(
+        [
+          { key: variable(labelValue(step.priority.label)), operator: 'NotEquals', value: '' },
+          { key: variable(labelValue(step.priority.label)), operator: 'AnyNotIn', value: classes },
+        ],
+        `label ${step.priority.label}: "${variable(labelValue(step.priority.label))}" names no priority class of the gate (${classes.join(', ') || 'none configured'}); ` +
+          (step.priority.default ? `the run gets ${step.priority.default}.` : 'the run gets no priority.'),
+        'Audit',
+      ),
+    },
+  ];
+}
+
 // --- generate-workload --------------------------------------------------------------------------
 
-function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRules {
-  const labels = `${TRIGGER}.metadata.labels`;
+const labels = `${TRIGGER}.metadata.labels`;
+
+/** The run's queue and its requests as generate-workload makes them, for the rules that need them. */
+function queueAndRequests(step: Sizing): ClusterPolicySpecRulesContext[] {
   const prefix = step.requests.annotationPrefix;
   const requestAnnotations = `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)})]`;
-  const context: ClusterPolicySpecRulesContext[] = [
+  return [
     { name: 'defaultQueues', variable: { value: Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])) } },
     { name: 'queueName', variable: { jmesPath: `${labels}.${field(step.queue.label)} || lookup(defaultQueues, ${TRIGGER}.metadata.namespace)` } },
+    { name: 'queueDefaults', variable: { value: Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, d.value])) } },
+    {
+      name: 'requests',
+      variable: {
+        jmesPath: `merge(lookup(queueDefaults, join('/', [${TRIGGER}.metadata.namespace, queueName])) || ${literal(step.requests.fallback)}, object_from_lists(${requestAnnotations}[].trim_prefix(key, ${str(prefix)}), ${requestAnnotations}[].value), ${literal(step.requests.fixed)})`,
+      },
+    },
+  ];
+}
+
+function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRules {
+  const context: ClusterPolicySpecRulesContext[] = [
+    ...queueAndRequests(step),
     { name: 'priorityValues', variable: { value: Object.fromEntries(step.priority.classes.map((c) => [c.name, c.value])) } },
     {
       name: 'priorityClass',
@@ -345,14 +467,7 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
         jmesPath: `priorityClass != '' && {priorityClassRef: {group: ${str(step.workload.apiVersion.split('/')[0]!)}, kind: 'WorkloadPriorityClass', name: priorityClass}, priority: lookup(priorityValues, priorityClass)} || \`{}\``,
       },
     },
-    { name: 'queueDefaults', variable: { value: Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, d.value])) } },
-    {
-      name: 'requests',
-      variable: {
-        jmesPath: `merge(lookup(queueDefaults, join('/', [${TRIGGER}.metadata.namespace, queueName])) || ${literal(step.requests.fallback)}, object_from_lists(${requestAnnotations}[].trim_prefix(key, ${str(prefix)}), ${requestAnnotations}[].value), ${literal(step.requests.fixed)})`,
-      },
-    },
-    // No label, or one that is not a number: 0, no limit. A null variable would fail the rule.
+  // No label, or one that is not a number: 0, no limit. A null variable would fail the rule.
     { name: 'maxExecution', variable: { jmesPath: `to_number(${label(TRIGGER, step.maxExecutionTimeLabel)}) || \`0\`` } },
     {
       name: 'workloadSpec',

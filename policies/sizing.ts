@@ -1,0 +1,26 @@
+import type { Config } from '../src/config/config.js';
+import type { Sizing } from '../src/gate/model.js';
+import { MAX_EXEC_TIME_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL } from '../src/gate/names.js';
+
+/** Queue, priority, requests and time limit of a run, as the config says to read them. */
+export function sizingOf(config: Config): Sizing {
+  const defaultsOf = new Map(config.clusterQueues.map((cq) => [cq.name, cq.defaultRequests]));
+  return {
+    queue: {
+      label: QUEUE_LABEL,
+      defaults: config.namespaces.map((ns) => ({ namespace: ns.name, queue: ns.defaultQueue })),
+    },
+    priority: {
+      label: PRIORITY_LABEL,
+      classes: config.priorities.map((p) => ({ name: p.name, value: p.value })),
+      ...(config.defaultPriority ? { default: config.defaultPriority } : {}),
+    },
+    requests: {
+      annotationPrefix: config.requestAnnotationPrefix,
+      defaults: config.namespaces.flatMap((ns) => ns.queues.map((q) => ({ namespace: ns.name, queue: q.name, value: defaultsOf.get(q.clusterQueue)! }))),
+      fallback: config.fallbackRequests,
+      fixed: { [PIPELINERUN_RESOURCE]: '1' },
+    },
+    maxExecutionTimeLabel: MAX_EXEC_TIME_LABEL,
+  };
+}
