@@ -9,7 +9,9 @@ import { KyvernoAccess } from '../src/constructs/kyverno-access.js';
 import { ManagedNamespaces } from '../src/constructs/managed-namespaces.js';
 import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
 import { PriorityClasses } from '../src/constructs/priority-classes.js';
+import { OptOutRole } from '../src/constructs/opt-out-role.js';
 import { SamplePipelineRun } from '../src/constructs/sample-pipeline-run.js';
+import { TenantGuard } from '../src/constructs/tenant-guard.js';
 import { requiredAccess } from '../src/gate/access.js';
 import type { PolicyDefinition } from '../src/gate/model.js';
 import { admitCustomRun } from './admit-customrun/policy.js';
@@ -20,6 +22,7 @@ import { mutatePipelineRun } from './mutate-pipelinerun/policy.js';
 import { readyWorkload } from './ready-workload/policy.js';
 import { releaseWorkload } from './release-workload/policy.js';
 import { requeueWorkload } from './requeue-workload/policy.js';
+import { OPT_OUT_PERMISSION, OPT_OUT_ROLE, tenantGuard } from './tenant-guard/policy.js';
 import { validatePipelineRun } from './validate-pipelinerun/policy.js';
 
 const PART_OF = { 'app.kubernetes.io/part-of': 'tekton-kueue-policies' };
@@ -41,7 +44,7 @@ export function gatePolicies(config: Config): PolicyDefinition[] {
 }
 
 /** Charts that a GitOps tool applies; `samples` is for trying the gate out and stays apart. */
-export const APPLIED_COMPONENTS = ['namespaces', 'kueue', 'rbac', 'policies'] as const;
+export const APPLIED_COMPONENTS = ['namespaces', 'kueue', 'rbac', 'policies', 'guard'] as const;
 
 export function buildBundle(config: Config): App {
   const app = new App();
@@ -63,11 +66,15 @@ export function buildBundle(config: Config): App {
 
   const rbac = new Chart(app, 'rbac');
   new KyvernoAccess(rbac, 'kyverno-access', { access: requiredAccess(policies), labels: PART_OF });
+  new OptOutRole(rbac, 'opt-out', { permission: OPT_OUT_PERMISSION, name: OPT_OUT_ROLE, subjects: config.optOut.subjects, labels: PART_OF });
 
   const policyChart = new Chart(app, 'policies');
   for (const definition of policies) {
     new GatePolicy(policyChart, definition.name, { definition, labels: PART_OF });
   }
+
+  const guard = new Chart(app, 'guard');
+  new TenantGuard(guard, 'tenant-guard', { guard: tenantGuard(config), labels: PART_OF });
 
   if (config.samples) {
     const samples = new Chart(app, 'samples');

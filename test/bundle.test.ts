@@ -29,7 +29,7 @@ describe('dist/', () => {
       const inFolder = [...files.keys()].filter((p) => p.startsWith(`${folder}/`) && !p.endsWith('kustomization.yaml'));
       expect(kustomization.resources.map((r: string) => `${folder}/${r}`).sort()).toEqual(inFolder.sort());
     }
-    expect(objects('kustomization.yaml')[0].resources).toEqual(['namespaces', 'kueue', 'rbac', 'policies']);
+    expect(objects('kustomization.yaml')[0].resources).toEqual(['namespaces', 'kueue', 'rbac', 'policies', 'guard']);
     expect(folders).toContain('samples');
   });
 });
@@ -144,6 +144,45 @@ describe('RBAC', () => {
 
   it('has no wildcard', () => {
     expect(readFileSync(join(root, 'dist', 'rbac', 'kyverno-access.yaml'), 'utf8')).not.toContain('*');
+  });
+});
+
+describe('tenant guard', () => {
+  const guard = objects('guard/tenant-guard.yaml') as { kind: string; metadata: { name: string }; spec: Record<string, any> }[];
+  const policies = guard.filter((o) => o.kind === 'ValidatingAdmissionPolicy');
+
+  it('is ValidatingAdmissionPolicies the API server evaluates itself, failing closed, each bound to the managed namespaces', () => {
+    expect(policies.map((p) => p.metadata.name)).toEqual(['tekton-kueue-policies-guard-pipelineruns', 'tekton-kueue-policies-guard-children', 'tekton-kueue-policies-guard-gate-status']);
+    for (const policy of policies) {
+      expect(policy.spec.failurePolicy, policy.metadata.name).toBe('Fail');
+      const binding = guard.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding' && o.spec.policyName === policy.metadata.name)!;
+      expect(binding.spec.validationActions).toEqual(['Deny']);
+      expect(binding.spec.matchResources.namespaceSelector.matchExpressions[0].values).toEqual(['ci-team-a', 'ci-team-b']);
+    }
+  });
+
+  it('trusts the configured identities only: the gate for runs and gate statuses, Tekton for TaskRuns and CustomRuns', () => {
+    const trusted = (name: string) => policies.find((p) => p.metadata.name.endsWith(name))!.spec.matchConditions[0].expression;
+    expect(trusted('pipelineruns')).toBe('!(request.userInfo.username in ["system:serviceaccount:kyverno:kyverno-background-controller"])');
+    expect(trusted('children')).toBe('!(request.userInfo.username in ["system:serviceaccount:tekton-pipelines:tekton-pipelines-controller"])');
+    expect(trusted('gate-status')).toBe(trusted('pipelineruns'));
+  });
+
+  it('names each refusal after its rule', () => {
+    const names = policies.flatMap((p) => p.spec.validations.map((v: { messageExpression: string }) => /\((.*?)\): /.exec(v.messageExpression)![1]));
+    expect(names).toEqual(['opt-out-granted', 'gated-at-creation', 'no-stop-at-creation', 'gate-label-kept', 'hold-kept', 'released-by-gate', 'gate-task-kept', 'children-by-tekton', 'gate-opened-by-gate']);
+  });
+
+  it('grants the opt-out to nobody by default, and to the configured subjects in every managed namespace', () => {
+    expect(objects('rbac/opt-out.yaml').map((o) => o.kind)).toEqual(['ClusterRole']);
+    const config = parseConfig({ ...defaultConfigObject(), optOut: { subjects: [{ kind: 'Group', name: 'platform-admins' }, { kind: 'ServiceAccount', name: 'release-bot', namespace: 'ci-team-a' }] } }, 'c.yaml');
+    const granted = renderFiles(buildBundle(config), APPLIED_COMPONENTS).get('rbac/opt-out.yaml')!;
+    const binding = YAML.parseAllDocuments(granted).map((d) => d.toJS()).find((o) => o.kind === 'ClusterRoleBinding');
+    expect(binding.roleRef.name).toBe('tekton-kueue-policies:opt-out');
+    expect(binding.subjects).toEqual([
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'platform-admins' },
+      { apiGroup: '', kind: 'ServiceAccount', name: 'release-bot', namespace: 'ci-team-a' },
+    ]);
   });
 });
 

@@ -34,6 +34,11 @@ describe('config', () => {
     expect(config.namespaces[0]!.defaultQueue).toBe('q');
     expect(config.clusterQueues[0]!.defaultRequests).toEqual({ cpu: '1', memory: '1Gi' });
     expect(config.clusterQueues[0]!.quota.cpu).toBe('4');
+    expect(config.optOut).toEqual({ label: 'tekton-kueue-policies.dev/opt-out', subjects: [] });
+    expect(config.trustedIdentities).toEqual({
+      gate: ['system:serviceaccount:kyverno:kyverno-background-controller'],
+      tekton: ['system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'],
+    });
   });
 
   it.each([
@@ -48,6 +53,10 @@ describe('config', () => {
     ['unknown default priority', (c: any) => (c.defaultPriority = 'urgent'), 'defaultPriority', 'no priority named "urgent"'],
     ['duplicate namespace', (c: any) => (c.namespaces[1].name = 'ci-team-a'), 'namespaces[1].name', 'listed twice'],
     ['unknown strategy', (c: any) => (c.strategy = 'magic'), 'strategy', 'must be one of'],
+    ['opt-out for a service account without namespace', (c: any) => (c.optOut.subjects = [{ kind: 'ServiceAccount', name: 'bot' }]), 'optOut.subjects[0]', 'has no namespace'],
+    ['opt-out for a group with a namespace', (c: any) => (c.optOut.subjects = [{ kind: 'Group', name: 'admins', namespace: 'ci-team-a' }]), 'optOut.subjects[0]', 'a Group has no namespace'],
+    ['opt-out for an unknown kind of subject', (c: any) => (c.optOut.subjects = [{ kind: 'Robot', name: 'r2' }]), 'optOut.subjects[0].kind', 'must be one of'],
+    ['a guard that trusts nobody', (c: any) => (c.trustedIdentities = { gate: [] }), 'trustedIdentities.gate', 'must NOT have fewer than 1 items'],
     ['unused ClusterQueue', (c: any) => c.clusterQueues.push({ name: 'spare', quota: { cpu: 1, memory: '1Gi', 'tekton.dev/pipelineruns': 1 } }), 'clusterQueues[2]', 'used by no namespace queue'],
   ])('names file, field and fix: %s', (_, change, field, text) => {
     const err = problem(change);

@@ -9,6 +9,7 @@ export interface ApiKind {
 
 export const PIPELINE_RUN: ApiKind = PipelineRun.GVK;
 export const CUSTOM_RUN: ApiKind = CustomRun.GVK;
+export const TASK_RUN: ApiKind = { apiVersion: PipelineRun.GVK.apiVersion, kind: 'TaskRun' };
 export const WORKLOAD: ApiKind = { apiVersion: ClusterQueue.GVK.apiVersion, kind: 'Workload' };
 export const LOCAL_QUEUE: ApiKind = LocalQueue.GVK;
 export const CLUSTER_QUEUE: ApiKind = ClusterQueue.GVK;

@@ -7,7 +7,7 @@
  * started and restarted mid-scenario (`plane.stop('kueue')`), and `stop()` ends them all, also
  * after a failure.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { yamlFiles } from '../../src/validate/crd-schemas.js';
-import { ensureTool, TOOLS } from '../tools/go-tools.js';
+import { ensureTool, moduleDir, TOOLS } from '../tools/go-tools.js';
 import { Objects } from './objects.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -105,8 +105,8 @@ export const TASK_DURATION_LABEL = 'e2e.tekton-kueue-policies.dev/task-duration'
  * those labelled FAIL_LABEL.
  */
 function kwokStages(taskSeconds: number): string {
-  const { Dir } = JSON.parse(execFileSync('go', ['mod', 'download', '-json', `sigs.k8s.io/kwok@${TOOLS.kwok.version}`], { encoding: 'utf8' })) as { Dir: string };
-  const upstream = ['node/fast/node-initialize.yaml', 'pod/fast/pod-ready.yaml', 'pod/fast/pod-delete.yaml'].map((f) => readFileSync(join(Dir, 'kustomize', 'stage', f), 'utf8'));
+  const kwokDir = moduleDir('sigs.k8s.io/kwok', TOOLS.kwok.version);
+  const upstream = ['node/fast/node-initialize.yaml', 'pod/fast/pod-ready.yaml', 'pod/fast/pod-delete.yaml'].map((f) => readFileSync(join(kwokDir, 'kustomize', 'stage', f), 'utf8'));
   const finish = (name: string, failing: boolean) => `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -147,6 +147,12 @@ spec:
 export interface ControlPlaneOptions {
   /** How long each TaskRun pod runs on the fake node, unless its run says otherwise (TASK_DURATION_LABEL). */
   readonly taskSeconds: number;
+  /**
+   * Which engines to run: all of them, or only etcd and the API server (with the CRDs), for what the
+   * API server decides alone, such as ValidatingAdmissionPolicies.
+   * @default 'all'
+   */
+  readonly engines?: 'all' | 'api-server';
   /**
    * Kueue's WaitForPodsReady timeout. Kueue turns WaitForPodsReady on by default with 30 minutes;
    * scaled down here so that runs longer than it are really tested.
@@ -265,6 +271,12 @@ export class ControlPlane {
     return execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
+  /** Runs kubectl; returns whether it succeeded and what it printed, without throwing. */
+  tryKubectl(args: readonly string[], input?: string): { ok: boolean; stdout: string; stderr: string } {
+    const run = spawnSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { input, encoding: 'utf8' });
+    return { ok: run.status === 0, stdout: run.stdout, stderr: run.stderr };
+  }
+
   /** `kubectl apply --server-side` of YAML text. */
   apply(yaml: string): void {
     execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', '-'], { input: yaml, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -279,13 +291,9 @@ export class ControlPlane {
     return JSON.parse(this.kubectl('get', '-o', 'json', ...args)) as T;
   }
 
-  private async boot({ taskSeconds, podsReadyTimeout = '15s' }: ControlPlaneOptions): Promise<void> {
+  private async boot({ taskSeconds, podsReadyTimeout = '15s', engines = 'all' }: ControlPlaneOptions): Promise<void> {
     const k8s = ensureTool(TOOLS.kubernetes);
     const etcd = ensureTool(TOOLS.etcd);
-    const kyverno = ensureTool(TOOLS.kyvernoControllers);
-    const kueue = ensureTool(TOOLS.kueue);
-    const tekton = ensureTool(TOOLS.tekton);
-    const kwok = ensureTool(TOOLS.kwok);
     this.kubectlPath = k8s.kubectl;
     const port = (name: string) => this.ports.get(name);
 
@@ -343,6 +351,15 @@ export class ControlPlane {
       env: {},
     });
     await waitFor('kube-apiserver /readyz', () => this.kubectl('get', '--raw', '/readyz') === 'ok', 90_000);
+    if (engines === 'api-server') {
+      this.apply(servableCrds());
+      await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
+      return;
+    }
+    const kyverno = ensureTool(TOOLS.kyvernoControllers);
+    const kueue = ensureTool(TOOLS.kueue);
+    const tekton = ensureTool(TOOLS.tekton);
+    const kwok = ensureTool(TOOLS.kwok);
 
     this.launch('kube-controller-manager', {
       binary: k8s['kube-controller-manager'],

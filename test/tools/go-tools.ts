@@ -30,6 +30,9 @@ export interface GoTool {
 
 const K8S_VERSION = 'v1.36.3';
 
+/** Versions of the engines the gate runs on (the wrapper modules under test/tools require the same). */
+export const ENGINE_VERSIONS = { kyverno: 'v1.19.0', kueue: 'v0.19.2', tekton: 'v1.15.0' } as const;
+
 export const TOOLS = {
   kyvernoCli: { name: 'kyverno-cli', module: 'kyverno', binaries: { kyverno: '.' }, coldMinutes: 8 },
   kyvernoControllers: {
@@ -118,4 +121,9 @@ export function ensureTool<T extends GoTool>(tool: T, log: (line: string) => voi
   renameSync(partial, dir);
   log(`built ${tool.name} in ${Math.round((Date.now() - started) / 1000)} s`);
   return paths;
+}
+
+/** The folder of a module version in the Go module cache (downloaded first when missing). */
+export function moduleDir(module: string, version: string): string {
+  return (JSON.parse(execFileSync('go', ['mod', 'download', '-json', `${module}@${version}`], { encoding: 'utf8' })) as { Dir: string }).Dir;
 }
