@@ -16,6 +16,7 @@ import { requiredAccess } from '../src/gate/access.js';
 import type { PolicyDefinition } from '../src/gate/model.js';
 import { admitCustomRun } from './admit-customrun/policy.js';
 import { admitPipelineRun } from './admit-pipelinerun/policy.js';
+import { cancelCustomRun } from './cancel-customrun/policy.js';
 import { evictPipelineRun } from './evict-pipelinerun/policy.js';
 import { generateWorkload } from './generate-workload/policy.js';
 import { mutatePipelineRun } from './mutate-pipelinerun/policy.js';
@@ -34,7 +35,7 @@ export function gatePolicies(config: Config): PolicyDefinition[] {
     mutatePipelineRun(config),
     validatePipelineRun(config),
     generateWorkload(config),
-    ...(customRun ? [admitCustomRun(config)] : []),
+    ...(customRun ? [admitCustomRun(config), cancelCustomRun(config)] : []),
     ...(pending ? [admitPipelineRun(config)] : []),
     readyWorkload(config),
     releaseWorkload(config),

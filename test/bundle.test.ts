@@ -48,8 +48,8 @@ describe('the steps of the flow', () => {
     const names = (strategy: string) => gatePolicies(parseConfig({ ...defaultConfigObject(), strategy }, 'c.yaml')).map((p) => p.name);
     const after = ['ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload'];
     const before = ['mutate-pipelinerun', 'validate-pipelinerun', 'generate-workload'];
-    expect(names('auto')).toEqual([...before, 'admit-customrun', 'admit-pipelinerun', ...after]);
-    expect(names('customrun')).toEqual([...before, 'admit-customrun', ...after]);
+    expect(names('auto')).toEqual([...before, 'admit-customrun', 'cancel-customrun', 'admit-pipelinerun', ...after]);
+    expect(names('customrun')).toEqual([...before, 'admit-customrun', 'cancel-customrun', ...after]);
     expect(names('pending')).toEqual([...before, 'admit-pipelinerun', ...after]);
   });
 
@@ -58,7 +58,7 @@ describe('the steps of the flow', () => {
     expect(failurePolicy('mutate-pipelinerun')).toBe('Fail');
     expect(failurePolicy('validate-pipelinerun')).toBe('Fail');
     expect(failurePolicy('generate-workload')).toBe('Fail');
-    for (const name of ['admit-customrun', 'admit-pipelinerun', 'ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload']) {
+    for (const name of ['admit-customrun', 'cancel-customrun', 'admit-pipelinerun', 'ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload']) {
       expect(failurePolicy(name), name).toBe('Ignore');
       for (const rule of policy(name).spec.rules as unknown as { name: string; mutate: { mutateExistingOnPolicyUpdate?: boolean } }[]) {
         expect(rule.mutate.mutateExistingOnPolicyUpdate, `${name} ${rule.name}`).toBe(true);
@@ -123,7 +123,8 @@ describe('RBAC', () => {
     expect(grants('background-controller')).toEqual({
       'kueue.x-k8s.io/workloads': ['create', 'get', 'list', 'watch'],
       'kueue.x-k8s.io/workloads/status': ['get', 'update'],
-      'tekton.dev/customruns': ['get'],
+      // list, watch: the cancelled gate CustomRuns, re-examined when the policy is (re)applied.
+      'tekton.dev/customruns': ['get', 'list', 'watch'],
       'tekton.dev/customruns/status': ['get', 'update'],
       // update: clearing spec.status on admission (pending) and stopping evicted runs.
       'tekton.dev/pipelineruns': ['get', 'list', 'update', 'watch'],

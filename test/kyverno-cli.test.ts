@@ -64,6 +64,7 @@ const reasons: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   'admit-pipelinerun': { 'deploy-e5': 'the Workload became Evicted=True meanwhile', 'user-held': 'the gate did not make the run pending' },
   'ready-workload': { 'lint-r2d2': 'the PipelineRun has not started', 'test-m3': 'PodsReady is set already' },
   'mutate-pipelinerun': { 'released-by-gate': 'the gate holds the run', 'cancelled-by-user': 'spec.status is not empty' },
+  'cancel-customrun': { 'opened-kueue-gate': 'Succeeded is set already', 'waiting-kueue-gate': 'the CustomRun is not RunCancelled' },
   'evict-pipelinerun': {
     'docs-x1-kueue-gate': 'the run is still held',
     'deploy-w2': 'the run is still held',
@@ -76,9 +77,9 @@ const reasons: Readonly<Record<string, Readonly<Record<string, string>>>> = {
     'deploy-v3': 'the Workload holds no reservation',
   },
   'validate-pipelinerun': {
-    'unknown-queue': 'the run\'s queue "nightly" (label kueue.x-k8s.io/queue-name, or the namespace\'s default) is no LocalQueue of namespace ci-team-a; its LocalQueues: pipelines, releases, shared.',
+    'unknown-queue': 'queue "nightly" (label kueue.x-k8s.io/queue-name, or the default of the namespace) is no LocalQueue of namespace ci-team-a; its LocalQueues: pipelines, releases, shared.',
     'lots-of-cpu': 'annotation kueue.konflux-ci.dev/requests-cpu: "lots" is not a resource quantity; write one such as 2, 500m or 4Gi.',
-    'wants-a-gpu': 'the run asks for nvidia.com/gpu, which ClusterQueue pipelines of its queue pipelines does not cover, so Kueue would never admit it; it covers cpu, memory, tekton.dev/pipelineruns.',
+    'wants-scratch': 'the run asks for ephemeral-storage, which ClusterQueue pipelines of its queue pipelines does not cover, so Kueue would never admit it; it covers cpu, memory, tekton.dev/pipelineruns.',
     'an-hour': 'label kueue.x-k8s.io/max-exec-time-seconds: "1h" is not a whole number of seconds above 0',
     urgent: 'label kueue.x-k8s.io/priority-class: "urgent" names no priority class of the gate (high, low); the run gets low.',
   },
@@ -148,26 +149,37 @@ describe('Kyverno CLI suites', () => {
     expect(byName(generated)).toEqual(byName(expected));
   });
 
-  // The CLI compares a rule that changes its own trigger with the trigger as it came, so what
-  // requeue-workload writes is checked here: its expression, run by the engine's JMESPath.
-  it.each(['docs-x1-kueue-gate', 'deploy-w2'])('requeue-workload gives the reservation of %s back as a job integration would', (name) => {
-    const workload = YAML.parseAllDocuments(readFileSync(join(policiesDir, 'evict-pipelinerun', 'test', 'resources.yaml'), 'utf8'))
+  // The CLI compares a rule that changes its own trigger with the trigger as it came, so what such
+  // a step writes is checked here: its context, evaluated in order by the engine's JMESPath on the
+  // suite's own resource, gives the conditions the step writes.
+  it.each([
+    ['requeue-workload', 'evict-pipelinerun/test/resources.yaml', 'docs-x1-kueue-gate', 'requeue-workload/test/patched-docs-x1-kueue-gate.yaml'],
+    ['requeue-workload', 'evict-pipelinerun/test/resources.yaml', 'deploy-w2', 'requeue-workload/test/patched-deploy-w2.yaml'],
+    ['cancel-customrun', 'cancel-customrun/test/resources.yaml', 'queued-kueue-gate', 'cancel-customrun/test/patched-queued-kueue-gate.yaml'],
+  ])('%s writes the conditions of %s (%s) as expected', (policyName, resources, name, patched) => {
+    const trigger = YAML.parseAllDocuments(readFileSync(join(policiesDir, resources), 'utf8'))
       .map((d) => d.toJS())
-      .find((w) => w?.metadata.name === name);
-    const policy = YAML.parse(readFileSync(join(policiesDir, '..', 'dist', 'policies', 'requeue-workload.yaml'), 'utf8'));
-    const rule = policy.spec.rules.find((r: { name: string }) => r.name === `requeue-held-${workload.metadata.labels['tekton-kueue-policies.dev/gate']}-workload`);
-    const context = rule.mutate.targets[0].context as { name: string; variable?: { jmesPath: string } }[];
-    const input = { target: workload } as Record<string, unknown>;
-    const dir = mkdtempSync(join(tmpdir(), 'tkp-requeue-'));
-    for (const entry of context.filter((e) => e.name === 'evicted' || e.name === 'conditions')) {
+      .find((o) => o?.metadata.name === name);
+    const policy = YAML.parse(readFileSync(join(policiesDir, '..', 'dist', 'policies', `${policyName}.yaml`), 'utf8'));
+    const rule = policy.spec.rules.find((r: { match: { any: { resources: { selector?: { matchLabels: Record<string, string> } } }[] } }) =>
+      Object.entries(r.match.any[0]!.resources.selector?.matchLabels ?? {}).every(([k, v]) => trigger.metadata.labels[k] === v),
+    );
+    type Entry = { name: string; variable?: { jmesPath: string } };
+    const entries = [...((rule.context ?? []) as Entry[]), ...(rule.mutate.targets[0].context as Entry[])].filter((e) => e.variable?.jmesPath);
+    const input: Record<string, unknown> = { request: { object: trigger }, target: trigger };
+    const dir = mkdtempSync(join(tmpdir(), 'tkp-jp-'));
+    for (const entry of entries) {
       writeFileSync(join(dir, 'input.json'), JSON.stringify(input));
       const { status, stdout, output } = kyverno('jp', 'query', '-i', join(dir, 'input.json'), entry.variable!.jmesPath);
       expect(status, output).toBe(0);
       input[entry.name] = JSON.parse(stdout.slice(stdout.indexOf('\n') + 1));
     }
-    const expected = YAML.parse(readFileSync(join(policiesDir, 'requeue-workload', 'test', `patched-${name}.yaml`), 'utf8'));
-    expect(input.conditions).toEqual(expected.status.conditions);
-    expect(expected.status.admission).toBeUndefined();
-    expect(rule.mutate.patchesJson6902).toContain('- op: remove\n  path: /status/admission');
+    const expected = YAML.parse(readFileSync(join(policiesDir, patched), 'utf8'));
+    const written = (input.conditions as { lastTransitionTime: string }[]).map((c) =>
+      // A step that writes the time it runs: any time of the last minute will do.
+      expected.status.conditions.some((e: { lastTransitionTime: string }) => e.lastTransitionTime === 'now') && Date.now() - Date.parse(c.lastTransitionTime) < 60_000 ? { ...c, lastTransitionTime: 'now' } : c,
+    );
+    expect(written).toEqual(expected.status.conditions);
+    expect(rule.mutate.patchesJson6902).toContain('path: /status/conditions');
   });
 });

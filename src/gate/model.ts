@@ -213,7 +213,12 @@ export interface OnStarted {
   readonly started: { readonly gateTask: string };
 }
 
-export type When = OnCondition | OnStarted;
+/** The trigger's `spec.status` is this (a controller asked it to stop, say). */
+export interface OnSpecStatus {
+  readonly specStatus: string;
+}
+
+export type When = OnCondition | OnStarted | OnSpecStatus;
 
 /**
  * What holds a gated run back until Kueue admits it. A run no longer held has been let go (the gate
@@ -239,9 +244,10 @@ export interface SetConditionStep extends StepBase {
     readonly message: string;
     /**
      * Transition time of the new condition: when the trigger completed (`status.completionTime`),
-     * or when a condition of the trigger last changed. Both are deterministic, unlike the time the step runs.
+     * when a condition of the trigger last changed, or, when the trigger records no such time, when
+     * the step runs.
      */
-    readonly at: 'trigger-completion' | { readonly lastChangeOf: string };
+    readonly at: 'trigger-completion' | { readonly lastChangeOf: string } | 'now';
     /**
      * Statuses of the target's condition of this type that leave the target alone (set once).
      * Otherwise the condition replaces any of its type; the target's other conditions are kept.

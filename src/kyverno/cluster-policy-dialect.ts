@@ -356,7 +356,8 @@ function validateRunRules(step: ValidateRunStep): ClusterPolicySpecRules[] {
       context: [...queueAndRequests(step).filter((c) => c.name === 'defaultQueues' || c.name === 'queueName'), queues],
       ...refuse(
         [{ key: variable('contains(queues[].name, queueName)'), operator: 'Equals', value: false }],
-        `the run's queue "${variable('queueName')}" (label ${step.queue.label}, or the namespace's default) is no LocalQueue of namespace ${variable(namespace)}; ` +
+        // No apostrophes: Kyverno quotes the message as YAML, which doubles them.
+        `queue "${variable('queueName')}" (label ${step.queue.label}, or the default of the namespace) is no LocalQueue of namespace ${variable(namespace)}; ` +
           `its LocalQueues: ${variable("join(', ', queues[].name)")}. Set ${step.queue.label} to one of them.`,
       ),
     },
@@ -555,7 +556,9 @@ function whenTriggerReaches(when: When, trigger: ApiKind, targetName: string): {
           value: 0,
           message: `the ${trigger.kind} has not started`,
         }
-      : { key: variable(conditionStatus(TRIGGER, when.condition)), operator: 'AnyIn', value: [...when.statuses], message: `the ${trigger.kind} is not ${conditionText(when)}` };
+      : 'specStatus' in when
+        ? { key: variable(runStatus), operator: 'Equals', value: when.specStatus, message: `the ${trigger.kind} is not ${when.specStatus}` }
+        : { key: variable(conditionStatus(TRIGGER, when.condition)), operator: 'AnyIn', value: [...when.statuses], message: `the ${trigger.kind} is not ${conditionText(when)}` };
   return all([reached, { key: variable(targetName), operator: 'NotEquals', value: '', message: `the ${trigger.kind} names no object to change` }]);
 }
 
@@ -578,7 +581,7 @@ function read(name: string, kind: ApiKind, objectName: string, jmesPath: string,
 
 /** The trigger read again: the event that started the step may be stale by the time it runs. */
 function recheckOf(when: When, trigger: ApiKind): TargetCheck {
-  if ('started' in when || !when.recheck) return NO_CHECK;
+  if (!('condition' in when) || !when.recheck) return NO_CHECK;
   const live = (type: string) => variable(`liveConditions[?type==${str(type)}].status | [0] || ''`);
   return {
     context: [{ name: 'liveConditions', apiCall: { urlPath: apiPath(trigger, variable(`${TRIGGER}.metadata.namespace`), variable(`${TRIGGER}.metadata.name`)), jmesPath: 'status.conditions', default: [] } }],
@@ -638,13 +641,15 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
   const targetName = targetNameOf(step.target.name, step.target.kind.kind);
   const reasons = Object.entries(step.set.reasons);
   const reason =
-    reasons.length === 1 || 'started' in step.when
-      ? str(step.set.reasons.True ?? reasons[0]![1])
+    reasons.length === 1 || !('condition' in step.when)
+      ? str(reasons[0]![1])
       : `lookup(${literal(step.set.reasons)}, ${conditionStatus(TRIGGER, step.when.condition)}) || ''`;
   const transitionTime =
-    step.set.at === 'trigger-completion'
-      ? `${TRIGGER}.status.completionTime || time_now_utc()`
-      : `${TRIGGER}.status.conditions[?type==${str(step.set.at.lastChangeOf)}].lastTransitionTime | [0] || time_now_utc()`;
+    step.set.at === 'now'
+      ? 'time_now_utc()'
+      : step.set.at === 'trigger-completion'
+        ? `${TRIGGER}.status.completionTime || time_now_utc()`
+        : `${TRIGGER}.status.conditions[?type==${str(step.set.at.lastChangeOf)}].lastTransitionTime | [0] || time_now_utc()`;
   const condition = conditionObject({ type: step.set.type, status: str(step.set.status), reason: 'reason', message: str(step.set.message), at: 'transitionTime' });
   const check = combine(recheckOf(step.when, step.trigger.kind), {
     // The whole list is written back: a JSON patch cannot address a condition by its type.
@@ -653,10 +658,11 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
       { key: variable(conditionStatus('target', step.set.type)), operator: 'AnyNotIn', value: [...step.set.unlessTargetHas], message: `${step.set.type} is set already` },
     ],
   });
+  const { match, changed } = on(step.trigger);
   return {
     name: step.rule,
-    match: on(step.trigger).match,
-    preconditions: whenTriggerReaches(step.when, step.trigger.kind, targetName),
+    match,
+    preconditions: { all: [...changed, ...whenTriggerReaches(step.when, step.trigger.kind, targetName).all] },
     context: [
       // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
       { name: 'reason', variable: { jmesPath: reason } },

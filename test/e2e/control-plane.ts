@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { yamlFiles } from '../../src/validate/crd-schemas.js';
-import { ensureTool, moduleDir, TOOLS } from '../tools/go-tools.js';
+import { ENGINE_VERSIONS, ensureTool, moduleDir, TOOLS } from '../tools/go-tools.js';
 import { Objects } from './objects.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -271,6 +271,18 @@ export class ControlPlane {
     return execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
+  /**
+   * A kubeconfig for a service account, with a token from the API server: an engine runs as its
+   * own identity with its release's RBAC, as in a cluster.
+   */
+  private identity(namespace: string, serviceAccount: string): string {
+    const token = this.kubectl('create', 'token', serviceAccount, '-n', namespace, '--duration=48h').trim();
+    const file = join(this.dir, `kubeconfig-${serviceAccount}`);
+    const admin = YAML.parse(readFileSync(this.kubeconfig, 'utf8'));
+    writeFileSync(file, YAML.stringify({ ...admin, users: [{ name: 'admin', user: { token } }] }));
+    return file;
+  }
+
   /** Runs kubectl; returns whether it succeeded and what it printed, without throwing. */
   tryKubectl(args: readonly string[], input?: string): { ok: boolean; stdout: string; stderr: string } {
     const run = spawnSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { input, encoding: 'utf8' });
@@ -384,15 +396,15 @@ export class ControlPlane {
     this.apply(servableCrds());
     await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
 
-    // Kyverno: its namespace, config maps, and the controllers' service accounts bound to the
-    // aggregated roles the bundle's RBAC feeds (policy validation checks the background one).
+    // Kyverno as its release installs it: namespace, config, each controller's service account and
+    // RBAC, including the aggregated roles the bundle's RBAC feeds.
     this.apply(kyvernoSetup());
     const kyvernoEnv = { KYVERNO_NAMESPACE: 'kyverno', INIT_CONFIG: 'kyverno', METRICS_CONFIG: 'kyverno-metrics', KYVERNO_SVC: 'kyverno-svc' };
     const kyvernoWebhook = await port('kyverno-webhook');
     this.launch('kyverno-admission-controller', {
       binary: kyverno['kyverno-admission-controller'],
       args: [
-        `--kubeconfig=${this.kubeconfig}`,
+        `--kubeconfig=${this.identity('kyverno', 'kyverno-admission-controller')}`,
         `--serverIP=127.0.0.1:${kyvernoWebhook}`,
         `--webhookServerPort=${kyvernoWebhook}`,
         '--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca',
@@ -409,7 +421,7 @@ export class ControlPlane {
     this.launch('kyverno-background-controller', {
       binary: kyverno['kyverno-background-controller'],
       args: [
-        `--kubeconfig=${this.kubeconfig}`,
+        `--kubeconfig=${this.identity('kyverno', 'kyverno-background-controller')}`,
         '--disableMetrics=true',
         `--metricsPort=${await port('kyverno-background-metrics')}`,
         `--profilePort=${await port('kyverno-background-profile')}`,
@@ -452,7 +464,7 @@ export class ControlPlane {
     this.launch('tekton-controller', {
       binary: tekton.controller,
       args: [
-        `-kubeconfig=${this.kubeconfig}`,
+        `-kubeconfig=${this.identity('tekton-pipelines', 'tekton-pipelines-controller')}`,
         '-entrypoint-image=ghcr.io/tektoncd/entrypoint',
         '-nop-image=ghcr.io/tektoncd/nop',
         '-sidecarlogresults-image=ghcr.io/tektoncd/sidecarlogresults',
@@ -476,7 +488,7 @@ export class ControlPlane {
     this.apply(resolversSetup());
     this.launch('tekton-resolvers', {
       binary: tekton.resolvers,
-      args: [`-kubeconfig=${this.kubeconfig}`],
+      args: [`-kubeconfig=${this.identity('tekton-pipelines-resolvers', 'tekton-pipelines-resolvers')}`],
       env: {
         SYSTEM_NAMESPACE: 'tekton-pipelines-resolvers',
         PROBES_PORT: String(await port('tekton-resolvers-probes')),
@@ -515,11 +527,12 @@ metadata:
   }
 
   /**
-   * Applies a bundle (dist/, or one synthesized from another config) without its samples, and
-   * waits until Kyverno reports every policy Ready.
+   * Applies a bundle (dist/, or one synthesized from another config) as its root kustomization
+   * lists it (so without its samples), and waits until Kyverno reports every policy Ready.
    */
   async installBundle(dist = join(root, 'dist')): Promise<void> {
-    for (const component of ['namespaces', 'rbac', 'kueue']) {
+    const components = (YAML.parse(readFileSync(join(dist, 'kustomization.yaml'), 'utf8')) as { resources: string[] }).resources;
+    for (const component of components.filter((c) => c !== 'policies')) {
       this.kubectl('apply', '--server-side', '-k', join(dist, component));
     }
     // Policy validation checks the background controller's permissions, which arrive through
@@ -547,52 +560,44 @@ function selfSignedCert(dir: string): void {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
 }
 
-function kyvernoSetup(): string {
-  const aggregated = (controller: string) => `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: "kyverno:${controller}"}
-aggregationRule:
-  clusterRoleSelectors:
-    - matchLabels: {rbac.kyverno.io/aggregate-to-${controller}: "true"}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "kyverno:${controller}"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "kyverno:${controller}"}
-subjects: [{kind: ServiceAccount, name: kyverno-${controller}, namespace: kyverno}]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: kyverno-${controller}, namespace: kyverno}
-`;
-  return `apiVersion: v1
-kind: Namespace
-metadata: {name: kyverno}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: kyverno, namespace: kyverno}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: kyverno-metrics, namespace: kyverno}
----
-${aggregated('background-controller')}---
-${aggregated('reports-controller')}`;
+/** Objects of the given kinds from upstream YAML files (RBAC and config as a release installs them). */
+function upstream(files: readonly string[], kinds: readonly string[]): string {
+  return files
+    .flatMap((file) => YAML.parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()))
+    .filter((o) => o && kinds.includes(o.kind))
+    .map((o) => YAML.stringify(o))
+    .join('---\n');
 }
 
+const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+
+/** Kyverno's namespace, service accounts, RBAC (incl. the roles the bundle's aggregate into) and config, from its release manifest. */
+function kyvernoSetup(): string {
+  const release = join(moduleDir('github.com/kyverno/kyverno', ENGINE_VERSIONS.kyverno), 'config', 'install-latest-testing.yaml');
+  return upstream([release], ['Namespace', ...RBAC_KINDS, 'ConfigMap']);
+}
+
+/** Tekton's system namespace, its config maps (empty: Tekton's defaults), and its RBAC, with the roles it aggregates into edit and view. */
 function tektonSetup(): string {
   const names = ['config-defaults', 'feature-flags', 'config-observability', 'config-logging', 'config-leader-election-controller', 'config-registry-cert', 'config-spire', 'config-events', 'config-tracing', 'config-wait-exponential-backoff', 'pipelines-info'];
-  return [`apiVersion: v1\nkind: Namespace\nmetadata: {name: tekton-pipelines}\n`, ...names.map((name) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: tekton-pipelines}\n`)].join('---\n');
+  const config = join(moduleDir('github.com/tektoncd/pipeline', ENGINE_VERSIONS.tekton), 'config');
+  const rbac = ['200-serviceaccount.yaml', '200-clusterrole.yaml', '200-role.yaml', '201-clusterrolebinding.yaml', '201-rolebinding.yaml', 'clusterrole-aggregate-edit.yaml', 'clusterrole-aggregate-view.yaml'];
+  return [
+    `apiVersion: v1\nkind: Namespace\nmetadata: {name: tekton-pipelines}\n`,
+    ...names.map((name) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: tekton-pipelines}\n`),
+    upstream(rbac.map((f) => join(config, f)), RBAC_KINDS),
+  ].join('---\n');
 }
 
 function resolversSetup(): string {
   const namespace = 'tekton-pipelines-resolvers';
   const empty = ['config-logging', 'config-observability', 'config-leader-election-resolvers', 'feature-flags', 'cluster-resolver-config', 'bundleresolver-config', 'git-resolver-config', 'hubresolver-config', 'http-resolver-config', 'resolver-cache-config'];
   const flags = { 'enable-cluster-resolver': 'true', 'enable-bundles-resolver': 'false', 'enable-git-resolver': 'false', 'enable-hub-resolver': 'false', 'enable-http-resolver': 'false' };
+  const config = join(moduleDir('github.com/tektoncd/pipeline', ENGINE_VERSIONS.tekton), 'config', 'resolvers');
   return [
     YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }),
     YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'resolvers-feature-flags', namespace }, data: flags }),
     ...empty.map((name) => YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace } })),
+    upstream(['200-serviceaccount.yaml', '200-clusterrole.yaml', '200-role.yaml', '201-clusterrolebinding.yaml', '201-rolebinding.yaml'].map((f) => join(config, f)), RBAC_KINDS),
   ].join('---\n');
 }

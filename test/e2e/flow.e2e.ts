@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { ControlPlane, FAIL_LABEL, stopAll, waitFor } from './control-plane.js';
+import { expectStays } from './scenario.js';
 
 const root = join(import.meta.dirname, '..', '..');
 let plane: ControlPlane;
@@ -204,7 +205,7 @@ spec:
     });
   });
 
-  it('never releases a run its user created pending, even once admitted', async () => {
+  it('does not queue a run its user created pending until they release it; then it waits for Kueue and runs', async () => {
     const created = plane.create(`apiVersion: tekton.dev/v1
 kind: PipelineRun
 metadata: {generateName: held-, namespace: ci-team-b}
@@ -213,12 +214,16 @@ spec:
   pipelineRef: {name: deploy}
 `) as Obj;
     const name = created.metadata.name;
-    await waitFor('its Workload to be admitted', () => condition(workloads('ci-team-b').find((w) => w.metadata.name === name), 'Admitted')?.status === 'True');
-    await new Promise((r) => setTimeout(r, 3000));
-    expect(pipelineRun('ci-team-b', name).spec.status).toBe('PipelineRunPending');
+    expect(created.metadata.labels?.['tekton-kueue-policies.dev/gate']).toBe('pending');
+    await expectStays('no Workload while its user holds it', async () => !workloads('ci-team-b').some((w) => w.metadata.name === name), 3000);
+    // The user's release becomes the gate's hold: still pending, now queued.
     plane.kubectl('patch', 'pipelinerun', '-n', 'ci-team-b', name, '--type=json', '-p', '[{"op":"remove","path":"/spec/status"}]');
+    const held = pipelineRun('ci-team-b', name);
+    expect(held.spec.status).toBe('PipelineRunPending');
+    expect(held.metadata.labels?.['tekton-kueue-policies.dev/gate']).toBe('pending');
     const run = await finished('ci-team-b', name);
     expect(condition(run, 'Succeeded')?.status).toBe('True');
+    await waitFor('its Workload to finish', () => condition(workloads('ci-team-b').find((w) => w.metadata.name === name), 'Finished')?.status === 'True');
   });
 
   it('holds a run resolved by the cluster resolver pending, then runs it', async () => {

@@ -207,3 +207,24 @@ export async function setStopPolicy(plane: ControlPlane, queue: { clusterQueue: 
 }
 
 export { CLUSTER_QUEUE, LOCAL_QUEUE };
+
+/** What a request made as a user came to: the object stored, or the API server's refusal. */
+export interface Attempt {
+  readonly allowed: boolean;
+  /** The refusal, or the warnings of an allowed request. */
+  readonly message: string;
+  readonly object?: Obj;
+}
+
+/** Requests made as `user` (kubectl --as), as a tenant of a shared cluster makes them. */
+export function as(plane: ControlPlane, user: string) {
+  const request = (args: string[], input?: string): Attempt => {
+    const { ok, stdout, stderr } = plane.tryKubectl(['--as', user, ...args], input);
+    return { allowed: ok, message: stderr, ...(ok && stdout.startsWith('{') ? { object: JSON.parse(stdout) as Obj } : {}) };
+  };
+  return {
+    create: (object: Obj) => request(['create', '-o', 'json', '-f', '-'], JSON.stringify(object)),
+    /** A JSON merge patch (`null` removes a field). */
+    patch: (kind: string, namespace: string, name: string, patch: Record<string, unknown>) => request(['patch', kind, name, '-n', namespace, '--type=merge', '-p', JSON.stringify(patch), '-o', 'json']),
+  };
+}
