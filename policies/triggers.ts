@@ -43,6 +43,18 @@ export function statusUpdatesOf(kind: ApiKind, config: Config, mechanism: Mechan
 }
 
 /**
+ * Status updates of a run still waiting for its Workload's admission: at its gate task, or held
+ * pending by the gate. Tekton writes them right after it has seen the run, or the gate's CustomRun,
+ * stored: a step on them makes up for one that missed the creation.
+ */
+export function waitingRunStatus(config: Config, mechanism: Mechanism): Trigger {
+  return {
+    ...statusUpdatesOf(PIPELINE_RUN, config, mechanism),
+    state: mechanism === 'customrun' ? { atGate: GATE_TASK } : { heldPending: { heldBy: HELD_BY_GATE, pendingStatus: PENDING_STATUS } },
+  };
+}
+
+/**
  * Kueue admitted the Workload, and still has when the step runs: the admission event may be stale
  * by then, and a Workload evicted or finished meanwhile must not let its run go.
  */

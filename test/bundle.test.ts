@@ -95,8 +95,11 @@ describe('the steps of the flow', () => {
   });
 
   it('never rebuild a child name: the Workload is named after the CustomRun, the release reads childReferences', () => {
-    const generate = JSON.stringify(policy('generate-workload').spec);
-    expect(generate).toContain('"name":"{{ request.object.metadata.name }}"');
+    const rules = (policy('generate-workload').spec as unknown as { rules: { name: string; context: { name: string }[]; generate: { name: string } }[] }).rules;
+    const owner = (rule: string) => JSON.stringify(rules.find((r) => r.name === rule)!.context.find((c) => c.name === 'owner'));
+    for (const rule of rules) expect(rule.generate.name, rule.name).toBe('{{ owner.name }}');
+    expect(owner('workload-for-customrun')).toContain('{name: request.object.metadata.name');
+    expect(owner('missed-workload-for-customrun')).toContain("customruns/{{ request.object.status.childReferences[?pipelineTaskName=='kueue-gate'].name");
     const release = JSON.stringify(policy('release-workload').spec);
     expect(release).toContain("status.childReferences[?pipelineTaskName=='kueue-gate'].name");
   });

@@ -18,11 +18,10 @@ describe('validate', () => {
   it('accepts every fixture of the Kyverno suites (inputs and expected outputs are real objects)', () => {
     for (const step of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']) {
       const dir = join(root, 'policies', step, 'test');
-      const files = readdirSync(dir).filter((f) => f !== 'values.yaml');
-      for (const file of files) {
-        for (const doc of YAML.parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-          expect(validator.check(doc.toJS()), `${step}/test/${file}`).toEqual([]);
-        }
+      for (const file of readdirSync(dir)) {
+        // Values files are the CLI's input, no cluster objects.
+        const objects = YAML.parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS()).filter((o) => !o.apiVersion.startsWith('cli.kyverno.io/'));
+        for (const object of objects) expect(validator.check(object), `${step}/test/${file}`).toEqual([]);
       }
     }
   });

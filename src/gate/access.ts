@@ -36,8 +36,10 @@ function grantsOf(step: GateStep): Grant[] {
     case 'generate-workload':
       return [
         reports,
-        // The background controller re-reads the trigger, then creates the Workload if absent.
+        // The background controller re-reads the trigger (and reads the owner it names), then
+        // creates the Workload if absent.
         { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get'] },
+        ...(step.owner ? [{ controller: 'background-controller', kind: step.owner.kind, verbs: ['get'] } satisfies Grant] : []),
         { controller: 'background-controller', kind: step.workload, verbs: ['get', 'create'] },
       ];
     case 'set-condition':

@@ -15,6 +15,16 @@ export type Change =
   /** The annotation appears. */
   | { readonly annotationAdded: string };
 
+/**
+ * What the object must be when the event comes, whatever the event changed: a step so triggered
+ * acts on any later event of an object still in that state, and so makes up for an event it missed.
+ */
+export type State =
+  /** The gate holds the run pending: its annotation is on, `spec.status` still the pending status. */
+  | { readonly heldPending: { readonly heldBy: LabelValue; readonly pendingStatus: string } }
+  /** The run has not ended and its only child is the one of this pipeline task, its gate. */
+  | { readonly atGate: string };
+
 /** The admission requests that start a step. */
 export interface Trigger {
   readonly kind: ApiKind;
@@ -29,6 +39,8 @@ export interface Trigger {
   readonly unlessLabels?: Readonly<Record<string, string>>;
   /** On UPDATE, only this change starts the step. */
   readonly change?: Change;
+  /** Only objects in this state start the step. */
+  readonly state?: State;
 }
 
 /**
@@ -151,7 +163,15 @@ export interface Sizing {
 /** Create the Kueue Workload that stands for a gated run, named after the trigger and owned by it. */
 export interface GenerateWorkloadStep extends StepBase, Sizing {
   readonly type: 'generate-workload';
-  /** When the trigger is a CustomRun: its custom-task kind (other custom tasks are left alone). */
+  /**
+   * The Workload's owner and namesake when it is not the trigger (the gate CustomRun of a run
+   * triggering the step): read from the cluster, for its uid.
+   */
+  readonly owner?: { readonly kind: ApiKind; readonly name: TargetName };
+  /**
+   * When the owner is a CustomRun: its custom-task kind (other custom tasks are left alone). Such an
+   * owner must not have ended: the Workload of a gate that is done would never be admitted.
+   */
   readonly customTask?: ApiKind;
   readonly workload: ApiKind;
   /** Labels put on every generated Workload (the later steps recognise their Workloads by them). */

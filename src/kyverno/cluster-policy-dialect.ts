@@ -25,6 +25,7 @@ import type {
   SetConditionStep,
   Sizing,
   SetRunStatusStep,
+  State,
   TargetName,
   Trigger,
   ValidateRunStep,
@@ -84,8 +85,8 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
 
 // --- triggers -----------------------------------------------------------------------------------
 
-/** `match` and `exclude` of a rule for the trigger, and the preconditions its `change` asks for. */
-function on(trigger: Trigger): { match: ClusterPolicySpecRulesMatch; exclude?: ClusterPolicySpecRulesExclude; changed: Precondition[] } {
+/** `match` and `exclude` of a rule for the trigger, and the preconditions its `change` and `state` ask for. */
+function on(trigger: Trigger): { match: ClusterPolicySpecRulesMatch; exclude?: ClusterPolicySpecRulesExclude; filters: Precondition[] } {
   const kind = `${trigger.kind.apiVersion}/${trigger.kind.kind}`;
   const unless = Object.entries(trigger.unlessLabels ?? {});
   return {
@@ -103,7 +104,7 @@ function on(trigger: Trigger): { match: ClusterPolicySpecRulesMatch; exclude?: C
       ],
     },
     ...(unless.length > 0 ? { exclude: { any: unless.map(([key, value]) => ({ resources: { selector: { matchLabels: { [key]: value } } } })) } } : {}),
-    changed: changePreconditions(trigger.change),
+    filters: [...changePreconditions(trigger.change), ...statePreconditions(trigger.state)],
   };
 }
 
@@ -123,6 +124,23 @@ function changePreconditions(change: Change | undefined): Precondition[] {
   ];
 }
 
+function statePreconditions(state: State | undefined): Precondition[] {
+  if (!state) return [];
+  if ('heldPending' in state) {
+    const { heldBy, pendingStatus } = state.heldPending;
+    return [
+      { key: variable(`${TRIGGER}.metadata.annotations.${field(heldBy.key)} || ''`), operator: 'Equals', value: heldBy.value, message: 'the gate does not hold the run' },
+      { key: variable(runStatus), operator: 'Equals', value: pendingStatus, message: `the run is not ${pendingStatus}` },
+    ];
+  }
+  const gate = str(state.atGate);
+  return [
+    { key: count(`${TRIGGER}.status.childReferences`, `[?pipelineTaskName==${gate}]`), operator: 'GreaterThan', value: 0, message: 'the run has no gate child' },
+    { key: count(`${TRIGGER}.status.childReferences`, `[?pipelineTaskName!=${gate}]`), operator: 'Equals', value: 0, message: 'the run has started' },
+    { key: variable(conditionStatus(TRIGGER, 'Succeeded')), operator: 'AnyNotIn', value: ['True', 'False'], message: 'the run has ended' },
+  ];
+}
+
 /** The trigger as a CEL expression on the admission request, for the webhook's match conditions. */
 function celTrigger(trigger: Trigger): string {
   const has = (object: string, map: 'labels' | 'annotations', key: string) => `(has(${object}.metadata.${map}) && ${JSON.stringify(key)} in ${object}.metadata.${map})`;
@@ -139,6 +157,17 @@ function celTrigger(trigger: Trigger): string {
     terms.push(`(request.operation != 'UPDATE' || (${specStatus('oldObject')} == ${JSON.stringify(change.specStatus.from)} && ${specStatus('object')} == ${JSON.stringify(change.specStatus.to)}))`);
   } else if (change) {
     terms.push(has('object', 'annotations', change.annotationAdded), `(request.operation != 'UPDATE' || !${has('oldObject', 'annotations', change.annotationAdded)})`);
+  }
+  const state = trigger.state;
+  if (state && 'heldPending' in state) {
+    const { heldBy, pendingStatus } = state.heldPending;
+    terms.push(`(${has('object', 'annotations', heldBy.key)} && object.metadata.annotations[${JSON.stringify(heldBy.key)}] == ${JSON.stringify(heldBy.value)})`, `${specStatus('object')} == ${JSON.stringify(pendingStatus)}`);
+  } else if (state) {
+    // Every field is tested before it is read: an error would refuse the request (failurePolicy Fail).
+    const gateChild = `(has(c.pipelineTaskName) && c.pipelineTaskName == ${JSON.stringify(state.atGate)})`;
+    const children = 'object.status.childReferences';
+    const ended = "(has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == 'Succeeded' && has(c.status) && c.status in ['True', 'False']))";
+    terms.push(`(has(object.status) && has(${children}) && ${children}.exists(c, ${gateChild}) && ${children}.all(c, ${gateChild}) && !${ended})`);
   }
   return `(${terms.join(' && ')})`;
 }
@@ -309,13 +338,13 @@ function holdPendingRules(step: HoldPendingStep): ClusterPolicySpecRules[] {
 }
 
 function holdUserReleaseRule(step: HoldUserReleaseStep): ClusterPolicySpecRules {
-  const { match, exclude, changed } = on(step.trigger);
+  const { match, exclude, filters } = on(step.trigger);
   return {
     name: step.rule,
     match,
     ...(exclude ? { exclude } : {}),
     preconditions: all([
-      ...changed,
+      ...filters,
       // A run the gate holds is released by the gate only (the tenant guard refuses anyone else).
       { key: variable(`request.oldObject.metadata.annotations.${field(step.heldBy.key)} || ''`), operator: 'Equals', value: '', message: 'the gate holds the run' },
     ]),
@@ -478,15 +507,31 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
     },
   ];
   const runName = step.runLabel.from === 'trigger-name' ? `${TRIGGER}.metadata.name` : label(TRIGGER, step.runLabel.key);
-  const { match, exclude, changed } = on(step.trigger);
+  const ownerKind = step.owner?.kind ?? step.trigger.kind;
+  // The owner as the rule needs it, from the trigger or read from the cluster (`{}` when it is gone).
+  const ownerOf = (path: string) =>
+    `{name: ${path}.metadata.name, uid: ${path}.metadata.uid, customSpec: ${path}.spec.customSpec || \`{}\`, succeeded: ${conditionStatus(path, 'Succeeded')}}`;
+  const owner: ClusterPolicySpecRulesContext = step.owner
+    ? {
+        name: 'owner',
+        apiCall: {
+          urlPath: apiPath(step.owner.kind, variable(`${TRIGGER}.metadata.namespace`), variable(targetNameOf(step.owner.name, step.owner.kind.kind))),
+          jmesPath: ownerOf('@'),
+          default: {},
+        },
+      }
+    : { name: 'owner', variable: { jmesPath: ownerOf(TRIGGER) } };
+  const { match, exclude, filters } = on(step.trigger);
   const preconditions: Precondition[] = [
-    ...changed,
+    ...filters,
+    ...(step.owner ? [{ key: variable("owner.name || ''"), operator: 'NotEquals', value: '', message: `no ${ownerKind.kind} of the run` } satisfies Precondition] : []),
     ...(step.customTask
-      ? [
+      ? ([
           // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
-          { key: variable(`${TRIGGER}.spec.customSpec.apiVersion || ''`), operator: 'Equals', value: step.customTask.apiVersion, message: 'not the gate\'s custom task' },
-          { key: variable(`${TRIGGER}.spec.customSpec.kind || ''`), operator: 'Equals', value: step.customTask.kind, message: 'not the gate\'s custom task' },
-        ] satisfies Precondition[]
+          { key: variable("owner.customSpec.apiVersion || ''"), operator: 'Equals', value: step.customTask.apiVersion, message: 'not the gate\'s custom task' },
+          { key: variable("owner.customSpec.kind || ''"), operator: 'Equals', value: step.customTask.kind, message: 'not the gate\'s custom task' },
+          { key: variable('owner.succeeded'), operator: 'AnyNotIn', value: ['True', 'False'], message: 'the gate has ended' },
+        ] satisfies Precondition[])
       : []),
   ];
   return {
@@ -494,27 +539,21 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
     match,
     ...(exclude ? { exclude } : {}),
     ...(preconditions.length > 0 ? { preconditions: all(preconditions) } : {}),
-    context,
+    context: [owner, ...context],
     generate: {
       apiVersion: step.workload.apiVersion,
       kind: step.workload.kind,
-      name: variable(`${TRIGGER}.metadata.name`),
+      name: variable('owner.name'),
       namespace: variable(`${TRIGGER}.metadata.namespace`),
       // An ownerReference, not synchronize, ties the Workload to the run: Kueue owns its spec afterwards.
+      // Without it, a Workload there already is left as it is.
       synchronize: false,
       // Workloads are made for runs as they come, never for the runs there are when the policy is applied.
       generateExisting: false,
       data: {
         metadata: {
           labels: { ...step.labels, [step.runLabel.key]: variable(runName) },
-          ownerReferences: [
-            {
-              apiVersion: step.trigger.kind.apiVersion,
-              kind: step.trigger.kind.kind,
-              name: variable(`${TRIGGER}.metadata.name`),
-              uid: variable(`${TRIGGER}.metadata.uid`),
-            },
-          ],
+          ownerReferences: [{ apiVersion: ownerKind.apiVersion, kind: ownerKind.kind, name: variable('owner.name'), uid: variable('owner.uid') }],
         },
         spec: variable('workloadSpec'),
       },
@@ -658,11 +697,11 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
       { key: variable(conditionStatus('target', step.set.type)), operator: 'AnyNotIn', value: [...step.set.unlessTargetHas], message: `${step.set.type} is set already` },
     ],
   });
-  const { match, changed } = on(step.trigger);
+  const { match, filters } = on(step.trigger);
   return {
     name: step.rule,
     match,
-    preconditions: { all: [...changed, ...whenTriggerReaches(step.when, step.trigger.kind, targetName).all] },
+    preconditions: { all: [...filters, ...whenTriggerReaches(step.when, step.trigger.kind, targetName).all] },
     context: [
       // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
       { name: 'reason', variable: { jmesPath: reason } },
