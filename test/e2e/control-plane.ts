@@ -24,6 +24,7 @@ const TOKEN = 'e2e-admin-token';
 
 /** The engines of the plane, by the process names their logs use. */
 export type Engine =
+  | 'egress-proxy'
   | 'etcd'
   | 'kube-apiserver'
   | 'kube-controller-manager'
@@ -32,6 +33,7 @@ export type Engine =
   | 'kyverno-background-controller'
   | 'kueue'
   | 'tekton-controller'
+  | 'tekton-webhook'
   | 'tekton-resolvers'
   | 'kwok';
 
@@ -75,17 +77,27 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-/** CRDs as a control plane without Tekton's webhook can serve them: no conversion, storage version only. */
-function servableCrds(): string {
+/**
+ * The pinned CRDs as a release installs them: Tekton's convert through Tekton's webhook, Kueue's
+ * through Kueue's (its release patches them so). Without the webhooks (an API-server-only plane)
+ * they are served without conversion, in their storage version only.
+ */
+function crds(withWebhooks: boolean): string {
   const docs: string[] = [];
   for (const folder of ['kyverno-v1.19.0', 'kueue-v0.19.2', 'tekton-pipeline-v1.15.0']) {
     for (const file of yamlFiles(join(sharedCrds, folder))) {
       for (const doc of YAML.parseAllDocuments(readFileSync(file, 'utf8'))) {
         const crd = doc.toJS();
         if (crd?.kind !== 'CustomResourceDefinition') continue;
-        if (crd.spec.conversion?.strategy === 'Webhook') {
+        const converted = crd.spec.conversion?.strategy === 'Webhook' || KUEUE_CONVERTED.includes(crd.metadata.name);
+        if (converted && !withWebhooks) {
           delete crd.spec.conversion;
           crd.spec.versions = crd.spec.versions.filter((v: { storage: boolean }) => v.storage);
+        } else if (KUEUE_CONVERTED.includes(crd.metadata.name)) {
+          crd.spec.conversion = {
+            strategy: 'Webhook',
+            webhook: { conversionReviewVersions: ['v1'], clientConfig: { service: serviceRef(WEBHOOK_SERVICES.kueue, '/convert'), caBundle: CA_PLACEHOLDER } },
+          };
         }
         docs.push(YAML.stringify(crd));
       }
@@ -94,15 +106,47 @@ function servableCrds(): string {
   return docs.join('---\n');
 }
 
+/** The CRDs Kueue's release converts through its webhook (config/components/crd/kustomization.yaml). */
+const KUEUE_CONVERTED = ['localqueues.kueue.x-k8s.io', 'clusterqueues.kueue.x-k8s.io', 'cohorts.kueue.x-k8s.io', 'workloads.kueue.x-k8s.io', 'multikueueclusters.kueue.x-k8s.io'];
+/** Replaced by the CA of Kueue's serving certificate once it is made. */
+const CA_PLACEHOLDER = '__KUEUE_CA__';
+
+/**
+ * Services of the engines the API server calls (webhooks, conversion), each with a ClusterIP of
+ * its own: the API server dials a Service's ClusterIP, which the egress proxy maps to the engine's
+ * loopback port.
+ */
+const WEBHOOK_SERVICES = {
+  kueue: { name: 'kueue-webhook-service', namespace: 'kueue-system', clusterIP: '10.0.0.200' },
+  tekton: { name: 'tekton-pipelines-webhook', namespace: 'tekton-pipelines', clusterIP: '10.0.0.201' },
+} as const;
+
+/** A webhook's reference to one of those Services. */
+function serviceRef({ name, namespace }: { name: string; namespace: string }, path: string) {
+  return { name, namespace, path };
+}
+
+function servicesOf(): string {
+  return Object.values(WEBHOOK_SERVICES)
+    .map(({ name, namespace, clusterIP }) => YAML.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { clusterIP, ports: [{ name: 'https', port: 443 }] } }))
+    .join('---\n');
+}
+
 /** PipelineRuns labelled `<FAIL_LABEL>: "true"` fail: Tekton copies run labels to their pods. */
 export const FAIL_LABEL = 'e2e.tekton-kueue-policies.dev/fail';
 /** PipelineRuns labelled `<TASK_DURATION_LABEL>: "45s"` run each task that long on the fake node. */
 export const TASK_DURATION_LABEL = 'e2e.tekton-kueue-policies.dev/task-duration';
+/**
+ * PipelineRuns annotated `<TASK_RESULTS_ANNOTATION>: '[{"key":"digest","value":"sha256:…","type":1}]'`
+ * give every task these results: a step's termination message, as Tekton's entrypoint writes it, and
+ * Tekton copies run annotations to their pods.
+ */
+export const TASK_RESULTS_ANNOTATION = 'e2e.tekton-kueue-policies.dev/task-results';
 
 /**
  * kwok Stages: kwok's own stages make the node Ready and pods Running (and delete them); ours
  * finish the pods of TaskRuns after `taskSeconds` (or their run's TASK_DURATION_LABEL), failing
- * those labelled FAIL_LABEL.
+ * those labelled FAIL_LABEL, with the results of TASK_RESULTS_ANNOTATION.
  */
 function kwokStages(taskSeconds: number): string {
   const kwokDir = moduleDir('sigs.k8s.io/kwok', TOOLS.kwok.version);
@@ -136,6 +180,7 @@ spec:
           terminated:
             exitCode: ${failing ? 1 : 0}
             finishedAt: {{ $now | Quote }}
+            message: {{ index $.metadata.annotations "${TASK_RESULTS_ANNOTATION}" | default "" | Quote }}
             reason: ${failing ? 'Error' : 'Completed'}
             startedAt: {{ $now | Quote }}
       {{ end }}
@@ -326,6 +371,20 @@ export class ControlPlane {
       'current-context': 'e2e',
     }));
 
+    // The API server reaches the engines behind Services (webhooks, CRD conversion) through the
+    // egress proxy, on loopback.
+    const egress = join(this.dir, 'egress.sock');
+    const routes = {
+      [`${WEBHOOK_SERVICES.kueue.clusterIP}:443`]: await port('kueue-webhook'),
+      [`${WEBHOOK_SERVICES.tekton.clusterIP}:443`]: await port('tekton-webhook'),
+    };
+    this.launch('egress-proxy', { binary: process.execPath, args: [join(import.meta.dirname, 'egress-proxy.mjs'), egress, JSON.stringify(routes)], env: {} });
+    writeFileSync(join(this.dir, 'egress.yaml'), YAML.stringify({
+      apiVersion: 'apiserver.k8s.io/v1beta1',
+      kind: 'EgressSelectorConfiguration',
+      egressSelections: [{ name: 'cluster', connection: { proxyProtocol: 'HTTPConnect', transport: { uds: { udsName: egress } } } }],
+    }));
+
     const etcdClient = await port('etcd-client');
     const etcdPeer = await port('etcd-peer');
     this.launch('etcd', {
@@ -359,12 +418,13 @@ export class ControlPlane {
         '--allow-privileged=true',
         // The fake node is Ready from its first status; no not-ready taint to wait out.
         '--disable-admission-plugins=TaintNodesByCondition',
+        `--egress-selector-config-file=${join(this.dir, 'egress.yaml')}`,
       ],
       env: {},
     });
     await waitFor('kube-apiserver /readyz', () => this.kubectl('get', '--raw', '/readyz') === 'ok', 90_000);
     if (engines === 'api-server') {
-      this.apply(servableCrds());
+      this.apply(crds(false));
       await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
       return;
     }
@@ -393,8 +453,14 @@ export class ControlPlane {
       env: {},
     });
 
-    this.apply(servableCrds());
+    // Kueue's serving certificate, for its Service as the API server dials it.
+    const kueueCerts = join(this.dir, 'kueue-certs');
+    mkdirSync(kueueCerts);
+    selfSignedCert(kueueCerts, `${WEBHOOK_SERVICES.kueue.name}.${WEBHOOK_SERVICES.kueue.namespace}.svc`);
+    const kueueCa = readFileSync(join(kueueCerts, 'tls.crt')).toString('base64');
+    this.apply(crds(true).replaceAll(CA_PLACEHOLDER, kueueCa));
     await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
+    this.apply(['apiVersion: v1\nkind: Namespace\nmetadata: {name: kueue-system}\n', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: tekton-pipelines}\n', servicesOf()].join('---\n'));
 
     // Kyverno as its release installs it: namespace, config, each controller's service account and
     // RBAC, including the aggregated roles the bundle's RBAC feeds.
@@ -431,24 +497,20 @@ export class ControlPlane {
     });
 
     // Kueue with its own defaults (WaitForPodsReady on, its timeout scaled down) and certificates
-    // for its webhook server, its metrics server and its visibility server, which it reads from
-    // fixed paths (needs root). No webhook is registered.
-    const kueueCerts = join(this.dir, 'kueue-certs');
-    mkdirSync(kueueCerts);
-    selfSignedCert(kueueCerts);
+    // for its webhook server, its metrics server and its visibility server (the last two it reads
+    // from fixed paths, which needs root). Its webhooks are registered as its release does.
     for (const fixed of ['/etc/kueue/metrics/certs', '/visibility']) {
       if (!existsSync(join(fixed, 'tls.crt'))) {
         mkdirSync(fixed, { recursive: true });
         selfSignedCert(fixed);
       }
     }
-    this.kubectl('create', 'namespace', 'kueue-system');
     writeFileSync(join(this.dir, 'kueue.yaml'), YAML.stringify({
       apiVersion: 'config.kueue.x-k8s.io/v1beta2',
       kind: 'Configuration',
       namespace: 'kueue-system',
       leaderElection: { leaderElect: false },
-      webhook: { port: await port('kueue-webhook'), host: '127.0.0.1', certDir: kueueCerts },
+      webhook: { port: routes[`${WEBHOOK_SERVICES.kueue.clusterIP}:443`], host: '127.0.0.1', certDir: kueueCerts },
       metrics: { bindAddress: '0' },
       health: { healthProbeBindAddress: `127.0.0.1:${await port('kueue-health')}` },
       visibilityServer: { bindAddress: '127.0.0.1', bindPort: await port('kueue-visibility') },
@@ -458,8 +520,21 @@ export class ControlPlane {
       waitForPodsReady: { timeout: podsReadyTimeout, requeuingStrategy: { backoffBaseSeconds: 5 } },
     }));
     this.launch('kueue', { binary: kueue.kueue, args: [`--config=${join(this.dir, 'kueue.yaml')}`, `--kubeconfig=${this.kubeconfig}`], env: {} });
+    this.apply(kueueWebhooks(kueueCa));
 
-    // Tekton: its system namespace and config maps; no webhook, so the CRDs have no conversion.
+    // Tekton's processes read their namespace, ports and config map names from the environment.
+    const tektonEnv = async (engine: 'tekton-controller' | 'tekton-webhook' | 'tekton-resolvers', namespace: string, metricsDomain = 'tekton.dev/pipeline') => ({
+      SYSTEM_NAMESPACE: namespace,
+      PROBES_PORT: String(await port(`${engine}-probes`)),
+      PROFILING_PORT: String(await port(`${engine}-profiling`)),
+      METRICS_DOMAIN: metricsDomain,
+      CONFIG_LOGGING_NAME: 'config-logging',
+      CONFIG_OBSERVABILITY_NAME: 'config-observability',
+      CONFIG_LEADERELECTION_NAME: `config-leader-election-${engine.replace('tekton-', '')}`,
+      CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
+    });
+
+    // Tekton's controller, with its system namespace, config maps and RBAC.
     this.apply(tektonSetup());
     this.launch('tekton-controller', {
       binary: tekton.controller,
@@ -472,15 +547,22 @@ export class ControlPlane {
         '-shell-image=busybox',
         '-shell-image-win=mcr.microsoft.com/powershell:nanoserver',
       ],
+      env: await tektonEnv('tekton-controller', 'tekton-pipelines'),
+    });
+
+    // Tekton's webhook: defaulting, validation and CRD conversion. It makes its own certificate
+    // and fills in its webhook configurations and the CRDs' conversion.
+    this.apply(tektonWebhooks());
+    this.launch('tekton-webhook', {
+      binary: tekton.webhook,
+      args: [`-kubeconfig=${this.identity('tekton-pipelines', 'tekton-pipelines-webhook')}`],
       env: {
-        SYSTEM_NAMESPACE: 'tekton-pipelines',
-        PROBES_PORT: String(await port('tekton-controller-probes')),
-        PROFILING_PORT: String(await port('tekton-controller-profiling')),
-        METRICS_DOMAIN: 'tekton.dev/pipeline',
-        CONFIG_LOGGING_NAME: 'config-logging',
-        CONFIG_OBSERVABILITY_NAME: 'config-observability',
-        CONFIG_LEADERELECTION_NAME: 'config-leader-election-controller',
-        CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
+        ...(await tektonEnv('tekton-webhook', 'tekton-pipelines')),
+        KUBERNETES_MIN_VERSION: 'v1.28.0',
+        WEBHOOK_PORT: String(routes[`${WEBHOOK_SERVICES.tekton.clusterIP}:443`]),
+        WEBHOOK_ADMISSION_CONTROLLER_NAME: 'webhook.pipeline.tekton.dev',
+        WEBHOOK_SERVICE_NAME: WEBHOOK_SERVICES.tekton.name,
+        WEBHOOK_SECRET_NAME: 'webhook-certs',
       },
     });
 
@@ -489,16 +571,7 @@ export class ControlPlane {
     this.launch('tekton-resolvers', {
       binary: tekton.resolvers,
       args: [`-kubeconfig=${this.identity('tekton-pipelines-resolvers', 'tekton-pipelines-resolvers')}`],
-      env: {
-        SYSTEM_NAMESPACE: 'tekton-pipelines-resolvers',
-        PROBES_PORT: String(await port('tekton-resolvers-probes')),
-        PROFILING_PORT: String(await port('tekton-resolvers-profiling')),
-        METRICS_DOMAIN: 'tekton.dev/resolution',
-        CONFIG_LOGGING_NAME: 'config-logging',
-        CONFIG_OBSERVABILITY_NAME: 'config-observability',
-        CONFIG_LEADERELECTION_NAME: 'config-leader-election-resolvers',
-        CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
-      },
+      env: await tektonEnv('tekton-resolvers', 'tekton-pipelines-resolvers', 'tekton.dev/resolution'),
     });
 
     writeFileSync(join(this.dir, 'kwok-stages.yaml'), kwokStages(taskSeconds));
@@ -524,6 +597,8 @@ metadata:
 `);
     await waitFor('the fake node Ready', () => this.kubectl('get', 'node', 'kwok-node-0', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}') === 'True');
     await waitFor('Kyverno webhooks', () => this.kubectl('get', 'mutatingwebhookconfigurations', '-o', 'name').includes('kyverno-resource-mutating-webhook-cfg'));
+    // Tekton's webhook has made its certificate and taken over its configurations.
+    await waitFor("Tekton's webhook", () => this.kubectl('get', 'mutatingwebhookconfiguration', 'webhook.pipeline.tekton.dev', '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}').length > 0);
   }
 
   /**
@@ -556,8 +631,41 @@ function kill(child: ChildProcess): void {
   }
 }
 
-function selfSignedCert(dir: string): void {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
+function selfSignedCert(dir: string, dnsName = 'localhost'): void {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${dnsName}`, '-addext', `subjectAltName=IP:127.0.0.1,DNS:${dnsName}`, '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
+}
+
+/**
+ * Kueue's webhook configurations as its release installs them (config/components/webhook of the
+ * module, named and namespaced as the release's kustomization does), calling its Service with the
+ * CA of its serving certificate.
+ */
+function kueueWebhooks(caBundle: string): string {
+  const manifests = join(moduleDir('sigs.k8s.io/kueue', ENGINE_VERSIONS.kueue), 'config', 'components', 'webhook', 'manifests.yaml');
+  return YAML.parseAllDocuments(readFileSync(manifests, 'utf8'))
+    .map((d) => d.toJS())
+    .filter(Boolean)
+    .map((config) => {
+      config.metadata.name = `kueue-${config.metadata.name}`;
+      for (const webhook of config.webhooks) {
+        webhook.clientConfig = { service: serviceRef(WEBHOOK_SERVICES.kueue, webhook.clientConfig.service.path), caBundle };
+        // The release keeps the webhooks of job kinds out of kube-system and Kueue's namespace.
+        if (!webhook.clientConfig.service.path.includes('kueue-x-k8s-io')) {
+          webhook.namespaceSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kueue-system'] }] };
+        }
+      }
+      return YAML.stringify(config);
+    })
+    .join('---\n');
+}
+
+/** Tekton's webhook configurations and certificate Secret, which its webhook fills in (config/500-webhooks.yaml). */
+function tektonWebhooks(): string {
+  const config = join(moduleDir('github.com/tektoncd/pipeline', ENGINE_VERSIONS.tekton), 'config');
+  return [
+    upstream([join(config, '500-webhooks.yaml')], ['Secret', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']),
+    'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config-leader-election-webhook, namespace: tekton-pipelines}\n',
+  ].join('---\n');
 }
 
 /** Objects of the given kinds from upstream YAML files (RBAC and config as a release installs them). */

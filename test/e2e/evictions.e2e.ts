@@ -11,6 +11,7 @@ import { ControlPlane, stopAll, synthesize } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
 import {
   admissionsOf,
+  applyDeployPipeline,
   CLUSTER_QUEUE,
   expectQueueEmpty,
   expectRunFinished,
@@ -32,18 +33,7 @@ let plane: ControlPlane;
 beforeAll(async () => {
   plane = await ControlPlane.start({ taskSeconds: 3, podsReadyTimeout: '15s' });
   await plane.installBundle(synthesize(join(import.meta.dirname, 'config.yaml')));
-  for (const namespace of ['e2e-long', 'e2e-not-started', 'e2e-cq-stop']) {
-    plane.apply(`apiVersion: tekton.dev/v1
-kind: Pipeline
-metadata: {name: deploy, namespace: ${namespace}}
-spec:
-  tasks:
-    - name: deploy
-      taskSpec:
-        steps:
-          - {name: deploy, image: busybox, script: "echo deploy"}
-`);
-  }
+  for (const namespace of ['e2e-long', 'e2e-not-started', 'e2e-cq-stop']) applyDeployPipeline(plane, namespace);
 });
 
 afterAll(() => {

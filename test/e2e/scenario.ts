@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import { CUSTOM_RUN, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD } from '../../src/gate/names.js';
-import { type ControlPlane, FAIL_LABEL, TASK_DURATION_LABEL } from './control-plane.js';
+import { type ControlPlane, FAIL_LABEL, TASK_DURATION_LABEL, TASK_RESULTS_ANNOTATION } from './control-plane.js';
 import { condition, EVENT, type Obj, POD } from './objects.js';
 
 /** Shared timeouts: a queue step (admission, release, a stop), a whole run, a drain of several. */
@@ -28,10 +28,9 @@ export class PipelineRunBuilder {
     this.run = {
       apiVersion: PIPELINE_RUN.apiVersion,
       kind: PIPELINE_RUN.kind,
-      metadata: { name: '', namespace, labels: {}, annotations: {} },
+      metadata: { name: '', generateName: `${prefix}-`, namespace, labels: {}, annotations: {} },
       spec: {},
     };
-    (this.run.metadata as { generateName?: string }).generateName = `${prefix}-`;
     this.inline();
   }
 
@@ -39,6 +38,13 @@ export class PipelineRunBuilder {
   inline(): this {
     delete this.run.spec.pipelineRef;
     this.run.spec.pipelineSpec = { tasks: [task('build'), task('test', 'build')], finally: [task('report')] };
+    return this;
+  }
+
+  /** An inline spec of the scenario's own. */
+  pipelineSpec(spec: Record<string, unknown>): this {
+    delete this.run.spec.pipelineRef;
+    this.run.spec.pipelineSpec = structuredClone(spec);
     return this;
   }
 
@@ -54,6 +60,22 @@ export class PipelineRunBuilder {
     delete this.run.spec.pipelineSpec;
     this.run.spec.pipelineRef = { resolver: 'cluster', params: [{ name: 'kind', value: 'pipeline' }, { name: 'name', value: name }, { name: 'namespace', value: this.run.metadata.namespace }] };
     return this;
+  }
+
+  /** Submitted as `tekton.dev/v1beta1` (the API server converts it through Tekton's webhook). */
+  v1beta1(): this {
+    this.run.apiVersion = 'tekton.dev/v1beta1';
+    return this;
+  }
+
+  param(name: string, value: string): this {
+    (this.run.spec.params ??= []).push({ name, value });
+    return this;
+  }
+
+  /** Every task of the run reports these results (string values) on the fake node. */
+  taskResults(results: Record<string, string>): this {
+    return this.annotation(TASK_RESULTS_ANNOTATION, JSON.stringify(Object.entries(results).map(([key, value]) => ({ key, value, type: 1 }))));
   }
 
   /** Created with `spec.status: PipelineRunPending` by its user. */
@@ -125,6 +147,32 @@ export async function workloadOf(plane: ControlPlane, namespace: string, run: st
 export async function gateOf(plane: ControlPlane, namespace: string, run: string): Promise<Obj | undefined> {
   const [gate] = await plane.objects.list(CUSTOM_RUN, namespace, `${PIPELINE_RUN_LABEL}=${run}`);
   return gate;
+}
+
+/** Whether the gate CustomRun of a run has let it go (Succeeded=True). */
+export async function gateOpen(plane: ControlPlane, namespace: string, run: string): Promise<boolean> {
+  return condition(await gateOf(plane, namespace, run), 'Succeeded')?.status === 'True';
+}
+
+/** Waits until the gates of the runs are open: they hold their queue's quota. */
+export async function expectGatesOpen(plane: ControlPlane, namespace: string, runs: readonly string[], timeout: number = WAIT.step): Promise<void> {
+  await expect
+    .poll(async () => (await Promise.all(runs.map((run) => gateOpen(plane, namespace, run)))).every(Boolean), { timeout, interval: WAIT.poll, message: `the gates of ${runs.join(', ')} to open` })
+    .toBe(true);
+}
+
+/**
+ * The Pipeline `deploy` of one task (and a finally task, when asked), for runs by reference or
+ * through the cluster resolver.
+ */
+export function applyDeployPipeline(plane: ControlPlane, namespace: string, { withFinally = false } = {}): void {
+  const step = (name: string) => ({ name, taskSpec: { steps: [{ name, image: 'busybox', script: `echo ${name}` }] } });
+  plane.apply(JSON.stringify({
+    apiVersion: PIPELINE_RUN.apiVersion,
+    kind: 'Pipeline',
+    metadata: { name: 'deploy', namespace },
+    spec: { tasks: [step('deploy')], ...(withFinally ? { finally: [step('report')] } : {}) },
+  }));
 }
 
 /** Names of the TaskRun pods of a run (Tekton labels pods with their run). */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CUSTOM_RUN, PIPELINE_RUN, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { as, expectRunFinished, expectStays, expectWorkload, gateOf, PipelineRunBuilder, WAIT } from './scenario.js';
+import { applyDeployPipeline, as, expectRunFinished, expectStays, expectWorkload, gateOf, PipelineRunBuilder, WAIT } from './scenario.js';
 
 const ns = 'e2e-tenant';
 const TENANT = `system:serviceaccount:${ns}:tenant`;
@@ -35,22 +35,8 @@ kind: RoleBinding
 metadata: {name: opt-out, namespace: ${ns}}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: tekton-kueue-policies:opt-out}
 subjects: [{kind: User, name: ${RELEASE_BOT}, apiGroup: rbac.authorization.k8s.io}]
----
-apiVersion: tekton.dev/v1
-kind: Pipeline
-metadata: {name: deploy, namespace: ${ns}}
-spec:
-  tasks:
-    - name: deploy
-      taskSpec:
-        steps:
-          - {name: deploy, image: busybox, script: "echo deploy"}
-  finally:
-    - name: report
-      taskSpec:
-        steps:
-          - {name: report, image: busybox, script: "echo report"}
 `);
+  applyDeployPipeline(plane, ns, { withFinally: true });
   tenant = as(plane, TENANT);
   // Tekton's edit role reaches `edit` through ClusterRole aggregation: wait for it.
   await waitFor('edit to grant Tekton\'s resources', () => plane.tryKubectl(['auth', 'can-i', 'create', 'pipelineruns.tekton.dev', '-n', ns, '--as', TENANT]).ok, WAIT.step);
@@ -91,7 +77,8 @@ describe('a tenant cannot start a run without Kueue\'s admission', () => {
     const lookalike = new PipelineRunBuilder(ns, 'lookalike').build();
     lookalike.spec.pipelineSpec.tasks.unshift({ name: 'kueue-gate', taskSpec: { steps: [{ name: 'go', image: 'busybox', script: 'echo no queue' }] } });
     const run = await expectHeldBack(tenant.create(lookalike));
-    expect(run.spec.pipelineSpec.tasks[0].taskSpec).toEqual({ apiVersion: 'kueue.x-k8s.io/v1beta2', kind: 'Workload', spec: {} });
+    // The bundle's gate, as stored: Tekton's defaulting adds the empty metadata.
+    expect(run.spec.pipelineSpec.tasks[0].taskSpec).toEqual({ apiVersion: 'kueue.x-k8s.io/v1beta2', kind: 'Workload', metadata: {}, spec: {} });
     expect(run.spec.pipelineSpec.tasks.filter((t: { name: string }) => t.name === 'kueue-gate')).toHaveLength(1);
   });
 
@@ -104,6 +91,13 @@ describe('a tenant cannot start a run without Kueue\'s admission', () => {
 
   it('the opt-out label is refused, naming the grant to ask for', () => {
     expectRefused(tenant.create(new PipelineRunBuilder(ns, 'skip').label('tekton-kueue-policies.dev/opt-out', 'true').build()), 'opt-out-granted', 'tekton-kueue-policies:opt-out');
+  });
+
+  it('through tekton.dev/v1beta1 all the same: the opt-out label is refused, a run is held back', async () => {
+    expectRefused(tenant.create(new PipelineRunBuilder(ns, 'skip').v1beta1().label('tekton-kueue-policies.dev/opt-out', 'true').build()), 'opt-out-granted', 'tekton-kueue-policies:opt-out');
+    const run = await expectHeldBack(tenant.create(new PipelineRunBuilder(ns, 'v1beta1').v1beta1().build()));
+    expect(run.apiVersion).toBe('tekton.dev/v1beta1');
+    expect(run.spec.pipelineSpec.tasks[0].name).toBe('kueue-gate');
   });
 
   it('a held run cannot be released by its tenant, only cancelled', async () => {

@@ -17,6 +17,8 @@ const probes: Record<string, { args: string[]; says: RegExp }> = {
   'kyverno-background-controller': { args: ['--help'], says: /Usage/ },
   kueue: { args: ['--help'], says: /config/ },
   controller: { args: ['--help'], says: /entrypoint-image/ },
+  // Tekton's webhook reads its namespace before its flags.
+  webhook: { args: ['--help'], says: /SYSTEM_NAMESPACE/ },
   resolvers: { args: ['--help'], says: /kubeconfig/ },
   kwok: { args: ['--version'], says: /v0\.8\.0/ },
 };

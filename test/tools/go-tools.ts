@@ -62,7 +62,11 @@ export const TOOLS = {
   tekton: {
     name: 'tekton',
     module: 'tekton',
-    binaries: { controller: 'github.com/tektoncd/pipeline/cmd/controller', resolvers: 'github.com/tektoncd/pipeline/cmd/resolvers' },
+    binaries: {
+      controller: 'github.com/tektoncd/pipeline/cmd/controller',
+      webhook: 'github.com/tektoncd/pipeline/cmd/webhook',
+      resolvers: 'github.com/tektoncd/pipeline/cmd/resolvers',
+    },
     coldMinutes: 6,
   },
   kwok: { name: 'kwok', version: 'v0.8.0', binaries: { kwok: 'sigs.k8s.io/kwok/cmd/kwok' }, coldMinutes: 3 },

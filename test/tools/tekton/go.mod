@@ -1,7 +1,7 @@
-// Wrapper module that builds the Tekton Pipelines controller and resolvers (v1.15.0) for the e2e
+// Wrapper module that builds the Tekton Pipelines controller, webhook and resolvers (v1.15.0) for the e2e
 // control plane. `go install ...@v1.15.0` needs the proxy's version list, which this machine's proxy
 // refuses; a module that requires the version does not. Requirements come from `go get
-// github.com/tektoncd/pipeline/cmd/controller@v1.15.0 .../cmd/resolvers@v1.15.0`; they are main
+// github.com/tektoncd/pipeline/cmd/controller@v1.15.0 .../cmd/webhook@v1.15.0 .../cmd/resolvers@v1.15.0`; they are main
 // packages: do not tidy.
 module tekton-kueue-policies/test/tools/tekton
 
@@ -72,6 +72,7 @@ require (
 	github.com/go-openapi/jsonpointer v0.21.1 // indirect
 	github.com/go-openapi/jsonreference v0.21.0 // indirect
 	github.com/go-openapi/swag v0.23.1 // indirect
+	github.com/gobuffalo/flect v1.0.3 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/google/cel-go v0.29.2 // indirect
 	github.com/google/gnostic-models v0.7.0 // indirect

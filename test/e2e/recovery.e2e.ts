@@ -1,0 +1,82 @@
+/**
+ * Events Kyverno misses, made up for. Kyverno's background controller gives up within milliseconds
+ * on an UpdateRequest whose trigger it cannot find yet, which happens when the API server stores
+ * the object only after a slower webhook (Tekton's) has answered: the Workload of that run would
+ * never be made. The gate makes it at the next status update Tekton writes while the run waits.
+ * Here the UpdateRequest of the creation is lost on purpose: Kyverno's background controller is
+ * stopped, the run created, that UpdateRequest deleted, and the controller started again.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CUSTOM_RUN, PIPELINE_RUN } from '../../src/gate/names.js';
+import { ControlPlane, stopAll, synthesize } from './control-plane.js';
+import { condition, type Obj } from './objects.js';
+import { applyDeployPipeline, expectRunFinished, expectWorkload, expectWorkloadFinished, gateOf, PipelineRunBuilder, pipelineRun, WAIT } from './scenario.js';
+
+const ns = 'e2e-missed';
+const UPDATE_REQUEST = { apiVersion: 'kyverno.io/v2', kind: 'UpdateRequest' };
+let plane: ControlPlane;
+
+beforeAll(async () => {
+  plane = await ControlPlane.start({ taskSeconds: 2 });
+  await plane.installBundle(synthesize(join(import.meta.dirname, 'config.yaml')));
+  applyDeployPipeline(plane, ns);
+});
+
+afterAll(() => {
+  stopAll();
+  if (plane) console.log(`control-plane logs: ${plane.logs}`);
+});
+
+type UpdateRequest = Omit<Obj, 'spec'> & { spec: { ruleContext: { rule: string; trigger: { name: string } }[] } };
+
+/** Waits for the UpdateRequest of `rule` for `trigger`, and deletes it before Kyverno acts on it. */
+async function loseUpdateRequest(rule: string, trigger: string): Promise<void> {
+  let lost: UpdateRequest | undefined;
+  await expect
+    .poll(async () => {
+      const requests = await plane.objects.list<UpdateRequest>(UPDATE_REQUEST, 'kyverno');
+      lost = requests.find((ur) => ur.spec.ruleContext.some((c) => c.rule === rule && c.trigger.name === trigger));
+      return lost;
+    }, { timeout: WAIT.step, interval: WAIT.poll, message: `the UpdateRequest of ${rule} for ${trigger}` })
+    .toBeDefined();
+  await plane.objects.delete(UPDATE_REQUEST, 'kyverno', lost!.metadata.name);
+}
+
+/** Waits until Tekton has written the run's status with `ready` true (it has seen the run stored). */
+async function expectTektonStatus(run: string, ready: (run: Obj) => boolean): Promise<void> {
+  await expect.poll(async () => ready((await pipelineRun(plane, ns, run))!), { timeout: WAIT.step, interval: WAIT.poll, message: `Tekton's status of ${run}` }).toBe(true);
+}
+
+describe('a Workload whose creation Kyverno missed', () => {
+  it('pending: made at the status Tekton writes on the held run, which then runs', async () => {
+    await plane.stop('kyverno-background-controller');
+    const run = (await new PipelineRunBuilder(ns, 'held').pipelineRef('deploy').create(plane)).metadata.name;
+    await loseUpdateRequest('workload-for-pipelinerun', run);
+    await expectTektonStatus(run, (r) => condition(r, 'Succeeded')?.reason === 'PipelineRunPending');
+    plane.start('kyverno-background-controller');
+
+    const workload = await expectWorkload(plane, ns, run);
+    expect(workload.metadata.labels?.['generate.kyverno.io/rule-name']).toBe('missed-workload-for-pipelinerun');
+    expect(workload.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: PIPELINE_RUN.kind, name: run })]);
+    expect(condition(await expectRunFinished(plane, ns, run), 'Succeeded')?.status).toBe('True');
+    await expectWorkloadFinished(plane, ns, run, 'Succeeded');
+  });
+
+  it('customrun: made at the status Tekton writes once it has created the gate, which then opens', async () => {
+    await plane.stop('kyverno-background-controller');
+    const run = (await new PipelineRunBuilder(ns, 'gated').create(plane)).metadata.name;
+    await expect.poll(() => gateOf(plane, ns, run), { timeout: WAIT.step, interval: WAIT.poll, message: `the gate CustomRun of ${run}` }).toBeDefined();
+    const gate = (await gateOf(plane, ns, run))!.metadata;
+    await loseUpdateRequest('workload-for-customrun', gate.name);
+    await expectTektonStatus(run, (r) => ((r.status?.childReferences ?? []) as { name: string }[]).some((c) => c.name === gate.name));
+    plane.start('kyverno-background-controller');
+
+    const workload = await expectWorkload(plane, ns, run);
+    expect(workload.metadata.name).toBe(gate.name);
+    expect(workload.metadata.labels?.['generate.kyverno.io/rule-name']).toBe('missed-workload-for-customrun');
+    expect(workload.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: CUSTOM_RUN.kind, name: gate.name, uid: gate.uid })]);
+    expect(condition(await expectRunFinished(plane, ns, run), 'Succeeded')?.status).toBe('True');
+    await expectWorkloadFinished(plane, ns, run, 'Succeeded');
+  });
+});
