@@ -1,11 +1,12 @@
 /**
  * An offline control plane for the end-to-end suite, the way envtest does it, with every engine
  * real and built from the Go module proxy: etcd, kube-apiserver, kube-controller-manager,
- * kube-scheduler, Kyverno's admission and background controllers, the Kueue manager, the Tekton
- * controller and resolvers, and kwok (a fake node whose pods complete or fail by Stage). Each
- * engine is a named process with named localhost ports and a log file; any engine can be stopped,
- * started and restarted mid-scenario (`plane.stop('kueue')`), and `stop()` ends them all, also
- * after a failure.
+ * kube-scheduler, Kyverno's admission and background controllers, the Kueue manager and its
+ * webhooks, the Tekton controller, webhook and resolvers, and kwok (a fake node whose pods complete
+ * or fail by Stage). The API server calls the webhooks through their Services, by an egress proxy
+ * on loopback. Each engine has a start method of its own and is a named process with named
+ * localhost ports and a log file; any engine can be stopped, started and restarted mid-scenario
+ * (`plane.stop('kueue')`), and `stop()` ends them all, also after a failure.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -14,12 +15,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { yamlFiles } from '../../src/validate/crd-schemas.js';
+import { crdFolders, yamlFiles } from '../../src/validate/crd-schemas.js';
 import { ENGINE_VERSIONS, ensureTool, moduleDir, TOOLS } from '../tools/go-tools.js';
 import { Objects } from './objects.js';
 
 const root = join(import.meta.dirname, '..', '..');
-const sharedCrds = join(root, '..', 'shared', 'crds');
 const TOKEN = 'e2e-admin-token';
 
 /** The engines of the plane, by the process names their logs use. */
@@ -78,14 +78,15 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
 }
 
 /**
- * The pinned CRDs as a release installs them: Tekton's convert through Tekton's webhook, Kueue's
+ * The pinned CRDs (`../shared/crds`, else the Go module cache) as a release installs them:
+ * Tekton's convert through Tekton's webhook, Kueue's
  * through Kueue's (its release patches them so). Without the webhooks (an API-server-only plane)
  * they are served without conversion, in their storage version only.
  */
 function crds(withWebhooks: boolean): string {
   const docs: string[] = [];
-  for (const folder of ['kyverno-v1.19.0', 'kueue-v0.19.2', 'tekton-pipeline-v1.15.0']) {
-    for (const file of yamlFiles(join(sharedCrds, folder))) {
+  for (const folder of crdFolders(root)) {
+    for (const file of yamlFiles(folder)) {
       for (const doc of YAML.parseAllDocuments(readFileSync(file, 'utf8'))) {
         const crd = doc.toJS();
         if (crd?.kind !== 'CustomResourceDefinition') continue;
@@ -126,9 +127,14 @@ function serviceRef({ name, namespace }: { name: string; namespace: string }, pa
   return { name, namespace, path };
 }
 
+/** Those Services, with their namespaces. */
 function servicesOf(): string {
   return Object.values(WEBHOOK_SERVICES)
-    .map(({ name, namespace, clusterIP }) => YAML.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { clusterIP, ports: [{ name: 'https', port: 443 }] } }))
+    .flatMap(({ name, namespace, clusterIP }) => [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { clusterIP, ports: [{ name: 'https', port: 443 }] } },
+    ])
+    .map((o) => YAML.stringify(o))
     .join('---\n');
 }
 
@@ -339,81 +345,112 @@ export class ControlPlane {
     execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', '-'], { input: yaml, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
-  /** `kubectl create` of YAML text; returns the created object. */
-  create(yaml: string): { metadata: { name: string; namespace: string } } {
-    return JSON.parse(execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, 'create', '-o', 'json', '-f', '-'], { input: yaml, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }));
-  }
-
   getJson<T = any>(...args: string[]): T {
     return JSON.parse(this.kubectl('get', '-o', 'json', ...args)) as T;
   }
 
   private async boot({ taskSeconds, podsReadyTimeout = '15s', engines = 'all' }: ControlPlaneOptions): Promise<void> {
-    const k8s = ensureTool(TOOLS.kubernetes);
-    const etcd = ensureTool(TOOLS.etcd);
-    this.kubectlPath = k8s.kubectl;
-    const port = (name: string) => this.ports.get(name);
+    this.kubectlPath = ensureTool(TOOLS.kubernetes).kubectl;
+    await this.writeCredentials();
+    await this.startEgressProxy();
+    await this.startEtcd();
+    await this.startApiServer();
+    if (engines === 'api-server') {
+      await this.installCrds(false);
+      return;
+    }
+    await this.startControllerManager();
+    await this.startScheduler();
+    await this.installCrds(true);
+    await this.startKyverno();
+    await this.startKueue(podsReadyTimeout);
+    await this.startTekton();
+    await this.startKwok(taskSeconds);
+    await waitFor('Kyverno webhooks', () => this.kubectl('get', 'mutatingwebhookconfigurations', '-o', 'name').includes('kyverno-resource-mutating-webhook-cfg'));
+    // Tekton's webhook has made its certificate and taken over its configurations.
+    await waitFor("Tekton's webhook", () => this.kubectl('get', 'mutatingwebhookconfiguration', 'webhook.pipeline.tekton.dev', '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}').length > 0);
+  }
 
-    // Credentials: a static admin token, a service-account signing key, self-signed serving certs.
-    const certs = join(this.dir, 'certs');
-    mkdirSync(certs);
+  private get certs(): string {
+    return join(this.dir, 'certs');
+  }
+
+  /** A static admin token and its kubeconfig, the service-account signing key, Kueue's serving certificate. */
+  private async writeCredentials(): Promise<void> {
+    mkdirSync(this.certs);
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    writeFileSync(join(certs, 'sa.key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
-    writeFileSync(join(certs, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
-    writeFileSync(join(certs, 'tokens.csv'), `${TOKEN},admin,admin,"system:masters"\n`);
-    const apiserver = await port('kube-apiserver');
+    writeFileSync(join(this.certs, 'sa.key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
+    writeFileSync(join(this.certs, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+    writeFileSync(join(this.certs, 'tokens.csv'), `${TOKEN},admin,admin,"system:masters"\n`);
     writeFileSync(this.kubeconfig, YAML.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'e2e', cluster: { server: `https://127.0.0.1:${apiserver}`, 'insecure-skip-tls-verify': true } }],
+      clusters: [{ name: 'e2e', cluster: { server: `https://127.0.0.1:${await this.ports.get('kube-apiserver')}`, 'insecure-skip-tls-verify': true } }],
       users: [{ name: 'admin', user: { token: TOKEN } }],
       contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'admin' } }],
       'current-context': 'e2e',
     }));
+    // For Kueue's Service as the API server dials it.
+    mkdirSync(this.kueueCerts);
+    selfSignedCert(this.kueueCerts, `${WEBHOOK_SERVICES.kueue.name}.${WEBHOOK_SERVICES.kueue.namespace}.svc`);
+  }
 
-    // The API server reaches the engines behind Services (webhooks, CRD conversion) through the
-    // egress proxy, on loopback.
-    const egress = join(this.dir, 'egress.sock');
-    const routes = {
-      [`${WEBHOOK_SERVICES.kueue.clusterIP}:443`]: await port('kueue-webhook'),
-      [`${WEBHOOK_SERVICES.tekton.clusterIP}:443`]: await port('tekton-webhook'),
-    };
-    this.launch('egress-proxy', { binary: process.execPath, args: [join(import.meta.dirname, 'egress-proxy.mjs'), egress, JSON.stringify(routes)], env: {} });
+  private get kueueCerts(): string {
+    return join(this.dir, 'kueue-certs');
+  }
+
+  /** The loopback port of the engine behind a webhook Service. */
+  private webhookPort(service: keyof typeof WEBHOOK_SERVICES): Promise<number> {
+    return this.ports.get(`${service}-webhook`);
+  }
+
+  /** The API server reaches the engines behind Services (webhooks, CRD conversion) through it, on loopback. */
+  private async startEgressProxy(): Promise<void> {
+    const socket = join(this.dir, 'egress.sock');
+    const routes = Object.fromEntries(
+      await Promise.all((Object.keys(WEBHOOK_SERVICES) as (keyof typeof WEBHOOK_SERVICES)[]).map(async (service) => [`${WEBHOOK_SERVICES[service].clusterIP}:443`, await this.webhookPort(service)])),
+    );
+    this.launch('egress-proxy', { binary: process.execPath, args: [join(import.meta.dirname, 'egress-proxy.mjs'), socket, JSON.stringify(routes)], env: {} });
     writeFileSync(join(this.dir, 'egress.yaml'), YAML.stringify({
       apiVersion: 'apiserver.k8s.io/v1beta1',
       kind: 'EgressSelectorConfiguration',
-      egressSelections: [{ name: 'cluster', connection: { proxyProtocol: 'HTTPConnect', transport: { uds: { udsName: egress } } } }],
+      egressSelections: [{ name: 'cluster', connection: { proxyProtocol: 'HTTPConnect', transport: { uds: { udsName: socket } } } }],
     }));
+  }
 
-    const etcdClient = await port('etcd-client');
-    const etcdPeer = await port('etcd-peer');
+  private async startEtcd(): Promise<void> {
+    const client = await this.ports.get('etcd-client');
+    const peer = await this.ports.get('etcd-peer');
     this.launch('etcd', {
-      binary: etcd.etcd,
+      binary: ensureTool(TOOLS.etcd).etcd,
       args: [
         `--data-dir=${join(this.dir, 'etcd')}`,
-        `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
-        `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
-        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-        `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
-        `--listen-metrics-urls=http://127.0.0.1:${await port('etcd-metrics')}`,
+        `--listen-client-urls=http://127.0.0.1:${client}`,
+        `--advertise-client-urls=http://127.0.0.1:${client}`,
+        `--listen-peer-urls=http://127.0.0.1:${peer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+        `--initial-cluster=default=http://127.0.0.1:${peer}`,
+        `--listen-metrics-urls=http://127.0.0.1:${await this.ports.get('etcd-metrics')}`,
         '--unsafe-no-fsync',
       ],
       env: {},
     });
+  }
+
+  private async startApiServer(): Promise<void> {
     this.launch('kube-apiserver', {
-      binary: k8s['kube-apiserver'],
+      binary: ensureTool(TOOLS.kubernetes)['kube-apiserver'],
       args: [
-        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-        `--secure-port=${apiserver}`,
+        `--etcd-servers=http://127.0.0.1:${await this.ports.get('etcd-client')}`,
+        `--secure-port=${await this.ports.get('kube-apiserver')}`,
         '--bind-address=127.0.0.1',
         '--advertise-address=127.0.0.1',
-        `--cert-dir=${certs}`,
-        `--token-auth-file=${join(certs, 'tokens.csv')}`,
+        `--cert-dir=${this.certs}`,
+        `--token-auth-file=${join(this.certs, 'tokens.csv')}`,
         '--authorization-mode=RBAC',
         '--service-account-issuer=https://kubernetes.default.svc',
-        `--service-account-key-file=${join(certs, 'sa.pub')}`,
-        `--service-account-signing-key-file=${join(certs, 'sa.key')}`,
+        `--service-account-key-file=${join(this.certs, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(this.certs, 'sa.key')}`,
         '--service-cluster-ip-range=10.0.0.0/24',
         '--allow-privileged=true',
         // The fake node is Ready from its first status; no not-ready taint to wait out.
@@ -423,82 +460,86 @@ export class ControlPlane {
       env: {},
     });
     await waitFor('kube-apiserver /readyz', () => this.kubectl('get', '--raw', '/readyz') === 'ok', 90_000);
-    if (engines === 'api-server') {
-      this.apply(crds(false));
-      await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
-      return;
-    }
-    const kyverno = ensureTool(TOOLS.kyvernoControllers);
-    const kueue = ensureTool(TOOLS.kueue);
-    const tekton = ensureTool(TOOLS.tekton);
-    const kwok = ensureTool(TOOLS.kwok);
+  }
 
+  /** The pinned CRDs, and with the webhooks the namespaces and Services of the engines behind them. */
+  private async installCrds(withWebhooks: boolean): Promise<void> {
+    const kueueCa = readFileSync(join(this.kueueCerts, 'tls.crt')).toString('base64');
+    this.apply(crds(withWebhooks).replaceAll(CA_PLACEHOLDER, kueueCa));
+    await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
+    if (withWebhooks) this.apply(servicesOf());
+  }
+
+  private async startControllerManager(): Promise<void> {
     this.launch('kube-controller-manager', {
-      binary: k8s['kube-controller-manager'],
+      binary: ensureTool(TOOLS.kubernetes)['kube-controller-manager'],
       args: [
         `--kubeconfig=${this.kubeconfig}`,
         '--leader-elect=false',
         // Default service accounts, namespace deletion, owner-reference GC, and the aggregation of
         // the bundle's ClusterRoles into Kyverno's.
         '--controllers=serviceaccount,serviceaccount-token,namespace,garbagecollector,clusterrole-aggregation',
-        `--service-account-private-key-file=${join(certs, 'sa.key')}`,
-        `--secure-port=${await port('kube-controller-manager')}`,
+        `--service-account-private-key-file=${join(this.certs, 'sa.key')}`,
+        `--secure-port=${await this.ports.get('kube-controller-manager')}`,
         '--bind-address=127.0.0.1',
       ],
       env: {},
     });
+  }
+
+  private async startScheduler(): Promise<void> {
     this.launch('kube-scheduler', {
-      binary: k8s['kube-scheduler'],
-      args: [`--kubeconfig=${this.kubeconfig}`, '--leader-elect=false', `--secure-port=${await port('kube-scheduler')}`, '--bind-address=127.0.0.1'],
+      binary: ensureTool(TOOLS.kubernetes)['kube-scheduler'],
+      args: [`--kubeconfig=${this.kubeconfig}`, '--leader-elect=false', `--secure-port=${await this.ports.get('kube-scheduler')}`, '--bind-address=127.0.0.1'],
       env: {},
     });
+  }
 
-    // Kueue's serving certificate, for its Service as the API server dials it.
-    const kueueCerts = join(this.dir, 'kueue-certs');
-    mkdirSync(kueueCerts);
-    selfSignedCert(kueueCerts, `${WEBHOOK_SERVICES.kueue.name}.${WEBHOOK_SERVICES.kueue.namespace}.svc`);
-    const kueueCa = readFileSync(join(kueueCerts, 'tls.crt')).toString('base64');
-    this.apply(crds(true).replaceAll(CA_PLACEHOLDER, kueueCa));
-    await waitFor('CRDs established', () => this.kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=5s'));
-    this.apply(['apiVersion: v1\nkind: Namespace\nmetadata: {name: kueue-system}\n', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: tekton-pipelines}\n', servicesOf()].join('---\n'));
-
-    // Kyverno as its release installs it: namespace, config, each controller's service account and
-    // RBAC, including the aggregated roles the bundle's RBAC feeds.
+  /**
+   * Kyverno as its release installs it: namespace, config, each controller's service account and
+   * RBAC, including the aggregated roles the bundle's RBAC feeds. Its webhooks by URL on loopback.
+   */
+  private async startKyverno(): Promise<void> {
+    const kyverno = ensureTool(TOOLS.kyvernoControllers);
     this.apply(kyvernoSetup());
-    const kyvernoEnv = { KYVERNO_NAMESPACE: 'kyverno', INIT_CONFIG: 'kyverno', METRICS_CONFIG: 'kyverno-metrics', KYVERNO_SVC: 'kyverno-svc' };
-    const kyvernoWebhook = await port('kyverno-webhook');
+    const env = { KYVERNO_NAMESPACE: 'kyverno', INIT_CONFIG: 'kyverno', METRICS_CONFIG: 'kyverno-metrics', KYVERNO_SVC: 'kyverno-svc' };
+    const webhook = await this.ports.get('kyverno-webhook');
     this.launch('kyverno-admission-controller', {
       binary: kyverno['kyverno-admission-controller'],
       args: [
         `--kubeconfig=${this.identity('kyverno', 'kyverno-admission-controller')}`,
-        `--serverIP=127.0.0.1:${kyvernoWebhook}`,
-        `--webhookServerPort=${kyvernoWebhook}`,
+        `--serverIP=127.0.0.1:${webhook}`,
+        `--webhookServerPort=${webhook}`,
         '--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca',
         '--tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair',
         '--backgroundServiceAccountName=system:serviceaccount:kyverno:kyverno-background-controller',
         '--reportsServiceAccountName=system:serviceaccount:kyverno:kyverno-reports-controller',
         '--disableMetrics=true',
-        `--metricsPort=${await port('kyverno-admission-metrics')}`,
-        `--profilePort=${await port('kyverno-admission-profile')}`,
+        `--metricsPort=${await this.ports.get('kyverno-admission-metrics')}`,
+        `--profilePort=${await this.ports.get('kyverno-admission-profile')}`,
         '--controllerRuntimeMetricsAddress=0',
       ],
-      env: { ...kyvernoEnv, KYVERNO_POD_NAME: 'kyverno-admission-0', KYVERNO_DEPLOYMENT: 'kyverno-admission-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-admission-controller', KYVERNO_ROLE_NAME: 'kyverno:admission-controller' },
+      env: { ...env, KYVERNO_POD_NAME: 'kyverno-admission-0', KYVERNO_DEPLOYMENT: 'kyverno-admission-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-admission-controller', KYVERNO_ROLE_NAME: 'kyverno:admission-controller' },
     });
     this.launch('kyverno-background-controller', {
       binary: kyverno['kyverno-background-controller'],
       args: [
         `--kubeconfig=${this.identity('kyverno', 'kyverno-background-controller')}`,
         '--disableMetrics=true',
-        `--metricsPort=${await port('kyverno-background-metrics')}`,
-        `--profilePort=${await port('kyverno-background-profile')}`,
+        `--metricsPort=${await this.ports.get('kyverno-background-metrics')}`,
+        `--profilePort=${await this.ports.get('kyverno-background-profile')}`,
         '--controllerRuntimeMetricsAddress=0',
       ],
-      env: { ...kyvernoEnv, KYVERNO_POD_NAME: 'kyverno-background-0', KYVERNO_DEPLOYMENT: 'kyverno-background-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-background-controller' },
+      env: { ...env, KYVERNO_POD_NAME: 'kyverno-background-0', KYVERNO_DEPLOYMENT: 'kyverno-background-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-background-controller' },
     });
+  }
 
-    // Kueue with its own defaults (WaitForPodsReady on, its timeout scaled down) and certificates
-    // for its webhook server, its metrics server and its visibility server (the last two it reads
-    // from fixed paths, which needs root). Its webhooks are registered as its release does.
+  /**
+   * Kueue with its own defaults (WaitForPodsReady on, its timeout scaled down) and certificates
+   * for its webhook server, its metrics server and its visibility server (the last two it reads
+   * from fixed paths, which needs root). Its webhooks are registered as its release does.
+   */
+  private async startKueue(podsReadyTimeout: string): Promise<void> {
     for (const fixed of ['/etc/kueue/metrics/certs', '/visibility']) {
       if (!existsSync(join(fixed, 'tls.crt'))) {
         mkdirSync(fixed, { recursive: true });
@@ -510,23 +551,27 @@ export class ControlPlane {
       kind: 'Configuration',
       namespace: 'kueue-system',
       leaderElection: { leaderElect: false },
-      webhook: { port: routes[`${WEBHOOK_SERVICES.kueue.clusterIP}:443`], host: '127.0.0.1', certDir: kueueCerts },
+      webhook: { port: await this.webhookPort('kueue'), host: '127.0.0.1', certDir: this.kueueCerts },
       metrics: { bindAddress: '0' },
-      health: { healthProbeBindAddress: `127.0.0.1:${await port('kueue-health')}` },
-      visibilityServer: { bindAddress: '127.0.0.1', bindPort: await port('kueue-visibility') },
+      health: { healthProbeBindAddress: `127.0.0.1:${await this.ports.get('kueue-health')}` },
+      visibilityServer: { bindAddress: '127.0.0.1', bindPort: await this.ports.get('kueue-visibility') },
       internalCertManagement: { enable: false },
       // Kueue's default, spelled out because the scaled-down timeout sits beside it; the backoff
       // before a Workload evicted for it is queued again is scaled down likewise (default 60 s).
       waitForPodsReady: { timeout: podsReadyTimeout, requeuingStrategy: { backoffBaseSeconds: 5 } },
     }));
-    this.launch('kueue', { binary: kueue.kueue, args: [`--config=${join(this.dir, 'kueue.yaml')}`, `--kubeconfig=${this.kubeconfig}`], env: {} });
-    this.apply(kueueWebhooks(kueueCa));
+    this.launch('kueue', { binary: ensureTool(TOOLS.kueue).kueue, args: [`--config=${join(this.dir, 'kueue.yaml')}`, `--kubeconfig=${this.kubeconfig}`], env: {} });
+    this.apply(kueueWebhooks(readFileSync(join(this.kueueCerts, 'tls.crt')).toString('base64')));
+  }
 
-    // Tekton's processes read their namespace, ports and config map names from the environment.
+  /** Tekton's controller, webhook and resolvers, each as its service account with its release's RBAC. */
+  private async startTekton(): Promise<void> {
+    const tekton = ensureTool(TOOLS.tekton);
+    // They read their namespace, ports and config map names from the environment.
     const tektonEnv = async (engine: 'tekton-controller' | 'tekton-webhook' | 'tekton-resolvers', namespace: string, metricsDomain = 'tekton.dev/pipeline') => ({
       SYSTEM_NAMESPACE: namespace,
-      PROBES_PORT: String(await port(`${engine}-probes`)),
-      PROFILING_PORT: String(await port(`${engine}-profiling`)),
+      PROBES_PORT: String(await this.ports.get(`${engine}-probes`)),
+      PROFILING_PORT: String(await this.ports.get(`${engine}-profiling`)),
       METRICS_DOMAIN: metricsDomain,
       CONFIG_LOGGING_NAME: 'config-logging',
       CONFIG_OBSERVABILITY_NAME: 'config-observability',
@@ -534,7 +579,6 @@ export class ControlPlane {
       CONFIG_FEATURE_FLAGS_NAME: 'feature-flags',
     });
 
-    // Tekton's controller, with its system namespace, config maps and RBAC.
     this.apply(tektonSetup());
     this.launch('tekton-controller', {
       binary: tekton.controller,
@@ -550,8 +594,8 @@ export class ControlPlane {
       env: await tektonEnv('tekton-controller', 'tekton-pipelines'),
     });
 
-    // Tekton's webhook: defaulting, validation and CRD conversion. It makes its own certificate
-    // and fills in its webhook configurations and the CRDs' conversion.
+    // Defaulting, validation and CRD conversion. It makes its own certificate and fills in its
+    // webhook configurations and the CRDs' conversion.
     this.apply(tektonWebhooks());
     this.launch('tekton-webhook', {
       binary: tekton.webhook,
@@ -559,24 +603,27 @@ export class ControlPlane {
       env: {
         ...(await tektonEnv('tekton-webhook', 'tekton-pipelines')),
         KUBERNETES_MIN_VERSION: 'v1.28.0',
-        WEBHOOK_PORT: String(routes[`${WEBHOOK_SERVICES.tekton.clusterIP}:443`]),
+        WEBHOOK_PORT: String(await this.webhookPort('tekton')),
         WEBHOOK_ADMISSION_CONTROLLER_NAME: 'webhook.pipeline.tekton.dev',
         WEBHOOK_SERVICE_NAME: WEBHOOK_SERVICES.tekton.name,
         WEBHOOK_SECRET_NAME: 'webhook-certs',
       },
     });
 
-    // Tekton's resolvers, with the cluster resolver only (the others reach the network).
+    // The cluster resolver only (the others reach the network).
     this.apply(resolversSetup());
     this.launch('tekton-resolvers', {
       binary: tekton.resolvers,
       args: [`-kubeconfig=${this.identity('tekton-pipelines-resolvers', 'tekton-pipelines-resolvers')}`],
       env: await tektonEnv('tekton-resolvers', 'tekton-pipelines-resolvers', 'tekton.dev/resolution'),
     });
+  }
 
+  /** kwok and its one fake node, whose TaskRun pods end after `taskSeconds` (see kwokStages). */
+  private async startKwok(taskSeconds: number): Promise<void> {
     writeFileSync(join(this.dir, 'kwok-stages.yaml'), kwokStages(taskSeconds));
     this.launch('kwok', {
-      binary: kwok.kwok,
+      binary: ensureTool(TOOLS.kwok).kwok,
       args: [
         `--kubeconfig=${this.kubeconfig}`,
         `--config=${join(this.dir, 'kwok-stages.yaml')}`,
@@ -584,7 +631,7 @@ export class ControlPlane {
         '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
         '--node-ip=10.0.0.2',
         '--cidr=10.0.1.0/24',
-        `--server-address=127.0.0.1:${await port('kwok')}`,
+        `--server-address=127.0.0.1:${await this.ports.get('kwok')}`,
       ],
       env: {},
     });
@@ -596,9 +643,6 @@ metadata:
   labels: {kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, type: kwok}
 `);
     await waitFor('the fake node Ready', () => this.kubectl('get', 'node', 'kwok-node-0', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}') === 'True');
-    await waitFor('Kyverno webhooks', () => this.kubectl('get', 'mutatingwebhookconfigurations', '-o', 'name').includes('kyverno-resource-mutating-webhook-cfg'));
-    // Tekton's webhook has made its certificate and taken over its configurations.
-    await waitFor("Tekton's webhook", () => this.kubectl('get', 'mutatingwebhookconfiguration', 'webhook.pipeline.tekton.dev', '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}').length > 0);
   }
 
   /**
