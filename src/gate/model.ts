@@ -160,7 +160,7 @@ export interface Sizing {
   readonly maxExecutionTimeLabel: string;
 }
 
-/** Create the Kueue Workload that stands for a gated run, named after the trigger and owned by it. */
+/** Create the Kueue Workload that stands for a gated run, named after its owner (the trigger, or `owner`) and owned by it. */
 export interface GenerateWorkloadStep extends StepBase, Sizing {
   readonly type: 'generate-workload';
   /**
