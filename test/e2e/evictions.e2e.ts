@@ -242,16 +242,21 @@ spec: {controllerName: e2e.tekton-kueue-policies.dev/manual}
     }));
     await plane.objects.patch(CLUSTER_QUEUE, undefined, ns, { spec: { admissionChecksStrategy: { admissionChecks: [{ name: check }] } } });
     const run = (await new PipelineRunBuilder(ns, 'checked').taskDuration('15s').create(plane)).metadata.name;
-    const setCheck = async (state: 'Ready' | 'Retry') => {
-      const workload = (await workloadOf(plane, ns, run))!.metadata.name;
-      plane.kubectl('patch', 'workload', '-n', ns, workload, '--subresource=status', '--type=merge', '-p', JSON.stringify({
-        status: { admissionChecks: [{ name: check, state, message: `${state} by the e2e scenario`, lastTransitionTime: new Date().toISOString() }] },
-      }));
-    };
+    const answerCheck = (workload: string, state: 'Ready' | 'Retry') => plane.kubectl('patch', 'workload', '-n', ns, workload, '--subresource=status', '--type=merge', '-p', JSON.stringify({
+      status: { admissionChecks: [{ name: check, state, message: `${state} by the e2e scenario`, lastTransitionTime: new Date().toISOString() }] },
+    }));
+    // As the check's controller would, answer once Kueue lists the check (Pending, after it reserves
+    // quota), and again if Kueue's write of the list raced the answer.
+    const answerReady = () => expect.poll(async () => {
+      const workload = await workloadOf(plane, ns, run);
+      const listed = (workload?.status?.admissionChecks ?? []).find((c: { name: string }) => c.name === check);
+      if (listed?.state === 'Pending') answerCheck(workload!.metadata.name, 'Ready');
+      return listed?.state;
+    }, { timeout: WAIT.step, interval: WAIT.poll, message: `the check of ${ns}/${run} answered Ready` }).toBe('Ready');
     await expectWorkloadCondition(plane, ns, run, 'QuotaReserved');
-    await setCheck('Ready');
+    await answerReady();
     await expectWorkloadCondition(plane, ns, run, 'PodsReady');
-    await setCheck('Retry');
+    answerCheck((await workloadOf(plane, ns, run))!.metadata.name, 'Retry');
     await expectWorkloadCondition(plane, ns, run, 'Evicted', { reason: 'AdmissionCheck' });
     await expect.poll(async () => (await pipelineRun(plane, ns, run))?.spec.status, { timeout: WAIT.step }).toBe('StoppedRunFinally');
     expect(condition(await expectRunFinished(plane, ns, run), 'Succeeded')?.status).toBe('False');
