@@ -66,7 +66,7 @@ const reasons: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   'admit-pipelinerun': { 'deploy-e5': 'the Workload became Evicted=True meanwhile', 'user-held': 'the gate did not make the run pending' },
   'ready-workload': { 'lint-r2d2': 'the PipelineRun has not started', 'test-m3': 'PodsReady is set already' },
   'mutate-pipelinerun': { 'released-by-gate': 'the gate holds the run', 'cancelled-by-user': 'spec.status is not empty' },
-  'cancel-customrun': { 'opened-kueue-gate': 'Succeeded is set already', 'waiting-kueue-gate': 'the CustomRun is not RunCancelled' },
+  'cancel-customrun': { 'opened-kueue-gate': 'the CustomRun has ended', 'waiting-kueue-gate': 'the CustomRun is not RunCancelled' },
   'evict-pipelinerun': {
     'docs-x1-kueue-gate': 'the run is still held',
     'deploy-w2': 'the run is still held',

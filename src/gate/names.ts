@@ -36,6 +36,17 @@ export const STOP_STATUS = 'StoppedRunFinally';
 export const HELD_BY_GATE = { key: 'tekton-kueue-policies.dev/pending-set-by-gate', value: 'true' } as const;
 /** Kueue's eviction reasons after which a job integration requeues a Workload at once. */
 export const REQUEUE_AT_ONCE = ['Preempted', 'NodeFailures'] as const;
+
+/**
+ * The condition an object of the flow shows once it has ended (a Workload finished, a run or
+ * CustomRun done). A step on anything else is past for such an object.
+ */
+export function endedConditionOf(kind: ApiKind): { readonly condition: string; readonly statuses: readonly ('True' | 'False')[] } | undefined {
+  const same = (other: ApiKind) => other.apiVersion === kind.apiVersion && other.kind === kind.kind;
+  if (same(WORKLOAD)) return { condition: 'Finished', statuses: ['True'] };
+  if (same(PIPELINE_RUN) || same(CUSTOM_RUN)) return { condition: 'Succeeded', statuses: ['True', 'False'] };
+  return undefined;
+}
 /** Label the gate puts on every run it gated and every Workload it made; its value names the strategy. */
 export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';
 

@@ -31,7 +31,7 @@ import type {
   ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { type ApiKind, apiPath, apiPathOfAll } from '../gate/names.js';
+import { type ApiKind, apiPath, apiPathOfAll, endedConditionOf } from '../gate/names.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
 
 const TRIGGER = 'request.object';
@@ -46,20 +46,37 @@ interface Precondition {
 }
 
 export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPolicySpec {
-  const reactsToStatus = definition.steps.some((s) => s.type === 'set-condition' || s.type === 'set-run-status' || s.type === 'requeue-workload');
   return {
-    // Background scans re-apply the status steps to existing objects; CREATE steps act at admission only.
-    background: reactsToStatus,
+    // Kyverno's periodic re-apply evaluates the re-applied steps on existing objects; the others act at admission only.
+    background: definition.steps.some(reapplied),
     admission: true,
     // A rule that audits tells the client why, as an admission warning.
     ...(definition.steps.some((s) => s.type === 'validate-run') ? { emitWarning: true } : {}),
     webhookConfiguration: {
       failurePolicy: definition.failurePolicy as never,
       // Evaluated by the API server: requests no step of the policy reacts to never reach Kyverno.
-      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map((s) => celTrigger(s.trigger)))].join(' || ') }],
+      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map((s) => celTrigger(s.trigger, reapplied(s))))].join(' || ') }],
     },
     rules: definition.steps.flatMap(rulesOf),
   };
+}
+
+/**
+ * Whether Kyverno's periodic re-apply (BACKGROUND_SCAN_INTERVAL) evaluates the step on existing
+ * objects: the status steps, and a generate step on a state (a run still waiting). Kyverno evaluates
+ * its match, its preconditions and the policy's match conditions with no operation then.
+ */
+function reapplied(step: GateStep): boolean {
+  switch (step.type) {
+    case 'set-condition':
+    case 'set-run-status':
+    case 'requeue-workload':
+      return true;
+    case 'generate-workload':
+      return step.trigger.state !== undefined;
+    default:
+      return false;
+  }
 }
 
 function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
@@ -85,10 +102,22 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
 
 // --- triggers -----------------------------------------------------------------------------------
 
-/** `match` and `exclude` of a rule for the trigger, and the preconditions its `change` and `state` ask for. */
-function on(trigger: Trigger): { match: ClusterPolicySpecRulesMatch; exclude?: ClusterPolicySpecRulesExclude; filters: Precondition[] } {
+/**
+ * `match` and `exclude` of a rule for the trigger, and the preconditions its `change` and `state` ask for.
+ * A rule re-applied to existing objects (`reapply`) leaves the operations out of its match: Kyverno's periodic
+ * re-apply (BACKGROUND_SCAN_INTERVAL) evaluates it with no operation, and an operation in the match
+ * would skip it there. The webhook's match conditions still pass the trigger's operations alone, and
+ * a precondition keeps the rule to them among the requests its policy's other rules let through.
+ */
+function on(trigger: Trigger, { reapply = false } = {}): { match: ClusterPolicySpecRulesMatch; exclude?: ClusterPolicySpecRulesExclude; filters: Precondition[] } {
   const kind = `${trigger.kind.apiVersion}/${trigger.kind.kind}`;
   const unless = Object.entries(trigger.unlessLabels ?? {});
+  const operation: Precondition = {
+    key: variable("request.operation || ''"),
+    operator: 'AnyIn',
+    value: [...trigger.operations, ''],
+    message: `not ${trigger.operations.join(' or ')}, nor Kyverno's periodic re-apply`,
+  };
   return {
     match: {
       any: [
@@ -96,7 +125,7 @@ function on(trigger: Trigger): { match: ClusterPolicySpecRulesMatch; exclude?: C
           resources: {
             // A rule on the main resource alone never sees status updates, which controllers write to /status.
             kinds: trigger.subresource ? [kind, `${kind}/${trigger.subresource}`] : [kind],
-            operations: [...trigger.operations] as never,
+            ...(reapply ? {} : { operations: [...trigger.operations] as never }),
             namespaces: [...trigger.namespaces],
             ...(trigger.labels ? { selector: { matchLabels: { ...trigger.labels } } } : {}),
           },
@@ -104,7 +133,7 @@ function on(trigger: Trigger): { match: ClusterPolicySpecRulesMatch; exclude?: C
       ],
     },
     ...(unless.length > 0 ? { exclude: { any: unless.map(([key, value]) => ({ resources: { selector: { matchLabels: { [key]: value } } } })) } } : {}),
-    filters: [...changePreconditions(trigger.change), ...statePreconditions(trigger.state)],
+    filters: [...(reapply ? [operation] : []), ...changePreconditions(trigger.change), ...statePreconditions(trigger.state)],
   };
 }
 
@@ -142,12 +171,13 @@ function statePreconditions(state: State | undefined): Precondition[] {
 }
 
 /** The trigger as a CEL expression on the admission request, for the webhook's match conditions. */
-function celTrigger(trigger: Trigger): string {
+function celTrigger(trigger: Trigger, reapplied: boolean): string {
   const has = (object: string, map: 'labels' | 'annotations', key: string) => `(has(${object}.metadata.${map}) && ${JSON.stringify(key)} in ${object}.metadata.${map})`;
   const labelled = (object: string, key: string, value: string) => `(${has(object, 'labels', key)} && ${object}.metadata.labels[${JSON.stringify(key)}] == ${JSON.stringify(value)})`;
   const specStatus = (object: string) => `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
   const terms = [
-    `request.operation in ${JSON.stringify(trigger.operations)}`,
+    // No operation: Kyverno's periodic re-apply; the API server always sends one.
+    `request.operation in ${JSON.stringify(reapplied ? [...trigger.operations, ''] : trigger.operations)}`,
     `request.namespace in ${JSON.stringify(trigger.namespaces)}`,
     ...Object.entries(trigger.labels ?? {}).map(([key, value]) => labelled('object', key, value)),
     ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${labelled('object', key, value)}`),
@@ -521,7 +551,7 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
         },
       }
     : { name: 'owner', variable: { jmesPath: ownerOf(TRIGGER) } };
-  const { match, exclude, filters } = on(step.trigger);
+  const { match, exclude, filters } = on(step.trigger, { reapply: reapplied(step) });
   const preconditions: Precondition[] = [
     ...filters,
     ...(step.owner ? [{ key: variable("owner.name || ''"), operator: 'NotEquals', value: '', message: `no ${ownerKind.kind} of the run` } satisfies Precondition] : []),
@@ -548,8 +578,9 @@ function generateWorkloadRule(step: GenerateWorkloadStep): ClusterPolicySpecRule
       // An ownerReference, not synchronize, ties the Workload to the run: Kueue owns its spec afterwards.
       // Without it, a Workload there already is left as it is.
       synchronize: false,
-      // Workloads are made for runs as they come, never for the runs there are when the policy is applied.
-      generateExisting: false,
+      // Made for runs as they come; for the runs there are when the policy is applied and at each
+      // periodic re-apply only by a level trigger, for runs still waiting.
+      generateExisting: reapplied(step),
       data: {
         metadata: {
           labels: { ...step.labels, [step.runLabel.key]: variable(runName) },
@@ -598,7 +629,14 @@ function whenTriggerReaches(when: When, trigger: ApiKind, targetName: string): {
       : 'specStatus' in when
         ? { key: variable(runStatus), operator: 'Equals', value: when.specStatus, message: `the ${trigger.kind} is not ${when.specStatus}` }
         : { key: variable(conditionStatus(TRIGGER, when.condition)), operator: 'AnyIn', value: [...when.statuses], message: `the ${trigger.kind} is not ${conditionText(when)}` };
-  return all([reached, { key: variable(targetName), operator: 'NotEquals', value: '', message: `the ${trigger.kind} names no object to change` }]);
+  // Kyverno's periodic re-apply evaluates a step on every object it matches: one that has ended is
+  // left out here, on the trigger as it is, so the re-apply costs nothing for the history of runs.
+  const ended = endedConditionOf(trigger);
+  const live: Precondition[] =
+    ended && !('condition' in when && when.condition === ended.condition)
+      ? [{ key: variable(conditionStatus(TRIGGER, ended.condition)), operator: 'AnyNotIn', value: [...ended.statuses], message: `the ${trigger.kind} has ended` }]
+      : [];
+  return all([reached, ...live, { key: variable(targetName), operator: 'NotEquals', value: '', message: `the ${trigger.kind} names no object to change` }]);
 }
 
 /** Values read from the API server when a target is processed, and the tests on them. */
@@ -697,7 +735,7 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
       { key: variable(conditionStatus('target', step.set.type)), operator: 'AnyNotIn', value: [...step.set.unlessTargetHas], message: `${step.set.type} is set already` },
     ],
   });
-  const { match, filters } = on(step.trigger);
+  const { match, filters } = on(step.trigger, { reapply: reapplied(step) });
   return {
     name: step.rule,
     match,
@@ -736,10 +774,11 @@ function setRunStatusRule(step: SetRunStatusStep): ClusterPolicySpecRules {
             { key: variable(targetStatus), operator: 'Equals', value: '', message: 'the run is stopping or cancelled already' },
           ],
         });
+  const { match, filters } = on(step.trigger, { reapply: reapplied(step) });
   return {
     name: step.rule,
-    match: on(step.trigger).match,
-    preconditions: whenTriggerReaches(step.when, step.trigger.kind, targetName),
+    match,
+    preconditions: { all: [...filters, ...whenTriggerReaches(step.when, step.trigger.kind, targetName).all] },
     mutate: {
       ...REAPPLIED,
       targets: [mutateTarget(step.target.kind, '', targetName, combine(recheckOf(step.when, step.trigger.kind), check))],
@@ -777,10 +816,11 @@ function requeueWorkloadRule(step: RequeueWorkloadStep): ClusterPolicySpecRules 
       { key: variable(conditionStatus('target', 'Finished')), operator: 'NotEquals', value: 'True', message: 'the Workload has finished' },
     ],
   });
+  const { match, filters } = on(step.trigger, { reapply: reapplied(step) });
   return {
     name: step.rule,
-    match: on(step.trigger).match,
-    preconditions: whenTriggerReaches(step.when, step.trigger.kind, `${TRIGGER}.metadata.name`),
+    match,
+    preconditions: { all: [...filters, ...whenTriggerReaches(step.when, step.trigger.kind, `${TRIGGER}.metadata.name`).all] },
     mutate: {
       ...REAPPLIED,
       targets: [mutateTarget(step.trigger.kind, '/status', `${TRIGGER}.metadata.name`, check)],
