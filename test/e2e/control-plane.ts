@@ -210,6 +210,13 @@ export interface ControlPlaneOptions {
    * @default '15s'
    */
   readonly podsReadyTimeout?: string;
+  /**
+   * How often Kyverno's background controller re-applies the generate and mutate-existing policies
+   * to every object they match (its BACKGROUND_SCAN_INTERVAL, one hour by default): the gate's net
+   * for an event Kyverno lost. Scaled down here so that a lost event heals within a scenario.
+   * @default '20s'
+   */
+  readonly reapplyInterval?: string;
 }
 
 /**
@@ -349,7 +356,7 @@ export class ControlPlane {
     return JSON.parse(this.kubectl('get', '-o', 'json', ...args)) as T;
   }
 
-  private async boot({ taskSeconds, podsReadyTimeout = '15s', engines = 'all' }: ControlPlaneOptions): Promise<void> {
+  private async boot({ taskSeconds, podsReadyTimeout = '15s', reapplyInterval = '20s', engines = 'all' }: ControlPlaneOptions): Promise<void> {
     this.kubectlPath = ensureTool(TOOLS.kubernetes).kubectl;
     await this.writeCredentials();
     await this.startEgressProxy();
@@ -362,7 +369,7 @@ export class ControlPlane {
     await this.startControllerManager();
     await this.startScheduler();
     await this.installCrds(true);
-    await this.startKyverno();
+    await this.startKyverno(reapplyInterval);
     await this.startKueue(podsReadyTimeout);
     await this.startTekton();
     await this.startKwok(taskSeconds);
@@ -499,7 +506,7 @@ export class ControlPlane {
    * Kyverno as its release installs it: namespace, config, each controller's service account and
    * RBAC, including the aggregated roles the bundle's RBAC feeds. Its webhooks by URL on loopback.
    */
-  private async startKyverno(): Promise<void> {
+  private async startKyverno(reapplyInterval: string): Promise<void> {
     const kyverno = ensureTool(TOOLS.kyvernoControllers);
     this.apply(kyvernoSetup());
     const env = { KYVERNO_NAMESPACE: 'kyverno', INIT_CONFIG: 'kyverno', METRICS_CONFIG: 'kyverno-metrics', KYVERNO_SVC: 'kyverno-svc' };
@@ -530,7 +537,7 @@ export class ControlPlane {
         `--profilePort=${await this.ports.get('kyverno-background-profile')}`,
         '--controllerRuntimeMetricsAddress=0',
       ],
-      env: { ...env, KYVERNO_POD_NAME: 'kyverno-background-0', KYVERNO_DEPLOYMENT: 'kyverno-background-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-background-controller' },
+      env: { ...env, BACKGROUND_SCAN_INTERVAL: reapplyInterval, KYVERNO_POD_NAME: 'kyverno-background-0', KYVERNO_DEPLOYMENT: 'kyverno-background-controller', KYVERNO_SERVICEACCOUNT_NAME: 'kyverno-background-controller' },
     });
   }
 
@@ -729,14 +736,21 @@ function kyvernoSetup(): string {
   return upstream([release], ['Namespace', ...RBAC_KINDS, 'ConfigMap']);
 }
 
-/** Tekton's system namespace, its config maps (empty: Tekton's defaults), and its RBAC, with the roles it aggregates into edit and view. */
+/**
+ * Tekton's system namespace, its config maps (empty: Tekton's defaults, but for its leader election's
+ * timings, scaled down from 60 s / 40 s / 10 s: a controller killed keeps its lease that long, and
+ * its successor waits it out before it reconciles anything), and its RBAC, with the roles it
+ * aggregates into edit and view.
+ */
 function tektonSetup(): string {
-  const names = ['config-defaults', 'feature-flags', 'config-observability', 'config-logging', 'config-leader-election-controller', 'config-registry-cert', 'config-spire', 'config-events', 'config-tracing', 'config-wait-exponential-backoff', 'pipelines-info'];
+  const names = ['config-defaults', 'feature-flags', 'config-observability', 'config-logging', 'config-registry-cert', 'config-spire', 'config-events', 'config-tracing', 'config-wait-exponential-backoff', 'pipelines-info'];
+  const leaderElection = { 'lease-duration': '15s', 'renew-deadline': '10s', 'retry-period': '2s' };
   const config = join(moduleDir('github.com/tektoncd/pipeline', ENGINE_VERSIONS.tekton), 'config');
   const rbac = ['200-serviceaccount.yaml', '200-clusterrole.yaml', '200-role.yaml', '201-clusterrolebinding.yaml', '201-rolebinding.yaml', 'clusterrole-aggregate-edit.yaml', 'clusterrole-aggregate-view.yaml'];
   return [
     `apiVersion: v1\nkind: Namespace\nmetadata: {name: tekton-pipelines}\n`,
     ...names.map((name) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: tekton-pipelines}\n`),
+    YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config-leader-election-controller', namespace: 'tekton-pipelines' }, data: leaderElection }),
     upstream(rbac.map((f) => join(config, f)), RBAC_KINDS),
   ].join('---\n');
 }

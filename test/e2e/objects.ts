@@ -2,8 +2,8 @@
  * Objects of the control plane read and written through @kubernetes/client-node: one HTTPS
  * connection for every poll, instead of a kubectl process each.
  */
-import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
-import type { ApiKind } from '../../src/gate/names.js';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch } from '@kubernetes/client-node';
+import { type ApiKind, apiPathOfAll } from '../../src/gate/names.js';
 
 export type Condition = { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string };
 
@@ -25,11 +25,12 @@ function notFound(err: unknown): boolean {
 
 export class Objects {
   private readonly api: KubernetesObjectApi;
+  private readonly config: KubeConfig;
 
   constructor(kubeconfig: string) {
-    const config = new KubeConfig();
-    config.loadFromFile(kubeconfig);
-    this.api = KubernetesObjectApi.makeApiClient(config);
+    this.config = new KubeConfig();
+    this.config.loadFromFile(kubeconfig);
+    this.api = KubernetesObjectApi.makeApiClient(this.config);
   }
 
   /** The object, or undefined when there is none. */
@@ -55,6 +56,19 @@ export class Objects {
   async patch<T extends Obj = Obj>(kind: ApiKind, namespace: string | undefined, name: string, patch: Record<string, unknown>): Promise<T> {
     const spec = { ...patch, apiVersion: kind.apiVersion, kind: kind.kind, metadata: { ...(patch.metadata as object | undefined), name, namespace } };
     return (await this.api.patch(spec, undefined, undefined, 'e2e', undefined, PatchStrategy.MergePatch)) as T;
+  }
+
+  /** Every object of `kind` created in `namespace` during the next `ms`, short-lived ones included. */
+  async createdWithin<T extends Obj = Obj>(kind: ApiKind, namespace: string, ms: number): Promise<T[]> {
+    const existing = new Set((await this.list(kind, namespace)).map((o) => o.metadata.name));
+    const created = new Map<string, T>();
+    // The watch first lists what is there (ADDED too): what was there before the window is left out.
+    const watch = await new Watch(this.config).watch(apiPathOfAll(kind, namespace), {}, (phase: string, object: T) => {
+      if (phase === 'ADDED') created.set(object.metadata.name, object);
+    }, () => undefined);
+    await new Promise((r) => setTimeout(r, ms));
+    watch.abort();
+    return [...created.values()].filter((o) => !existing.has(o.metadata.name));
   }
 
   async delete(kind: ApiKind, namespace: string | undefined, name: string): Promise<void> {

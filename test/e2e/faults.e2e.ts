@@ -1,0 +1,127 @@
+/**
+ * Engines down mid-flow, as a crash or an evicted pod takes them down: Kyverno's admission
+ * controller, Kyverno's background controller, Kueue and Tekton's controller, each killed for
+ * OUTAGE_MS while runs are at every step — one ending, one being admitted, one being created —
+ * and started again. No manual step follows: every run ends as it would have, every quota comes
+ * back, and no Workload is admitted twice. A run created while Kyverno's admission controller is
+ * down is refused (its webhooks fail closed). Tekton's leader-election lease is scaled down to 15 s
+ * on this plane: a killed controller's successor waits it out before it reconciles anything. The time from the engine's return to each run's
+ * Workload finishing is printed as a table: the heal time.
+ *
+ * Lost events: a status update that reaches Kyverno while it is down is let through unseen (the
+ * status steps fail open) or refused and retried by its writer (Kueue's webhooks down refuse
+ * Kyverno's writes). Kyverno's periodic re-apply (BACKGROUND_SCAN_INTERVAL, 20 s on this plane)
+ * acts on them later; each scenario depends on it.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GATED_LABEL, PIPELINE_RUN } from '../../src/gate/names.js';
+import { ControlPlane, type Engine, stopAll, synthesize } from './control-plane.js';
+import { condition, type Obj } from './objects.js';
+import {
+  admissionsOf,
+  applyDeployPipeline,
+  expectQueueEmpty,
+  expectRunFinished,
+  expectWorkload,
+  expectWorkloadCondition,
+  expectWorkloadFinished,
+  PipelineRunBuilder,
+  setStopPolicy,
+  WAIT,
+} from './scenario.js';
+
+const OUTAGE_MS = 25_000;
+const REAPPLY_SECONDS = 20;
+const UPDATE_REQUEST = { apiVersion: 'kyverno.io/v2', kind: 'UpdateRequest' };
+type UpdateRequest = Obj & { metadata: { creationTimestamp: string }; spec: { policy: string } };
+/** Where a run is in the flow when the engine goes down; each in a namespace and ClusterQueue of its own. */
+const POSITIONS = { ending: 'e2e-fault-ending', admitted: 'e2e-fault-admitted', created: 'e2e-fault-created' } as const;
+type Position = keyof typeof POSITIONS;
+
+let plane: ControlPlane;
+const heals: { engine: Engine; position: Position; run: string; seconds: number }[] = [];
+
+beforeAll(async () => {
+  // WaitForPodsReady longer than an outage: a run admitted while Tekton is down is not evicted for
+  // it (evictions.e2e.ts tests that path).
+  plane = await ControlPlane.start({ taskSeconds: 2, podsReadyTimeout: '2m', reapplyInterval: `${REAPPLY_SECONDS}s` });
+  await plane.installBundle(synthesize(join(import.meta.dirname, 'config.yaml')));
+  for (const ns of Object.values(POSITIONS)) applyDeployPipeline(plane, ns);
+});
+
+afterAll(() => {
+  stopAll();
+  if (heals.length > 0) {
+    console.log('heal time: from the engine back to the Workload Finished (task time included)');
+    console.table(heals.map((h) => ({ engine: h.engine, 'run at': h.position, run: h.run, seconds: h.seconds.toFixed(1) })));
+  }
+  if (plane) console.log(`control-plane logs: ${plane.logs}`);
+});
+
+/** An inline run (held by its gate CustomRun) and a pipelineRef run (held pending) in `ns`. */
+async function createRuns(ns: string, duration = '2s'): Promise<string[]> {
+  const inline = await new PipelineRunBuilder(ns, 'inline').taskDuration(duration).create(plane);
+  const held = await new PipelineRunBuilder(ns, 'held').pipelineRef('deploy').taskDuration(duration).create(plane);
+  return [inline.metadata.name, held.metadata.name];
+}
+
+describe.each<Engine>(['kyverno-admission-controller', 'kyverno-background-controller', 'kueue', 'tekton-controller'])('%s down mid-flow', (engine) => {
+  it(`runs ending, being admitted and being created heal once it is back, with no manual step`, async () => {
+    const runs: Partial<Record<Position, string[]>> = {};
+    // Ending: started before the outage, their tasks end during it.
+    runs.ending = await createRuns(POSITIONS.ending, '10s');
+    for (const run of runs.ending) await expectWorkloadCondition(plane, POSITIONS.ending, run, 'PodsReady');
+    // Admitted: waiting behind a held ClusterQueue, which starts again during the outage.
+    await setStopPolicy(plane, { clusterQueue: POSITIONS.admitted }, 'Hold');
+    runs.admitted = await createRuns(POSITIONS.admitted);
+    for (const run of runs.admitted) await expectWorkload(plane, POSITIONS.admitted, run);
+
+    // Kueue's webhooks go down with Kueue: the queue is started as it goes down.
+    if (engine === 'kueue') await setStopPolicy(plane, { clusterQueue: POSITIONS.admitted }, 'None');
+    await plane.stop(engine);
+    const down = Date.now();
+    if (engine !== 'kueue') await setStopPolicy(plane, { clusterQueue: POSITIONS.admitted }, 'None');
+    if (engine === 'kyverno-admission-controller') {
+      await expect(new PipelineRunBuilder(POSITIONS.created, 'refused').create(plane), 'a run created while Kyverno cannot gate it').rejects.toThrow(/kyverno/i);
+    } else {
+      runs.created = await createRuns(POSITIONS.created);
+    }
+    await new Promise((r) => setTimeout(r, OUTAGE_MS - (Date.now() - down)));
+    plane.start(engine);
+    const back = Date.now();
+
+    // Each run watched on its own, so that its heal time is its own; all of them to the end, so that
+    // none is left running into the next scenario.
+    const outcomes = await Promise.allSettled((Object.entries(runs) as [Position, string[]][]).flatMap(([position, names]) => names.map(async (run) => {
+      const ns = POSITIONS[position];
+      const succeeded = condition(await expectRunFinished(plane, ns, run), 'Succeeded')?.status;
+      // Kueue's own pod webhook (mpod.kb.io) fails closed: while Kueue is down no pod is created in
+      // the cluster, and a task that starts then fails. The run ends, and its quota comes back.
+      if (!(engine === 'kueue' && position === 'ending')) expect(succeeded, `${ns}/${run} succeeded`).toBe('True');
+      const workload = await expectWorkloadFinished(plane, ns, run, succeeded === 'True' ? 'Succeeded' : 'Failed', WAIT.step);
+      heals.push({ engine, position, run, seconds: (Date.now() - back) / 1000 });
+      expect(await admissionsOf(plane, ns, workload.metadata.name), `admissions of ${ns}/${run}`).toBe(1);
+    })));
+    for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
+    for (const ns of Object.values(POSITIONS)) await expectQueueEmpty(plane, ns);
+  });
+});
+
+describe("Kyverno's periodic re-apply", () => {
+  it('costs, at rest, UpdateRequests for the ended runs still on the cluster only (release-workload), none for any other step', async () => {
+    const runs = (await Promise.all(Object.values(POSITIONS).map((ns) => plane.objects.list(PIPELINE_RUN, ns, GATED_LABEL)))).flat();
+    expect(runs.length, 'ended runs from the scenarios above').toBeGreaterThan(0);
+    const requests = await plane.objects.createdWithin<UpdateRequest>(UPDATE_REQUEST, 'kyverno', 2 * REAPPLY_SECONDS * 1000);
+    // Each re-apply makes its UpdateRequests in a burst: the bursts are the re-applies seen.
+    const times = requests.map((ur) => Date.parse(ur.metadata.creationTimestamp)).sort((x, y) => x - y);
+    const reapplies = times.filter((t, i) => i === 0 || t - times[i - 1]! > (REAPPLY_SECONDS * 1000) / 2).length;
+    const perReapply: Record<string, number> = {};
+    for (const ur of requests) perReapply[ur.spec.policy] = (perReapply[ur.spec.policy] ?? 0) + 1 / reapplies;
+    console.log(`re-apply at rest: ${runs.length} ended runs; ${reapplies} re-applies seen; UpdateRequests per re-apply: ${JSON.stringify(perReapply)}`);
+    expect(reapplies, 're-applies in two intervals').toBeGreaterThan(0);
+    expect(Object.keys(perReapply).filter((policy) => policy !== 'release-workload'), 'steps with UpdateRequests at rest').toEqual([]);
+    // Kyverno lists the runs once for each kind the rule matches (the run, and its /status): two each at most.
+    expect(requests.length / reapplies, 'UpdateRequests per re-apply').toBeLessThanOrEqual(2 * runs.length);
+  });
+});

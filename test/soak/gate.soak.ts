@@ -1,0 +1,141 @@
+/**
+ * A soak of the gate on the control plane: SOAK_RUNS runs (200 by default) across 2 namespaces,
+ * each with its ClusterQueue of 4 runs, 2 priorities (high preempts low), of every kind a CI
+ * service sees — succeed, fail, cancelled while queued or while running, timed out, deleted while
+ * queued or while running, preempted — submitted faster than the quota drains. While it runs, the
+ * runs running in a queue are counted every second; at the end no run is stuck, no Workload holds
+ * quota, and every run ended as its kind should. Printed as a table.
+ *
+ *   npm run soak                 # SOAK_RUNS=60 npm run soak for a shorter one
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { GATE_TASK, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { ControlPlane, stopAll, synthesize } from '../e2e/control-plane.js';
+import { condition, type Obj } from '../e2e/objects.js';
+import { applyDeployPipeline, expectQueueEmpty, PipelineRunBuilder, pipelineRun, WAIT } from '../e2e/scenario.js';
+
+const RUNS = Number(process.env.SOAK_RUNS ?? 200);
+const QUOTA = 4;
+const NAMESPACES = ['e2e-soak-a', 'e2e-soak-b'] as const;
+const SUBMIT_EVERY_MS = 150;
+
+type Kind = 'succeed' | 'fail' | 'cancel-queued' | 'cancel-running' | 'time-out' | 'delete-queued' | 'delete-running' | 'preempted';
+const KINDS: readonly Kind[] = ['succeed', 'fail', 'cancel-queued', 'cancel-running', 'time-out', 'delete-queued', 'delete-running', 'preempted'];
+
+/** How a run of each kind must end: its Succeeded condition and reason, or gone. */
+const EXPECTED: Record<Kind, (run: Obj | undefined) => boolean> = {
+  succeed: (run) => condition(run, 'Succeeded')?.status === 'True',
+  fail: (run) => condition(run, 'Succeeded')?.reason === 'Failed',
+  'cancel-queued': (run) => condition(run, 'Succeeded')?.reason === 'Cancelled',
+  'cancel-running': (run) => condition(run, 'Succeeded')?.reason === 'Cancelled',
+  'time-out': (run) => condition(run, 'Succeeded')?.reason === 'PipelineRunTimeout',
+  'delete-queued': (run) => run === undefined,
+  'delete-running': (run) => run === undefined,
+  // Preempted while it runs (stopped: Failed or StoppedRunFinally's Cancelled), or run to the end
+  // when no high-priority run came while it ran.
+  preempted: (run) => condition(run, 'Succeeded')?.status === 'True' || condition(run, 'Succeeded')?.status === 'False',
+};
+
+let plane: ControlPlane;
+
+beforeAll(async () => {
+  plane = await ControlPlane.start({ taskSeconds: 2 });
+  await plane.installBundle(synthesize(join(import.meta.dirname, '..', 'e2e', 'config.yaml')));
+  for (const ns of NAMESPACES) applyDeployPipeline(plane, ns);
+});
+
+afterAll(() => {
+  stopAll();
+  if (plane) console.log(`control-plane logs: ${plane.logs}`);
+});
+
+/** A run the gate has let go whose tasks Tekton has started, and that has not ended. */
+function running(run: Obj): boolean {
+  const children = (run.status?.childReferences ?? []) as { pipelineTaskName: string }[];
+  return children.some((c) => c.pipelineTaskName !== GATE_TASK) && !['True', 'False'].includes(condition(run, 'Succeeded')?.status ?? '');
+}
+
+async function until(probe: () => Promise<boolean>): Promise<void> {
+  await expect.poll(probe, { timeout: WAIT.drain, interval: WAIT.poll }).toBe(true);
+}
+
+/** Submits one run of `kind` and does to it what its kind says; resolves once that is done. */
+async function submit(i: number, kind: Kind): Promise<{ namespace: string; name: string; kind: Kind }> {
+  const namespace = NAMESPACES[i % NAMESPACES.length]!;
+  const builder = new PipelineRunBuilder(namespace, kind);
+  if (i % 3 === 0) builder.pipelineRef('deploy');
+  if (kind === 'fail') builder.failing();
+  if (kind === 'time-out') builder.timeout('8s').taskDuration('6s');
+  // Only the runs meant to be preempted have the low priority: any other kind is never stopped for a run of its own priority.
+  builder.priority(kind === 'preempted' ? 'low' : 'high');
+  if (kind === 'preempted') builder.taskDuration('8s');
+  const name = (await builder.create(plane)).metadata.name;
+  const startedRun = async () => until(async () => running((await pipelineRun(plane, namespace, name)) ?? { metadata: { name } }));
+  switch (kind) {
+    case 'cancel-queued':
+      await plane.objects.patch(PIPELINE_RUN, namespace, name, { spec: { status: 'Cancelled' } });
+      break;
+    case 'cancel-running':
+      await startedRun();
+      await plane.objects.patch(PIPELINE_RUN, namespace, name, { spec: { status: 'Cancelled' } });
+      break;
+    case 'delete-queued':
+      await plane.objects.delete(PIPELINE_RUN, namespace, name);
+      break;
+    case 'delete-running':
+      await startedRun();
+      await plane.objects.delete(PIPELINE_RUN, namespace, name);
+      break;
+    default:
+  }
+  return { namespace, name, kind };
+}
+
+it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the quota, none stuck, no quota left held, each ended as its kind should`, async () => {
+  const peak: Record<string, number> = Object.fromEntries(NAMESPACES.map((ns) => [ns, 0]));
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      for (const ns of NAMESPACES) peak[ns] = Math.max(peak[ns]!, (await plane.objects.list(PIPELINE_RUN, ns)).filter(running).length);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+
+  const started = Date.now();
+  const submissions: Promise<{ namespace: string; name: string; kind: Kind }>[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    submissions.push(submit(i, KINDS[i % KINDS.length]!));
+    await new Promise((r) => setTimeout(r, SUBMIT_EVERY_MS));
+  }
+  const runs = await Promise.all(submissions);
+  const submittedIn = (Date.now() - started) / 1000;
+
+  // Drained: every run left has ended, and both queues hold no quota.
+  await until(async () => {
+    const left = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(PIPELINE_RUN, ns)))).flat();
+    return left.every((run) => ['True', 'False'].includes(condition(run, 'Succeeded')?.status ?? ''));
+  });
+  for (const ns of NAMESPACES) await expectQueueEmpty(plane, ns, WAIT.drain);
+  const drainedIn = (Date.now() - started) / 1000;
+  sampling = false;
+  await sampler;
+
+  const outcomes = await Promise.all(runs.map(async (r) => ({ ...r, run: await pipelineRun(plane, r.namespace, r.name) })));
+  const rows = KINDS.map((kind) => {
+    const ofKind = outcomes.filter((o) => o.kind === kind);
+    const wrong = ofKind.filter((o) => !EXPECTED[kind](o.run));
+    const stopped = ofKind.filter((o) => condition(o.run, 'Succeeded')?.status === 'False').length;
+    return { kind, runs: ofKind.length, 'as expected': ofKind.length - wrong.length, 'ended False': stopped, wrong: wrong.map((o) => `${o.name}: ${condition(o.run, 'Succeeded')?.reason ?? 'gone'}`).join(', ') };
+  });
+  const holding = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(WORKLOAD, ns))))
+    .flat()
+    .filter((w) => condition(w, 'QuotaReserved')?.status === 'True' && condition(w, 'Finished')?.status !== 'True');
+  console.log(`${RUNS} runs submitted in ${submittedIn.toFixed(0)} s, drained in ${drainedIn.toFixed(0)} s; most running at once: ${JSON.stringify(peak)} (quota ${QUOTA} each)`);
+  console.table(rows);
+  console.log(`Workloads holding quota at the end: ${holding.length}`);
+
+  expect(rows.filter((row) => row.wrong !== ''), 'runs that ended otherwise than their kind').toEqual([]);
+  expect(holding.map((w) => `${w.metadata.namespace}/${w.metadata.name}`), 'Workloads holding quota').toEqual([]);
+  for (const ns of NAMESPACES) expect(peak[ns], `most runs running at once in ${ns}`).toBeLessThanOrEqual(QUOTA);
+});
