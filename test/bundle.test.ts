@@ -53,7 +53,7 @@ describe('the steps of the flow', () => {
     expect(names('pending')).toEqual([...before, 'admit-pipelinerun', ...after]);
   });
 
-  it('fail closed on CREATE and open on status updates, which are re-applied to existing objects', () => {
+  it('fail closed on CREATE and open on status updates, which are re-applied to existing objects (but the release on a run\'s end, which its Workload backs up)', () => {
     const failurePolicy = (name: string) => (policy(name).spec.webhookConfiguration as { failurePolicy: string }).failurePolicy;
     expect(failurePolicy('mutate-pipelinerun')).toBe('Fail');
     expect(failurePolicy('validate-pipelinerun')).toBe('Fail');
@@ -61,7 +61,8 @@ describe('the steps of the flow', () => {
     for (const name of ['admit-customrun', 'cancel-customrun', 'admit-pipelinerun', 'ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload']) {
       expect(failurePolicy(name), name).toBe('Ignore');
       for (const rule of policy(name).spec.rules as unknown as { name: string; mutate: { mutateExistingOnPolicyUpdate?: boolean } }[]) {
-        expect(rule.mutate.mutateExistingOnPolicyUpdate, `${name} ${rule.name}`).toBe(true);
+        const onRunEnd = ['finish-customrun-workload', 'finish-pipelinerun-workload'].includes(rule.name);
+        expect(rule.mutate.mutateExistingOnPolicyUpdate, `${name} ${rule.name}`).toBe(onRunEnd ? undefined : true);
       }
     }
   });
@@ -118,8 +119,8 @@ describe('RBAC', () => {
     ]);
   });
 
-  it('lets the admission controller list the queues a run is checked against, and nothing else', () => {
-    expect(grants('admission-controller')).toEqual({ 'kueue.x-k8s.io/clusterqueues': ['list'], 'kueue.x-k8s.io/localqueues': ['list'] });
+  it('lets the admission controller list the queues a run is checked against, read the run of a Workload, and nothing else', () => {
+    expect(grants('admission-controller')).toEqual({ 'kueue.x-k8s.io/clusterqueues': ['list'], 'kueue.x-k8s.io/localqueues': ['list'], 'tekton.dev/pipelineruns': ['get'] });
   });
 
   it('grants the background controller exactly what the steps use', () => {

@@ -66,6 +66,7 @@ const reasons: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   'admit-pipelinerun': { 'deploy-e5': 'the Workload became Evicted=True meanwhile', 'user-held': 'the gate did not make the run pending' },
   'ready-workload': { 'lint-r2d2': 'the PipelineRun has not started', 'test-m3': 'PodsReady is set already' },
   'mutate-pipelinerun': { 'released-by-gate': 'the gate holds the run', 'cancelled-by-user': 'spec.status is not empty' },
+  'release-workload': { 'live-k2-kueue-gate': 'the PipelineRun is not Succeeded=True|False', 'done-k4-kueue-gate': 'the Workload has ended' },
   'cancel-customrun': { 'opened-kueue-gate': 'the CustomRun has ended', 'waiting-kueue-gate': 'the CustomRun is not RunCancelled' },
   'evict-pipelinerun': {
     'docs-x1-kueue-gate': 'the run is still held',

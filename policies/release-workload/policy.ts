@@ -1,6 +1,6 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition, SetConditionStep } from '../../src/gate/model.js';
-import { PIPELINE_RUN } from '../../src/gate/names.js';
+import { PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../../src/gate/names.js';
 import { statusUpdatesOf, workloadOfRun } from '../triggers.js';
 
 /**
@@ -22,31 +22,52 @@ export function releaseWorkload(config: Config): PolicyDefinition {
       unlessTargetHas: ['True', 'False'],
     },
   } as const satisfies Partial<SetConditionStep>;
+  // Seen from the Workload: one that holds quota for a run that has ended. Tekton may end a run
+  // cancelled as Kueue admits it with no child recorded (the step above then finds no Workload), and
+  // a Workload may be made after its run ended; Kyverno's re-apply also looks at the Workloads that
+  // hold quota only, not at every run that ever ended.
+  const ofEndedRun = (mechanism: 'customrun' | 'pending') =>
+    ({
+      ...finished,
+      rule: `finish-${mechanism === 'customrun' ? 'customrun' : 'pipelinerun'}-workload-of-ended-run`,
+      trigger: statusUpdatesOf(WORKLOAD, config, mechanism),
+      when: { condition: 'QuotaReserved', statuses: ['True'] },
+      target: { kind: WORKLOAD, name: { from: 'self' } },
+      read: { kind: PIPELINE_RUN, name: { from: 'label', key: PIPELINE_RUN_LABEL }, condition: 'Succeeded', statuses: ['True', 'False'] },
+      set: { ...finished.set, at: 'read-completion' },
+    }) as const satisfies SetConditionStep;
   const steps: GateStep[] = [];
   if (customRun) {
     steps.push({
       ...finished,
+      // On the run's end, at once; Kyverno's re-apply leaves the history of ended runs alone and
+      // looks at the Workloads that hold quota (below).
+      reapplied: false,
       rule: 'finish-customrun-workload',
       trigger: statusUpdatesOf(PIPELINE_RUN, config, 'customrun'),
       target: workloadOfRun('customrun'),
     });
+    steps.push(ofEndedRun('customrun'));
   }
   if (pending) {
     steps.push({
       ...finished,
+      reapplied: false,
       rule: 'finish-pipelinerun-workload',
       trigger: statusUpdatesOf(PIPELINE_RUN, config, 'pending'),
       target: workloadOfRun('pending'),
     });
+    steps.push(ofEndedRun('pending'));
   }
   return {
     name: 'release-workload',
     title: 'Give the quota of a finished PipelineRun back to Kueue',
     description:
       'When a gated PipelineRun ends (Succeeded becomes True or False: success, failure, cancellation, timeout), adds ' +
-      'Finished=True to the status of its Workload, so Kueue releases the quota at once.',
-    // Fail open: a blocking webhook on pipelineruns/status would stall Tekton. A missed release is
-    // re-applied when the policy is (re)applied and by Kyverno's background scan.
+      'Finished=True to the status of its Workload, so Kueue releases the quota at once; also seen from a Workload that ' +
+      'holds quota for a run that has ended.',
+    // Fail open: a blocking webhook on pipelineruns/status or workloads/status would stall Tekton
+    // or Kueue. A missed release is made by Kyverno's periodic re-apply.
     failurePolicy: 'Ignore',
     steps,
   };

@@ -43,7 +43,13 @@ function grantsOf(step: GateStep): Grant[] {
         { controller: 'background-controller', kind: step.workload, verbs: ['get', 'create'] },
       ];
     case 'set-condition':
-      return [reports, triggers, { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] }];
+      return [
+        reports,
+        triggers,
+        { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] },
+        // The object a step reads is read by both controllers: the rule's preconditions need it.
+        ...(step.read ? (['admission-controller', 'background-controller'] as const).map((controller) => ({ controller, kind: step.read!.kind, verbs: ['get'] })) : []),
+      ];
     case 'set-run-status':
       return [
         reports,

@@ -256,18 +256,31 @@ export interface SetConditionStep extends StepBase {
   readonly type: 'set-condition';
   readonly when: When;
   readonly target: { readonly kind: ApiKind; readonly name: TargetName };
+  /**
+   * An object the trigger names, read when the step runs (at admission and in the background):
+   * the step goes on only if it has `condition` in `statuses`, and the new condition's reason
+   * follows that status. The trigger then tells which object, this one whether to act.
+   * @default the trigger alone decides
+   */
+  readonly read?: { readonly kind: ApiKind; readonly name: TargetName; readonly condition: string; readonly statuses: readonly ('True' | 'False')[] };
+  /**
+   * Whether Kyverno's periodic re-apply also runs the step on existing objects. A step another one
+   * backs up at less cost can act on events alone.
+   * @default true
+   */
+  readonly reapplied?: boolean;
   readonly set: {
     readonly type: string;
     readonly status: 'True' | 'False';
-    /** Reason of the new condition for each status of the trigger's condition (`True` when `when` is not a condition). */
+    /** Reason of the new condition for each status of the trigger's condition, or of the object `read` (`True` when `when` is not a condition). */
     readonly reasons: Readonly<Partial<Record<'True' | 'False', string>>>;
     readonly message: string;
     /**
      * Transition time of the new condition: when the trigger completed (`status.completionTime`),
-     * when a condition of the trigger last changed, or, when the trigger records no such time, when
-     * the step runs.
+     * when the object `read` completed, when a condition of the trigger last changed, or, when the
+     * object records no such time, when the step runs.
      */
-    readonly at: 'trigger-completion' | { readonly lastChangeOf: string } | 'now';
+    readonly at: 'trigger-completion' | 'read-completion' | { readonly lastChangeOf: string } | 'now';
     /**
      * Statuses of the target's condition of this type that leave the target alone (set once).
      * Otherwise the condition replaces any of its type; the target's other conditions are kept.

@@ -69,6 +69,7 @@ export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPo
 function reapplied(step: GateStep): boolean {
   switch (step.type) {
     case 'set-condition':
+      return step.reapplied ?? true;
     case 'set-run-status':
     case 'requeue-workload':
       return true;
@@ -718,15 +719,42 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
   const targetName = targetNameOf(step.target.name, step.target.kind.kind);
   const reasons = Object.entries(step.set.reasons);
   const reason =
-    reasons.length === 1 || !('condition' in step.when)
+    reasons.length === 1
       ? str(reasons[0]![1])
-      : `lookup(${literal(step.set.reasons)}, ${conditionStatus(TRIGGER, step.when.condition)}) || ''`;
+      : step.read
+        ? `lookup(${literal(step.set.reasons)}, read.status) || ''`
+        : 'condition' in step.when
+          ? `lookup(${literal(step.set.reasons)}, ${conditionStatus(TRIGGER, step.when.condition)}) || ''`
+          : str(reasons[0]![1]);
   const transitionTime =
     step.set.at === 'now'
       ? 'time_now_utc()'
       : step.set.at === 'trigger-completion'
         ? `${TRIGGER}.status.completionTime || time_now_utc()`
-        : `${TRIGGER}.status.conditions[?type==${str(step.set.at.lastChangeOf)}].lastTransitionTime | [0] || time_now_utc()`;
+        : step.set.at === 'read-completion'
+          ? `read.completionTime || time_now_utc()`
+          : `${TRIGGER}.status.conditions[?type==${str(step.set.at.lastChangeOf)}].lastTransitionTime | [0] || time_now_utc()`;
+  // Read after the trigger's own checks (Kyverno loads a context entry when a precondition first
+  // needs it): only the triggers that pass them cost a request.
+  const readName = step.read && targetNameOf(step.read.name, step.read.kind.kind);
+  const read: { context: ClusterPolicySpecRulesContext[]; preconditions: Precondition[] } = step.read
+    ? {
+        context: [
+          {
+            name: 'read',
+            apiCall: {
+              urlPath: apiPath(step.read.kind, variable(`${TRIGGER}.metadata.namespace`), variable(readName!)),
+              jmesPath: `{status: ${conditionStatus('@', step.read.condition)}, completionTime: status.completionTime || ''}`,
+              default: {},
+            },
+          },
+        ],
+        preconditions: [
+          { key: variable(readName!), operator: 'NotEquals', value: '', message: `the ${step.trigger.kind.kind} names no ${step.read.kind.kind}` },
+          { key: variable("read.status || ''"), operator: 'AnyIn', value: [...step.read.statuses], message: `the ${step.read.kind.kind} is not ${step.read.condition}=${step.read.statuses.join('|')}` },
+        ],
+      }
+    : { context: [], preconditions: [] };
   const condition = conditionObject({ type: step.set.type, status: str(step.set.status), reason: 'reason', message: str(step.set.message), at: 'transitionTime' });
   const check = combine(recheckOf(step.when, step.trigger.kind), {
     // The whole list is written back: a JSON patch cannot address a condition by its type.
@@ -739,14 +767,15 @@ function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
   return {
     name: step.rule,
     match,
-    preconditions: { all: [...filters, ...whenTriggerReaches(step.when, step.trigger.kind, targetName).all] },
+    preconditions: { all: [...filters, ...whenTriggerReaches(step.when, step.trigger.kind, targetName).all, ...read.preconditions] },
     context: [
+      ...read.context,
       // Computed in the context: a JSON patch is text, and quotes inside its {{ }} would break it.
       { name: 'reason', variable: { jmesPath: reason } },
       { name: 'transitionTime', variable: { jmesPath: transitionTime } },
     ],
     mutate: {
-      ...REAPPLIED,
+      ...(reapplied(step) ? REAPPLIED : {}),
       targets: [mutateTarget(step.target.kind, '/status', targetName, check)],
       patchesJson6902: jsonPatch([{ op: 'add', path: '/status/conditions', value: variable('conditions') }]),
     },
@@ -789,6 +818,10 @@ function setRunStatusRule(step: SetRunStatusStep): ClusterPolicySpecRules {
   };
 }
 
+function reserved(workload: string): Precondition {
+  return { key: variable(`${workload}.status.admission && 'reserved' || ''`), operator: 'Equals', value: 'reserved', message: 'the Workload holds no reservation' };
+}
+
 function requeueWorkloadRule(step: RequeueWorkloadStep): ClusterPolicySpecRules {
   const self = { kind: step.trigger.kind, name: { from: 'self' } as const };
   const evicted = (path: string) => `evicted.${path}`;
@@ -812,7 +845,7 @@ function requeueWorkloadRule(step: RequeueWorkloadStep): ClusterPolicySpecRules 
     preconditions: [
       // The Workload as it is now: still evicted, still holding its reservation, not finished.
       { key: variable(`evicted.status || ''`), operator: 'AnyIn', value: [...step.when.statuses], message: `the Workload is no longer ${step.when.condition}` },
-      { key: variable("target.status.admission && 'reserved' || ''"), operator: 'Equals', value: 'reserved', message: 'the Workload holds no reservation' },
+      reserved('target'),
       { key: variable(conditionStatus('target', 'Finished')), operator: 'NotEquals', value: 'True', message: 'the Workload has finished' },
     ],
   });
@@ -820,7 +853,9 @@ function requeueWorkloadRule(step: RequeueWorkloadStep): ClusterPolicySpecRules 
   return {
     name: step.rule,
     match,
-    preconditions: { all: [...filters, ...whenTriggerReaches(step.when, step.trigger.kind, `${TRIGGER}.metadata.name`).all] },
+    // Reserved on the trigger too: a Workload requeued already waits to be admitted again, and
+    // Kyverno's periodic re-apply makes no request for it.
+    preconditions: { all: [...filters, ...whenTriggerReaches(step.when, step.trigger.kind, `${TRIGGER}.metadata.name`).all, reserved(TRIGGER)] },
     mutate: {
       ...REAPPLIED,
       targets: [mutateTarget(step.trigger.kind, '/status', `${TRIGGER}.metadata.name`, check)],
