@@ -326,7 +326,7 @@ export class ControlPlane {
 
   /** Runs kubectl against the control plane; returns stdout. */
   kubectl(...args: string[]): string {
-    return execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
   }
 
   /**

@@ -58,17 +58,25 @@ export class Objects {
     return (await this.api.patch(spec, undefined, undefined, 'e2e', undefined, PatchStrategy.MergePatch)) as T;
   }
 
-  /** Every object of `kind` created in `namespace` during the next `ms`, short-lived ones included. */
-  async createdWithin<T extends Obj = Obj>(kind: ApiKind, namespace: string, ms: number): Promise<T[]> {
+  /** Every object of `kind` created in `namespace` until `done` settles, short-lived ones included. */
+  async createdDuring<T extends Obj = Obj>(kind: ApiKind, namespace: string, done: Promise<unknown>): Promise<T[]> {
     const existing = new Set((await this.list(kind, namespace)).map((o) => o.metadata.name));
     const created = new Map<string, T>();
-    // The watch first lists what is there (ADDED too): what was there before the window is left out.
-    const watch = await new Watch(this.config).watch(apiPathOfAll(kind, namespace), {}, (phase: string, object: T) => {
+    // The watch first lists what is there (ADDED too): what was there before is left out.
+    const watch = await this.watch<T>(kind, namespace, (phase, object) => {
       if (phase === 'ADDED') created.set(object.metadata.name, object);
-    }, () => undefined);
-    await new Promise((r) => setTimeout(r, ms));
-    watch.abort();
+    });
+    try {
+      await done;
+    } finally {
+      watch.abort();
+    }
     return [...created.values()].filter((o) => !existing.has(o.metadata.name));
+  }
+
+  /** Calls `seen` for every change of an object of `kind` in `namespace` (ADDED for those there first) until aborted. */
+  watch<T extends Obj = Obj>(kind: ApiKind, namespace: string, seen: (phase: string, object: T) => void): Promise<AbortController> {
+    return new Watch(this.config).watch(apiPathOfAll(kind, namespace), {}, seen, () => undefined);
   }
 
   async delete(kind: ApiKind, namespace: string | undefined, name: string): Promise<void> {
