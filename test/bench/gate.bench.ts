@@ -18,7 +18,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CUSTOM_RUN, PIPELINE_RUN, PIPELINE_RUN_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from '../e2e/control-plane.js';
-import { condition, type Obj } from '../e2e/objects.js';
+import { condition, type Obj, UPDATE_REQUEST } from '../e2e/objects.js';
 import { applyDeployPipeline, expectQueueEmpty, expectRunFinished, PipelineRunBuilder, WAIT } from '../e2e/scenario.js';
 
 const IDLE_RUNS = Number(process.env.BENCH_IDLE_RUNS ?? 10);
@@ -28,7 +28,6 @@ const DRAIN_QUOTA = 5;
 const IDLE = 'e2e-bench-idle';
 const DRAIN = 'e2e-bench-drain';
 const OPT_OUT_LABEL = 'tekton-kueue-policies.dev/opt-out';
-const UPDATE_REQUEST = { apiVersion: 'kyverno.io/v2', kind: 'UpdateRequest' };
 
 type Variant = 'opted-out' | 'pending' | 'customrun';
 type Milestone = 'created' | 'gate' | 'workload' | 'admitted' | 'released' | 'firstTaskRun' | 'ended' | 'finished';
@@ -59,7 +58,7 @@ class Milestones {
       times[milestone] ??= Date.now();
       this.seen.set(run, times);
     };
-    const runOf = (o: Obj) => o.metadata.labels?.[PIPELINE_RUN_LABEL];
+    const runLabelOf = (o: Obj) => o.metadata.labels?.[PIPELINE_RUN_LABEL];
     const held = new Set<string>();
     const ended = (o: Obj) => ['True', 'False'].includes(condition(o, 'Succeeded')?.status ?? '');
     this.watches.push(
@@ -70,18 +69,18 @@ class Milestones {
         if (ended(run)) mark(run.metadata.name, 'ended');
       }),
       plane.objects.watch(CUSTOM_RUN, namespace, (_, gate) => {
-        mark(runOf(gate), 'gate');
-        if (condition(gate, 'Succeeded')?.status === 'True') mark(runOf(gate), 'released');
+        mark(runLabelOf(gate), 'gate');
+        if (condition(gate, 'Succeeded')?.status === 'True') mark(runLabelOf(gate), 'released');
       }),
       plane.objects.watch(WORKLOAD, namespace, (_, workload) => {
-        mark(runOf(workload), 'workload');
-        if (condition(workload, 'Admitted')?.status === 'True' && this.seen.get(runOf(workload)!)?.admitted === undefined) {
-          mark(runOf(workload), 'admitted');
+        mark(runLabelOf(workload), 'workload');
+        if (condition(workload, 'Admitted')?.status === 'True' && this.seen.get(runLabelOf(workload)!)?.admitted === undefined) {
+          mark(runLabelOf(workload), 'admitted');
           this.admissions.push(Date.now());
         }
-        if (condition(workload, 'Finished')?.status === 'True') mark(runOf(workload), 'finished');
+        if (condition(workload, 'Finished')?.status === 'True') mark(runLabelOf(workload), 'finished');
       }),
-      plane.objects.watch(TASK_RUN, namespace, (_, taskRun) => mark(runOf(taskRun), 'firstTaskRun')),
+      plane.objects.watch(TASK_RUN, namespace, (_, taskRun) => mark(runLabelOf(taskRun), 'firstTaskRun')),
     );
   }
 

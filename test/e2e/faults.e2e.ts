@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATED_LABEL, PIPELINE_RUN } from '../../src/gate/names.js';
 import { ControlPlane, type Engine, stopAll, synthesize } from './control-plane.js';
-import { condition, type Obj } from './objects.js';
+import { condition, type Obj, UPDATE_REQUEST } from './objects.js';
 import {
   admissionsOf,
   applyDeployPipeline,
@@ -33,7 +33,6 @@ import {
 
 const OUTAGE_MS = 25_000;
 const REAPPLY_SECONDS = 20;
-const UPDATE_REQUEST = { apiVersion: 'kyverno.io/v2', kind: 'UpdateRequest' };
 type UpdateRequest = Obj & { spec: { policy: string } };
 /** Where a run is in the flow when the engine goes down; each in a namespace and ClusterQueue of its own. */
 const POSITIONS = { ending: 'e2e-fault-ending', admitted: 'e2e-fault-admitted', created: 'e2e-fault-created', preempting: 'e2e-fault-preempting' } as const;

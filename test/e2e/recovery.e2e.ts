@@ -10,11 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CUSTOM_RUN, PIPELINE_RUN } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from './control-plane.js';
-import { condition, type Obj } from './objects.js';
+import { condition, type Obj, UPDATE_REQUEST } from './objects.js';
 import { applyDeployPipeline, expectRunFinished, expectWorkload, expectWorkloadFinished, gateOf, PipelineRunBuilder, pipelineRun, WAIT } from './scenario.js';
 
 const ns = 'e2e-missed';
-const UPDATE_REQUEST = { apiVersion: 'kyverno.io/v2', kind: 'UpdateRequest' };
 let plane: ControlPlane;
 
 beforeAll(async () => {
