@@ -73,6 +73,12 @@ describe('the steps of the flow', () => {
     expect(conditions('release-workload')[0]!.expression).toContain('object.metadata.labels["tekton-kueue-policies.dev/gate"] == "customrun"');
     // Updates of runs reach it only when a user releases a run they held.
     expect(conditions('mutate-pipelinerun')[0]!.expression).toContain('oldObject.spec.status : \'\') == "PipelineRunPending"');
+    // A status step hears only the updates of an object in the state its rule acts on.
+    const admit = conditions('admit-customrun')[0]!.expression;
+    expect(admit).toContain('c.type == "Admitted" && has(c.status) && c.status in ["True"]');
+    expect(admit).toContain('!(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == "Finished"');
+    expect(conditions('requeue-workload')[0]!.expression).toContain('has(object.status.admission)');
+    expect(conditions('ready-workload')[0]!.expression).toContain('!(has(c.pipelineTaskName) && c.pipelineTaskName == "kueue-gate")');
   });
 
   it('let a run go only on an admission that still holds: the Workload is read again when the step runs', () => {

@@ -55,7 +55,7 @@ export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPo
     webhookConfiguration: {
       failurePolicy: definition.failurePolicy as never,
       // Evaluated by the API server: requests no step of the policy reacts to never reach Kyverno.
-      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map((s) => celTrigger(s.trigger, reapplied(s))))].join(' || ') }],
+      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map(celStep))].join(' || ') }],
     },
     rules: definition.steps.flatMap(rulesOf),
   };
@@ -171,11 +171,22 @@ function statePreconditions(state: State | undefined): Precondition[] {
   ];
 }
 
-/** The trigger as a CEL expression on the admission request, for the webhook's match conditions. */
-function celTrigger(trigger: Trigger, reapplied: boolean): string {
+/**
+ * The step as a CEL expression on the admission request, for the webhook's match conditions: its
+ * trigger, and the trigger's own test of the step's rule (`whenTriggerReaches`), so that a status
+ * update after which no step can act never reaches Kyverno. Every field is tested before it is read:
+ * an error would refuse the request (failurePolicy Fail).
+ */
+function celStep(step: GateStep): string {
+  const terms = celTrigger(step.trigger, reapplied(step));
+  if ('when' in step) terms.push(...celWhen(step.when, step.trigger.kind));
+  if (step.type === 'requeue-workload') terms.push('(has(object.status) && has(object.status.admission))');
+  return `(${terms.join(' && ')})`;
+}
+
+function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
   const has = (object: string, map: 'labels' | 'annotations', key: string) => `(has(${object}.metadata.${map}) && ${JSON.stringify(key)} in ${object}.metadata.${map})`;
   const labelled = (object: string, key: string, value: string) => `(${has(object, 'labels', key)} && ${object}.metadata.labels[${JSON.stringify(key)}] == ${JSON.stringify(value)})`;
-  const specStatus = (object: string) => `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
   const terms = [
     // No operation: Kyverno's periodic re-apply; the API server always sends one.
     `request.operation in ${JSON.stringify(reapplied ? [...trigger.operations, ''] : trigger.operations)}`,
@@ -185,22 +196,41 @@ function celTrigger(trigger: Trigger, reapplied: boolean): string {
   ];
   const change = trigger.change;
   if (change && 'specStatus' in change) {
-    terms.push(`(request.operation != 'UPDATE' || (${specStatus('oldObject')} == ${JSON.stringify(change.specStatus.from)} && ${specStatus('object')} == ${JSON.stringify(change.specStatus.to)}))`);
+    terms.push(`(request.operation != 'UPDATE' || (${celSpecStatus('oldObject')} == ${JSON.stringify(change.specStatus.from)} && ${celSpecStatus('object')} == ${JSON.stringify(change.specStatus.to)}))`);
   } else if (change) {
     terms.push(has('object', 'annotations', change.annotationAdded), `(request.operation != 'UPDATE' || !${has('oldObject', 'annotations', change.annotationAdded)})`);
   }
   const state = trigger.state;
   if (state && 'heldPending' in state) {
     const { heldBy, pendingStatus } = state.heldPending;
-    terms.push(`(${has('object', 'annotations', heldBy.key)} && object.metadata.annotations[${JSON.stringify(heldBy.key)}] == ${JSON.stringify(heldBy.value)})`, `${specStatus('object')} == ${JSON.stringify(pendingStatus)}`);
+    terms.push(`(${has('object', 'annotations', heldBy.key)} && object.metadata.annotations[${JSON.stringify(heldBy.key)}] == ${JSON.stringify(heldBy.value)})`, `${celSpecStatus('object')} == ${JSON.stringify(pendingStatus)}`);
   } else if (state) {
-    // Every field is tested before it is read: an error would refuse the request (failurePolicy Fail).
     const gateChild = `(has(c.pipelineTaskName) && c.pipelineTaskName == ${JSON.stringify(state.atGate)})`;
     const children = 'object.status.childReferences';
-    const ended = "(has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == 'Succeeded' && has(c.status) && c.status in ['True', 'False']))";
-    terms.push(`(has(object.status) && has(${children}) && ${children}.exists(c, ${gateChild}) && ${children}.all(c, ${gateChild}) && !${ended})`);
+    terms.push(`(has(object.status) && has(${children}) && ${children}.exists(c, ${gateChild}) && ${children}.all(c, ${gateChild}) && !${celCondition('Succeeded', ['True', 'False'])})`);
   }
-  return `(${terms.join(' && ')})`;
+  return terms;
+}
+
+/** `whenTriggerReaches` in CEL, on the object of the request. */
+function celWhen(when: When, trigger: ApiKind): string[] {
+  const reached =
+    'started' in when
+      ? `(has(object.status) && has(object.status.childReferences) && object.status.childReferences.exists(c, !(has(c.pipelineTaskName) && c.pipelineTaskName == ${JSON.stringify(when.started.gateTask)})))`
+      : 'specStatus' in when
+        ? `${celSpecStatus('object')} == ${JSON.stringify(when.specStatus)}`
+        : celCondition(when.condition, when.statuses);
+  const ended = endedUnlessReached(when, trigger);
+  return [reached, ...(ended ? [`!${celCondition(ended.condition, ended.statuses)}`] : [])];
+}
+
+function celSpecStatus(object: string): string {
+  return `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
+}
+
+/** The request's object has the condition `type` with one of `statuses`. */
+function celCondition(type: string, statuses: readonly string[]): string {
+  return `(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == ${JSON.stringify(type)} && has(c.status) && c.status in ${JSON.stringify(statuses)}))`;
 }
 
 function all(conditions: Precondition[]): { all: Precondition[] } {
@@ -632,12 +662,17 @@ function whenTriggerReaches(when: When, trigger: ApiKind, targetName: string): {
         : { key: variable(conditionStatus(TRIGGER, when.condition)), operator: 'AnyIn', value: [...when.statuses], message: `the ${trigger.kind} is not ${conditionText(when)}` };
   // Kyverno's periodic re-apply evaluates a step on every object it matches: one that has ended is
   // left out here, on the trigger as it is, so the re-apply costs nothing for the history of runs.
-  const ended = endedConditionOf(trigger);
-  const live: Precondition[] =
-    ended && !('condition' in when && when.condition === ended.condition)
-      ? [{ key: variable(conditionStatus(TRIGGER, ended.condition)), operator: 'AnyNotIn', value: [...ended.statuses], message: `the ${trigger.kind} has ended` }]
-      : [];
+  const ended = endedUnlessReached(when, trigger);
+  const live: Precondition[] = ended
+    ? [{ key: variable(conditionStatus(TRIGGER, ended.condition)), operator: 'AnyNotIn', value: [...ended.statuses], message: `the ${trigger.kind} has ended` }]
+    : [];
   return all([reached, ...live, { key: variable(targetName), operator: 'NotEquals', value: '', message: `the ${trigger.kind} names no object to change` }]);
+}
+
+/** The condition that shows the trigger has ended, unless reaching it is what the step waits for. */
+function endedUnlessReached(when: When, trigger: ApiKind): ReturnType<typeof endedConditionOf> {
+  const ended = endedConditionOf(trigger);
+  return ended && !('condition' in when && when.condition === ended.condition) ? ended : undefined;
 }
 
 /** Values read from the API server when a target is processed, and the tests on them. */
