@@ -2,15 +2,17 @@
  * A soak of the gate on the control plane: SOAK_RUNS runs (200 by default) across 2 namespaces,
  * each with its ClusterQueue of 4 runs, 2 priorities (high preempts low), of every kind a CI
  * service sees — succeed, fail, cancelled while queued or while running, timed out, deleted while
- * queued or while running, preempted — submitted faster than the quota drains. While it runs, the
- * runs running in a queue are counted every second; at the end no run is stuck, no Workload holds
- * quota, and every run ended as its kind should. Printed as a table.
+ * queued or while running, preempted — submitted faster than the quota drains. Long low-priority
+ * runs fill both queues first, so that the high-priority runs after them must preempt them. While it
+ * runs, the runs running in a queue are counted every second; at the end no run is stuck, no Workload
+ * holds quota, every run ended as its kind should, and Kueue preempted runs of the first wave.
+ * Printed as a table.
  *
  *   npm run soak                 # SOAK_RUNS=60 npm run soak for a shorter one
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { GATE_TASK, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { GATE_TASK, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from '../e2e/control-plane.js';
 import { condition, type Obj } from '../e2e/objects.js';
 import { applyDeployPipeline, expectQueueEmpty, PipelineRunBuilder, pipelineRun } from '../e2e/scenario.js';
@@ -19,10 +21,12 @@ const RUNS = Number(process.env.SOAK_RUNS ?? 200);
 const QUOTA = 4;
 const NAMESPACES = ['e2e-soak-a', 'e2e-soak-b'] as const;
 const SUBMIT_EVERY_MS = 150;
+/** Each task of a first-wave run: far longer than the first high-priority runs take to come (a stopped run's running task still ends normally). */
+const FIRST_WAVE_TASK = '20s';
 /** How long the queues may take to drain: the runs are submitted far faster than that. */
 const DRAIN_MS = 30 * 60_000;
 
-type Kind = 'succeed' | 'fail' | 'cancel-queued' | 'cancel-running' | 'time-out' | 'delete-queued' | 'delete-running' | 'preempted';
+type Kind = 'succeed' | 'fail' | 'cancel-queued' | 'cancel-running' | 'time-out' | 'delete-queued' | 'delete-running' | 'preempted' | 'first-wave';
 const KINDS: readonly Kind[] = ['succeed', 'fail', 'cancel-queued', 'cancel-running', 'time-out', 'delete-queued', 'delete-running', 'preempted'];
 
 /** How a run of each kind must end: its Succeeded condition and reason, or gone. */
@@ -37,6 +41,9 @@ const EXPECTED: Record<Kind, (run: Obj | undefined) => boolean> = {
   // Preempted while it runs (stopped: Failed or StoppedRunFinally's Cancelled), or run to the end
   // when no high-priority run came while it ran.
   preempted: (run) => condition(run, 'Succeeded')?.status === 'True' || condition(run, 'Succeeded')?.status === 'False',
+  // Running when the high-priority runs came, at low priority: stopped if Kueue preempted it (Kueue
+  // preempts only as many as the runs it is about to admit need), else run to the end.
+  'first-wave': (run) => condition(run, 'Succeeded')?.status === 'True' || condition(run, 'Succeeded')?.status === 'False',
 };
 
 let plane: ControlPlane;
@@ -65,8 +72,24 @@ async function until(probe: () => Promise<boolean>): Promise<void> {
   await expect.poll(probe, { timeout: DRAIN_MS, interval: 2_000 }).toBe(true);
 }
 
+type Submitted = { namespace: string; name: string; kind: Kind };
+
+/** Fills every queue with low-priority runs that would run long, and waits until they all run. */
+async function firstWave(): Promise<Submitted[]> {
+  const wave = await Promise.all(
+    NAMESPACES.flatMap((namespace) =>
+      Array.from({ length: QUOTA }, async (): Promise<Submitted> => {
+        const run = await new PipelineRunBuilder(namespace, 'first-wave').priority('low').taskDuration(FIRST_WAVE_TASK).create(plane);
+        return { namespace, name: run.metadata.name, kind: 'first-wave' };
+      }),
+    ),
+  );
+  await until(async () => (await Promise.all(wave.map((r) => pipelineRun(plane, r.namespace, r.name)))).every((run) => run !== undefined && running(run)));
+  return wave;
+}
+
 /** Submits one run of `kind` and does to it what its kind says; resolves once that is done. */
-async function submit(i: number, kind: Kind): Promise<{ namespace: string; name: string; kind: Kind }> {
+async function submit(i: number, kind: Kind): Promise<Submitted> {
   // Every kind in both namespaces: the namespace changes with each round of the kinds.
   const namespace = NAMESPACES[Math.floor(i / KINDS.length) % NAMESPACES.length]!;
   const builder = new PipelineRunBuilder(namespace, kind);
@@ -109,13 +132,14 @@ it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the
   })();
 
   const started = Date.now();
-  const submissions: Promise<{ namespace: string; name: string; kind: Kind }>[] = [];
+  const wave = await firstWave();
+  const submissions: Promise<Submitted>[] = [];
   for (let i = 0; i < RUNS; i++) {
     submissions.push(submit(i, KINDS[i % KINDS.length]!));
     await new Promise((r) => setTimeout(r, SUBMIT_EVERY_MS));
   }
   const submittedIn = (Date.now() - started) / 1000;
-  const runs = await Promise.all(submissions);
+  const runs = [...wave, ...(await Promise.all(submissions))];
 
   // Drained: every run left has ended, and both queues hold no quota.
   await until(async () => {
@@ -128,7 +152,7 @@ it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the
   await sampler;
 
   const outcomes = await Promise.all(runs.map(async (r) => ({ ...r, run: await pipelineRun(plane, r.namespace, r.name) })));
-  const rows = KINDS.map((kind) => {
+  const rows = [...KINDS, 'first-wave' as const].map((kind) => {
     const ofKind = outcomes.filter((o) => o.kind === kind);
     const wrong = ofKind.filter((o) => !EXPECTED[kind](o.run));
     const stopped = ofKind.filter((o) => condition(o.run, 'Succeeded')?.status === 'False').length;
@@ -137,11 +161,17 @@ it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the
   const holding = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(WORKLOAD, ns))))
     .flat()
     .filter((w) => condition(w, 'QuotaReserved')?.status === 'True' && condition(w, 'Finished')?.status !== 'True');
-  console.log(`${RUNS} runs submitted in ${submittedIn.toFixed(0)} s, drained in ${drainedIn.toFixed(0)} s; most running at once: ${JSON.stringify(peak)} (quota ${QUOTA} each)`);
+  console.log(`${wave.length} first-wave runs, then ${RUNS} runs submitted in ${submittedIn.toFixed(0)} s, drained in ${drainedIn.toFixed(0)} s; most running at once: ${JSON.stringify(peak)} (quota ${QUOTA} each)`);
   console.table(rows);
   console.log(`Workloads holding quota at the end: ${holding.length}`);
+  const workloads = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(WORKLOAD, ns)))).flat();
+  const preempted = wave.filter((r) => workloads.some((w) => w.metadata.namespace === r.namespace && w.metadata.labels?.[PIPELINE_RUN_LABEL] === r.name && condition(w, 'Evicted')?.reason === 'Preempted'));
+  const stoppedOnPreemption = preempted.filter((r) => condition(outcomes.find((o) => o.name === r.name)?.run, 'Succeeded')?.status === 'False');
+  console.log(`first wave: ${preempted.length} of ${wave.length} preempted, ${stoppedOnPreemption.length} of them stopped`);
 
   expect(rows.filter((row) => row.wrong !== ''), 'runs that ended otherwise than their kind').toEqual([]);
+  expect(preempted.length, 'first-wave runs Kueue preempted').toBeGreaterThan(0);
+  expect(stoppedOnPreemption, 'preempted first-wave runs stopped').toEqual(preempted);
   expect(holding.map((w) => `${w.metadata.namespace}/${w.metadata.name}`), 'Workloads holding quota').toEqual([]);
   for (const ns of NAMESPACES) expect(peak[ns], `most runs running at once in ${ns}`).toBeLessThanOrEqual(QUOTA);
 });
