@@ -71,7 +71,7 @@ export function buildBundle(config: Config): App {
 
   const policyChart = new Chart(app, 'policies');
   for (const definition of policies) {
-    new GatePolicy(policyChart, definition.name, { definition, labels: PART_OF });
+    new GatePolicy(policyChart, definition.name, { definition, dialect: config.dialect, labels: PART_OF });
   }
 
   const guard = new Chart(app, 'guard');

@@ -11,7 +11,11 @@ const crds = resolve(process.env.TKP_CRDS_DIR ?? join(root, '..', 'shared', 'crd
 
 /** import name → [CRD file under the pinned folder, version to keep] */
 const groups = {
-  kyverno: [['kyverno-v1.19.0/kyverno.io_clusterpolicies.yaml', 'v1']],
+  kyverno: [
+    ['kyverno-v1.19.0/kyverno.io_clusterpolicies.yaml', 'v1'],
+    ['kyverno-v1.19.0/policies.kyverno.io_mutatingpolicies.yaml', 'v1'],
+    ['kyverno-v1.19.0/policies.kyverno.io_validatingpolicies.yaml', 'v1'],
+  ],
   kueue: [
     ['kueue-v0.19.2/kueue.x-k8s.io_resourceflavors.yaml', 'v1beta2'],
     ['kueue-v0.19.2/kueue.x-k8s.io_clusterqueues.yaml', 'v1beta2'],

@@ -44,6 +44,23 @@ describe('the steps of the flow', () => {
     }
   });
 
+  it('are rendered in the configured dialect: with cel, the admission mutation is a MutatingPolicy that fails closed, the rest stay ClusterPolicies', () => {
+    const kinds = (dialect: string) => {
+      const files = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect }, 'c.yaml')), APPLIED_COMPONENTS);
+      return Object.fromEntries(gatePolicies(defaultConfig()).map((p) => [p.name, YAML.parse(files.get(`policies/${p.name}.yaml`)!)]));
+    };
+    const cel = kinds('cel');
+    expect(Object.entries(cel).filter(([, p]) => p.kind !== 'ClusterPolicy').map(([name, p]) => `${name}: ${p.apiVersion} ${p.kind}`)).toEqual(['mutate-pipelinerun: policies.kyverno.io/v1 MutatingPolicy']);
+    expect(cel['mutate-pipelinerun'].spec.failurePolicy).toBe('Fail');
+    // Every rule of the model, in its order, one mutation each.
+    expect(cel['mutate-pipelinerun'].spec.mutations.map((m: { jsonPatch: { expression: string } }) => m.jsonPatch.expression.split('\n')[0])).toEqual(
+      policy('mutate-pipelinerun').spec.rules.map((r) => `// ${r.name}`),
+    );
+    // The same requests reach Kyverno in both dialects.
+    expect(cel['mutate-pipelinerun'].spec.matchConditions).toEqual((policy('mutate-pipelinerun').spec.webhookConfiguration as { matchConditions: unknown }).matchConditions);
+    expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
+  });
+
   it('are chosen by the strategy', () => {
     const names = (strategy: string) => gatePolicies(parseConfig({ ...defaultConfigObject(), strategy }, 'c.yaml')).map((p) => p.name);
     const after = ['ready-workload', 'release-workload', 'evict-pipelinerun', 'requeue-workload'];

@@ -29,6 +29,7 @@ describe('config', () => {
   it('applies defaults', () => {
     const config = parseConfig({ clusterQueues: [{ name: 'cq', quota: { cpu: 4, memory: '8Gi', 'tekton.dev/pipelineruns': 3 } }], namespaces: [{ name: 'ns', queues: [{ name: 'q', clusterQueue: 'cq' }] }] }, 'c.yaml');
     expect(config.strategy).toBe('auto');
+    expect(config.dialect).toBe('clusterpolicy');
     expect(config.clusterQueues[0]!.preemption).toBe('Never');
     expect(config.requestAnnotationPrefix).toBe('kueue.konflux-ci.dev/requests-');
     expect(config.namespaces[0]!.defaultQueue).toBe('q');
@@ -53,6 +54,7 @@ describe('config', () => {
     ['unknown default priority', (c: any) => (c.defaultPriority = 'urgent'), 'defaultPriority', 'no priority named "urgent"'],
     ['duplicate namespace', (c: any) => (c.namespaces[1].name = 'ci-team-a'), 'namespaces[1].name', 'listed twice'],
     ['unknown strategy', (c: any) => (c.strategy = 'magic'), 'strategy', 'must be one of'],
+    ['unknown dialect', (c: any) => (c.dialect = 'rego'), 'dialect', 'must be one of'],
     ['opt-out for a service account without namespace', (c: any) => (c.optOut.subjects = [{ kind: 'ServiceAccount', name: 'bot' }]), 'optOut.subjects[0]', 'has no namespace'],
     ['opt-out for a group with a namespace', (c: any) => (c.optOut.subjects = [{ kind: 'Group', name: 'admins', namespace: 'ci-team-a' }]), 'optOut.subjects[0]', 'a Group has no namespace'],
     ['opt-out for an unknown kind of subject', (c: any) => (c.optOut.subjects = [{ kind: 'Robot', name: 'r2' }]), 'optOut.subjects[0].kind', 'must be one of'],

@@ -8,8 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
-import { gatePolicies } from '../policies/bundle.js';
-import { defaultConfig, root } from './helpers.js';
+import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundle.js';
+import { parseConfig } from '../src/config/load.js';
+import { renderFiles } from '../src/synth.js';
+import { crdFolders, yamlFiles } from '../src/validate/crd-schemas.js';
+import { defaultConfig, defaultConfigObject, root } from './helpers.js';
 
 /**
  * The suites run on a copy of the project in which dist/'s policies have no webhook match
@@ -41,11 +44,11 @@ function kyverno(...args: string[]) {
   return { status: run.status, output: `${run.stdout}${run.stderr}`, stdout: run.stdout };
 }
 
-type Row = { RESOURCE: string; RESULT: string; Message: string };
+type Row = { RESOURCE: string; RESULT: string; REASON: string; Message: string };
 
 /** The result rows of a suite, with the engine's message for each. */
-function detailedResults(suite: string): { rows: Row[]; status: number | null; output: string } {
-  const { status, output, stdout } = kyverno('test', join(policiesDir, suite), '--detailed-results', '--remove-color', '-o', 'json');
+function detailedResults(suite: string, fileName = 'kyverno-test.yaml'): { rows: Row[]; status: number | null; output: string } {
+  const { status, output, stdout } = kyverno('test', join(policiesDir, suite), '--file-name', fileName, '--detailed-results', '--remove-color', '-o', 'json');
   const json = stdout.slice(stdout.indexOf('\n[') + 1, stdout.lastIndexOf(']') + 1);
   return { rows: JSON.parse(json) as Row[], status, output };
 }
@@ -189,5 +192,112 @@ describe('Kyverno CLI suites', () => {
     );
     expect(written).toEqual(expected.status.conditions);
     expect(rule.mutate.patchesJson6902).toContain('path: /status/conditions');
+  });
+});
+
+// --- the CEL dialect ------------------------------------------------------------------------------
+
+interface Suite {
+  resources: string[];
+  variables?: string;
+  results: { resources: string[]; result: string; patchedResources?: string }[];
+}
+
+type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+
+/** The bundle synthesized with `dialect: cel`: policy name → policy. */
+const celPolicies = new Map(
+  [...renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'cel.yaml')), APPLIED_COMPONENTS)]
+    .filter(([path]) => path.startsWith('policies/') && path !== 'policies/kustomization.yaml')
+    .map(([path, text]) => [path.slice('policies/'.length, -'.yaml'.length), YAML.parse(text) as Doc]),
+);
+const celSuites = suites.filter((suite) => celPolicies.get(suite)?.kind !== 'ClusterPolicy');
+
+function docsOf(file: string): Doc[] {
+  return YAML.parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as Doc | null)
+    .filter((d): d is Doc => d !== null);
+}
+
+/** `namespace/name` of the resources a suite's values make the CLI update, not create. */
+function updatedIn(suite: string, test: Suite): Set<string> {
+  if (!test.variables) return new Set();
+  const values = YAML.parse(readFileSync(join(policiesDir, suite, test.variables), 'utf8')) as { policies?: { resources: { name: string; values: Record<string, unknown> }[] }[] };
+  const names = (values.policies ?? []).flatMap((p) => p.resources.filter((r) => r.values['request.operation'] === 'UPDATE').map((r) => r.name));
+  return new Set(test.results.flatMap((r) => r.resources).filter((res) => names.includes(res.split('/').pop()!)));
+}
+
+/**
+ * Writes `kyverno-test-cel.yaml` beside a suite: the CEL policy on the suite's resources, each
+ * expected to come out as the ClusterPolicy suite expects it — its patched resource, or unchanged.
+ * The CLI runs a CEL policy against the cluster it is given: the CRDs and the namespaces.
+ */
+function writeCelSuite(suite: string): { unchanged: Set<string>; updated: Set<string> } {
+  const test = YAML.parse(readFileSync(join(policiesDir, suite, 'kyverno-test.yaml'), 'utf8')) as Suite;
+  const dir = join(policiesDir, suite);
+  const docs = test.resources.flatMap((file) => docsOf(join(dir, file)).map((doc) => ({ doc, file })));
+  const fileOf = (resource: string) => docs.find(({ doc }) => `${doc.metadata.namespace}/${doc.metadata.name}` === resource)!.file;
+  const patched = new Map(test.results.flatMap((r) => (r.result === 'pass' && r.patchedResources ? r.resources.map((res) => [res, r.patchedResources!] as const) : [])));
+  const updated = updatedIn(suite, test);
+  const resources = [...new Set(test.results.flatMap((r) => r.resources))].filter((res) => !updated.has(res)).sort();
+  const unchanged = new Set(resources.filter((res) => !patched.has(res)));
+
+  const kinds = new Set(docs.map(({ doc }) => `${doc.apiVersion.split('/')[0]}/${doc.kind}`));
+  const crds = crdFolders(root)
+    .flatMap(yamlFiles)
+    .filter((file) => docsOf(file).some((d) => d.kind === 'CustomResourceDefinition' && kinds.has(`${(d as unknown as { spec: { group: string; names: { kind: string } } }).spec.group}/${(d as unknown as { spec: { names: { kind: string } } }).spec.names.kind}`)));
+  mkdirSync(join(dir, 'crds'), { recursive: true });
+  for (const crd of crds) cpSync(crd, join(dir, 'crds', crd.split('/').pop()!));
+  const namespaces = [...new Set(docs.map(({ doc }) => doc.metadata.namespace).filter(Boolean))];
+  writeFileSync(
+    join(dir, 'cluster.yaml'),
+    YAML.stringify({
+      apiVersion: 'cli.kyverno.io/v1alpha1',
+      kind: 'ClusterResource',
+      metadata: { name: 'cluster' },
+      spec: { crds: crds.map((crd) => `crds/${crd.split('/').pop()}`), resources: namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })) },
+    }),
+  );
+  mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });
+  writeFileSync(join(copy, 'dist-cel', 'policies', `${suite}.yaml`), YAML.stringify(celPolicies.get(suite)));
+  const policy = celPolicies.get(suite)!;
+  writeFileSync(
+    join(dir, 'kyverno-test-cel.yaml'),
+    YAML.stringify({
+      apiVersion: 'cli.kyverno.io/v1alpha1',
+      kind: 'Test',
+      metadata: { name: `${suite}-cel` },
+      policies: [`../../dist-cel/policies/${suite}.yaml`],
+      resources: test.resources,
+      clusterResources: ['cluster.yaml'],
+      results: resources.map((res) => ({
+        policy: suite,
+        [`is${policy.kind}`]: true,
+        kind: docs.find(({ doc }) => `${doc.metadata.namespace}/${doc.metadata.name}` === res)!.doc.kind,
+        resources: [res],
+        result: 'pass',
+        patchedResources: patched.get(res) ?? fileOf(res),
+      })),
+    }),
+  );
+  return { unchanged, updated };
+}
+
+describe('Kyverno CLI suites of the CEL dialect', () => {
+  it('render mutate-pipelinerun as a MutatingPolicy', () => {
+    expect(celSuites).toEqual(['mutate-pipelinerun']);
+    expect(celPolicies.get('mutate-pipelinerun')!.apiVersion).toBe('policies.kyverno.io/v1');
+  });
+
+  it.each(celSuites)('%s: every resource of the ClusterPolicy suite comes out as that suite expects it', (suite) => {
+    const { unchanged, updated } = writeCelSuite(suite);
+    const { rows, output } = detailedResults(suite, 'kyverno-test-cel.yaml');
+    const resourceOf = (row: Row) => row.RESOURCE.split('/').slice(-2).join('/');
+    // Skipped by the policy's match conditions: unchanged too.
+    const wrong = rows.filter((row) => row.RESULT !== 'Pass' && !(unchanged.has(resourceOf(row)) && row.REASON === 'Want pass, got skip'));
+    expect(wrong, output).toEqual([]);
+    expect(rows.length, output).toBe(YAML.parse(readFileSync(join(policiesDir, suite, 'kyverno-test-cel.yaml'), 'utf8')).results.length);
+    // The CLI updates an object with itself as the old object: a user's release needs the e2e suite.
+    expect([...updated].sort()).toEqual(['ci-team-b/cancelled-by-user', 'ci-team-b/released-by-gate', 'ci-team-b/released-by-user']);
   });
 });

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { crdFolders, loadCrdSchemas } from '../src/validate/crd-schemas.js';
 import { ObjectValidator, validateDir } from '../src/validate/validate.js';
-import { cli, copyOfDist, root } from './helpers.js';
+import { gatePolicies } from '../policies/bundle.js';
+import { cli, copyOfDist, defaultConfig, defaultConfigObject, root, tempDir } from './helpers.js';
 
 const validator = new ObjectValidator(loadCrdSchemas(crdFolders(root)));
 
@@ -13,6 +14,16 @@ describe('validate', () => {
     const { findings, objects } = validateDir(join(root, 'dist'), validator);
     expect(findings).toEqual([]);
     expect(objects).toBeGreaterThan(20);
+  });
+
+  it('accepts every policy of the CEL dialect', () => {
+    const config = join(tempDir('cel-config'), 'config.yaml');
+    writeFileSync(config, YAML.stringify({ ...defaultConfigObject(), dialect: 'cel' }));
+    const out = join(tempDir('cel-dist'), 'dist');
+    expect(cli(['synth', '--config', config, '--out', out]).status).toBe(0);
+    const { findings, objects } = validateDir(join(out, 'policies'), validator);
+    expect(findings).toEqual([]);
+    expect(objects).toBe(gatePolicies(defaultConfig()).length);
   });
 
   it('accepts every fixture of the Kyverno suites (inputs and expected outputs are real objects)', () => {

@@ -60,9 +60,13 @@ export interface TrustedIdentities {
   readonly tekton: readonly string[];
 }
 
+/** Kyverno's policy language the gate is written in: `kyverno.io/v1` ClusterPolicy, or `policies.kyverno.io/v1` CEL policies. */
+export type DialectName = 'clusterpolicy' | 'cel';
+
 /** The user config after defaults are applied and cross-references are checked. */
 export interface Config {
   readonly strategy: Strategy;
+  readonly dialect: DialectName;
   readonly optOut: OptOutConfig;
   readonly trustedIdentities: TrustedIdentities;
   readonly resourceFlavor: string;
@@ -79,6 +83,7 @@ export interface Config {
 
 export const DEFAULTS = {
   strategy: 'auto',
+  dialect: 'clusterpolicy',
   optOutLabel: 'tekton-kueue-policies.dev/opt-out',
   trustedIdentities: {
     gate: ['system:serviceaccount:kyverno:kyverno-background-controller'],

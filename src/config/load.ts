@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
-import { type Config, DEFAULTS, type Preemption, type ResourceList, type Strategy, type Subject } from './config.js';
+import { type Config, DEFAULTS, type DialectName, type Preemption, type ResourceList, type Strategy, type Subject } from './config.js';
 import { configSchema } from './schema.js';
 import { schemaValidator } from './validator.js';
 
@@ -21,6 +21,7 @@ export class ConfigError extends Error {
 
 interface RawConfig {
   strategy?: Strategy;
+  dialect?: DialectName;
   optOut?: { label?: string; subjects?: Subject[] };
   trustedIdentities?: { gate?: string[]; tekton?: string[] };
   resourceFlavor?: string;
@@ -129,6 +130,7 @@ function crossCheck(raw: RawConfig, file: string): Config {
 
   return {
     strategy: raw.strategy ?? DEFAULTS.strategy,
+    dialect: raw.dialect ?? DEFAULTS.dialect,
     optOut: { label: raw.optOut?.label ?? DEFAULTS.optOutLabel, subjects: optOutSubjects(raw.optOut?.subjects ?? [], file) },
     trustedIdentities: {
       gate: raw.trustedIdentities?.gate ?? DEFAULTS.trustedIdentities.gate,

@@ -26,6 +26,7 @@ export const configSchema = {
   required: ['clusterQueues', 'namespaces'],
   properties: {
     strategy: { enum: ['customrun', 'pending', 'auto'] },
+    dialect: { enum: ['clusterpolicy', 'cel'] },
     optOut: {
       type: 'object',
       additionalProperties: false,

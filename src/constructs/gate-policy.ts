@@ -1,7 +1,10 @@
 import { Construct } from 'constructs';
+import type { ApiObject } from 'cdk8s';
 import { ClusterPolicy } from '../../imports/kyverno-kyverno.io.js';
+import { MutatingPolicy } from '../../imports/kyverno-policies.kyverno.io.js';
+import type { DialectName } from '../config/config.js';
 import type { PolicyDefinition } from '../gate/model.js';
-import { renderClusterPolicySpec } from '../kyverno/cluster-policy-dialect.js';
+import { DIALECTS } from '../kyverno/dialect.js';
 
 /** Props of a {@link GatePolicy}. */
 export interface GatePolicyProps {
@@ -18,7 +21,12 @@ export interface GatePolicyProps {
    */
   readonly minVersion?: string;
   /**
-   * Labels of the ClusterPolicy.
+   * Kyverno's policy language to render the policy in.
+   * @default 'clusterpolicy'
+   */
+  readonly dialect?: DialectName;
+  /**
+   * Labels of the policy.
    * @default - none
    */
   readonly labels?: Readonly<Record<string, string>>;
@@ -27,12 +35,13 @@ export interface GatePolicyProps {
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
- * One step of the gate as a Kyverno `kyverno.io/v1` ClusterPolicy, with the standard
- * `policies.kyverno.io/*` annotations of the kyverno/policies catalogue.
+ * One step of the gate as a Kyverno policy of the chosen dialect (a `kyverno.io/v1` ClusterPolicy,
+ * or a `policies.kyverno.io/v1` policy), with the standard `policies.kyverno.io/*` annotations of
+ * the kyverno/policies catalogue.
  */
 export class GatePolicy extends Construct {
   /** The generated L1 object. */
-  readonly policy: ClusterPolicy;
+  readonly policy: ApiObject;
 
   constructor(scope: Construct, id: string, props: GatePolicyProps) {
     super(scope, id);
@@ -40,28 +49,34 @@ export class GatePolicy extends Construct {
     if (!NAME.test(definition.name)) {
       throw new Error(`GatePolicy ${id}: name "${definition.name}" is not a valid Kubernetes name (lower-case letters, digits, "-")`);
     }
-    const spec = renderClusterPolicySpec(definition);
-    this.policy = new ClusterPolicy(this, 'Resource', {
-      metadata: {
-        name: definition.name,
-        labels: { ...props.labels },
-        annotations: {
-          'policies.kyverno.io/title': definition.title,
-          'policies.kyverno.io/category': props.category ?? 'Tekton, Kueue',
-          'policies.kyverno.io/subject': [...new Set(definition.steps.map((s) => s.trigger.kind.kind))].join(', '),
-          'policies.kyverno.io/minversion': props.minVersion ?? '1.19.0',
-          'policies.kyverno.io/description': definition.description,
-        },
+    const rendered = DIALECTS[props.dialect ?? 'clusterpolicy'](definition);
+    const metadata = {
+      name: definition.name,
+      labels: { ...props.labels },
+      annotations: {
+        'policies.kyverno.io/title': definition.title,
+        'policies.kyverno.io/category': props.category ?? 'Tekton, Kueue',
+        'policies.kyverno.io/subject': [...new Set(definition.steps.map((s) => s.trigger.kind.kind))].join(', '),
+        'policies.kyverno.io/minversion': props.minVersion ?? '1.19.0',
+        'policies.kyverno.io/description': definition.description,
       },
-      spec,
-    });
+    };
+    this.policy =
+      rendered.kind === 'ClusterPolicy'
+        ? new ClusterPolicy(this, 'Resource', { metadata, spec: rendered.spec })
+        : new MutatingPolicy(this, 'Resource', { metadata, spec: rendered.spec });
     this.node.addValidation({
       validate: () => {
-        const names = (spec.rules ?? []).map((r) => r.name);
+        const names = rendered.kind === 'ClusterPolicy' ? (rendered.spec.rules ?? []).map((r) => r.name) : ruleNames(definition);
         return names.length === 0
           ? [`${definition.name}: a policy needs at least one rule`]
           : names.filter((n, i) => names.indexOf(n) !== i).map((n) => `${definition.name}: rule name "${n}" is used twice`);
       },
     });
   }
+}
+
+/** The rule names of the model's steps (a step's own, and those of its parts). */
+function ruleNames(definition: PolicyDefinition): string[] {
+  return definition.steps.flatMap((s) => [s.rule, ...('rules' in s ? Object.values(s.rules) : []), ...(s.type === 'hold-pending' ? [s.userPendingRule] : [])]);
 }

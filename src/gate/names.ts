@@ -1,5 +1,6 @@
 import { ClusterQueue, LocalQueue } from '../../imports/kueue-kueue.x-k8s.io.js';
 import { CustomRun, PipelineRun } from '../../imports/tekton-tekton.dev.js';
+import type { When } from './model.js';
 
 /** An API kind as `apiVersion` + `kind`, the way manifests and Kyverno targets name it. */
 export interface ApiKind {
@@ -46,6 +47,11 @@ export function endedConditionOf(kind: ApiKind): { readonly condition: string; r
   if (same(WORKLOAD)) return { condition: 'Finished', statuses: ['True'] };
   if (same(PIPELINE_RUN) || same(CUSTOM_RUN)) return { condition: 'Succeeded', statuses: ['True', 'False'] };
   return undefined;
+}
+/** The condition that shows `kind` has ended, unless reaching it is what a step waits for (`when`). */
+export function endedUnlessReached(when: When, kind: ApiKind): ReturnType<typeof endedConditionOf> {
+  const ended = endedConditionOf(kind);
+  return ended && !('condition' in when && when.condition === ended.condition) ? ended : undefined;
 }
 /** Label the gate puts on every run it gated and every Workload it made; its value names the strategy. */
 export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';

@@ -31,7 +31,9 @@ import type {
   ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { type ApiKind, apiPath, apiPathOfAll, endedConditionOf } from '../gate/names.js';
+import { type ApiKind, apiPath, apiPathOfAll, endedUnlessReached } from '../gate/names.js';
+import { celStep } from './cel.js';
+import { pointer } from './json-pointer.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
 
 const TRIGGER = 'request.object';
@@ -55,7 +57,7 @@ export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPo
     webhookConfiguration: {
       failurePolicy: definition.failurePolicy as never,
       // Evaluated by the API server: requests no step of the policy reacts to never reach Kyverno.
-      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map(celStep))].join(' || ') }],
+      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map((s) => celStep(s, reapplied(s))))].join(' || ') }],
     },
     rules: definition.steps.flatMap(rulesOf),
   };
@@ -171,68 +173,6 @@ function statePreconditions(state: State | undefined): Precondition[] {
   ];
 }
 
-/**
- * The step as a CEL expression on the admission request, for the webhook's match conditions: its
- * trigger, and the trigger's own test of the step's rule (`whenTriggerReaches`), so that a status
- * update after which no step can act never reaches Kyverno. Every field is tested before it is read:
- * an error would refuse the request (failurePolicy Fail).
- */
-function celStep(step: GateStep): string {
-  const terms = celTrigger(step.trigger, reapplied(step));
-  if ('when' in step) terms.push(...celWhen(step.when, step.trigger.kind));
-  if (step.type === 'requeue-workload') terms.push('(has(object.status) && has(object.status.admission))');
-  return `(${terms.join(' && ')})`;
-}
-
-function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
-  const has = (object: string, map: 'labels' | 'annotations', key: string) => `(has(${object}.metadata.${map}) && ${JSON.stringify(key)} in ${object}.metadata.${map})`;
-  const labelled = (object: string, key: string, value: string) => `(${has(object, 'labels', key)} && ${object}.metadata.labels[${JSON.stringify(key)}] == ${JSON.stringify(value)})`;
-  const terms = [
-    // No operation: Kyverno's periodic re-apply; the API server always sends one.
-    `request.operation in ${JSON.stringify(reapplied ? [...trigger.operations, ''] : trigger.operations)}`,
-    `request.namespace in ${JSON.stringify(trigger.namespaces)}`,
-    ...Object.entries(trigger.labels ?? {}).map(([key, value]) => labelled('object', key, value)),
-    ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${labelled('object', key, value)}`),
-  ];
-  const change = trigger.change;
-  if (change && 'specStatus' in change) {
-    terms.push(`(request.operation != 'UPDATE' || (${celSpecStatus('oldObject')} == ${JSON.stringify(change.specStatus.from)} && ${celSpecStatus('object')} == ${JSON.stringify(change.specStatus.to)}))`);
-  } else if (change) {
-    terms.push(has('object', 'annotations', change.annotationAdded), `(request.operation != 'UPDATE' || !${has('oldObject', 'annotations', change.annotationAdded)})`);
-  }
-  const state = trigger.state;
-  if (state && 'heldPending' in state) {
-    const { heldBy, pendingStatus } = state.heldPending;
-    terms.push(`(${has('object', 'annotations', heldBy.key)} && object.metadata.annotations[${JSON.stringify(heldBy.key)}] == ${JSON.stringify(heldBy.value)})`, `${celSpecStatus('object')} == ${JSON.stringify(pendingStatus)}`);
-  } else if (state) {
-    const gateChild = `(has(c.pipelineTaskName) && c.pipelineTaskName == ${JSON.stringify(state.atGate)})`;
-    const children = 'object.status.childReferences';
-    terms.push(`(has(object.status) && has(${children}) && ${children}.exists(c, ${gateChild}) && ${children}.all(c, ${gateChild}) && !${celCondition('Succeeded', ['True', 'False'])})`);
-  }
-  return terms;
-}
-
-/** `whenTriggerReaches` in CEL, on the object of the request. */
-function celWhen(when: When, trigger: ApiKind): string[] {
-  const reached =
-    'started' in when
-      ? `(has(object.status) && has(object.status.childReferences) && object.status.childReferences.exists(c, !(has(c.pipelineTaskName) && c.pipelineTaskName == ${JSON.stringify(when.started.gateTask)})))`
-      : 'specStatus' in when
-        ? `${celSpecStatus('object')} == ${JSON.stringify(when.specStatus)}`
-        : celCondition(when.condition, when.statuses);
-  const ended = endedUnlessReached(when, trigger);
-  return [reached, ...(ended ? [`!${celCondition(ended.condition, ended.statuses)}`] : [])];
-}
-
-function celSpecStatus(object: string): string {
-  return `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
-}
-
-/** The request's object has the condition `type` with one of `statuses`. */
-function celCondition(type: string, statuses: readonly string[]): string {
-  return `(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == ${JSON.stringify(type)} && has(c.status) && c.status in ${JSON.stringify(statuses)}))`;
-}
-
 function all(conditions: Precondition[]): { all: Precondition[] } {
   return { all: conditions };
 }
@@ -267,10 +207,6 @@ function isWholeVariable(value: unknown): value is string {
   return typeof value === 'string' && /^\{\{[^}]*\}\}$/.test(value);
 }
 
-/** JSON-pointer escaping of one path segment. */
-function pointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
-}
 
 const inlineTasks = `${TRIGGER}.spec.pipelineSpec.tasks`;
 const finallyTasks = `${TRIGGER}.spec.pipelineSpec.finally`;
@@ -667,12 +603,6 @@ function whenTriggerReaches(when: When, trigger: ApiKind, targetName: string): {
     ? [{ key: variable(conditionStatus(TRIGGER, ended.condition)), operator: 'AnyNotIn', value: [...ended.statuses], message: `the ${trigger.kind} has ended` }]
     : [];
   return all([reached, ...live, { key: variable(targetName), operator: 'NotEquals', value: '', message: `the ${trigger.kind} names no object to change` }]);
-}
-
-/** The condition that shows the trigger has ended, unless reaching it is what the step waits for. */
-function endedUnlessReached(when: When, trigger: ApiKind): ReturnType<typeof endedConditionOf> {
-  const ended = endedConditionOf(trigger);
-  return ended && !('condition' in when && when.condition === ended.condition) ? ended : undefined;
 }
 
 /** Values read from the API server when a target is processed, and the tests on them. */

@@ -1,0 +1,82 @@
+/**
+ * The gate's steps in CEL, the language of the API server's webhook match conditions and of
+ * Kyverno's `policies.kyverno.io` policies. Every field is tested before it is read: an error in a
+ * match condition refuses the request when the policy fails closed.
+ */
+import type { GateStep, Trigger, When } from '../gate/model.js';
+import { type ApiKind, endedUnlessReached } from '../gate/names.js';
+
+/** A CEL string or list literal. */
+export function celLiteral(value: string | readonly string[]): string {
+  return JSON.stringify(value);
+}
+
+/** `object` (or `oldObject`) has the label or annotation `key`. */
+export function celHasKey(object: string, map: 'labels' | 'annotations', key: string): string {
+  return `(has(${object}.metadata.${map}) && ${celLiteral(key)} in ${object}.metadata.${map})`;
+}
+
+/** `object` has the label `key` with `value`. */
+export function celLabelled(object: string, key: string, value: string): string {
+  return `(${celHasKey(object, 'labels', key)} && ${object}.metadata.labels[${celLiteral(key)}] == ${celLiteral(value)})`;
+}
+
+/** `spec.status` of a run, `''` when it has none. */
+export function celSpecStatus(object: string): string {
+  return `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
+}
+
+/** The request's object has the condition `type` with one of `statuses`. */
+export function celCondition(type: string, statuses: readonly string[]): string {
+  return `(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == ${celLiteral(type)} && has(c.status) && c.status in ${celLiteral(statuses)}))`;
+}
+
+/**
+ * The step as a CEL expression on the admission request: its trigger, and the trigger's own test
+ * of the step (its `when`), so that a status update after which no step can act never reaches
+ * Kyverno. `reapplied`: Kyverno's periodic re-apply evaluates the step too, with no operation.
+ */
+export function celStep(step: GateStep, reapplied: boolean): string {
+  const terms = celTrigger(step.trigger, reapplied);
+  if ('when' in step) terms.push(...celWhen(step.when, step.trigger.kind));
+  if (step.type === 'requeue-workload') terms.push('(has(object.status) && has(object.status.admission))');
+  return `(${terms.join(' && ')})`;
+}
+
+function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
+  const terms = [
+    // No operation: Kyverno's periodic re-apply; the API server always sends one.
+    `request.operation in ${celLiteral(reapplied ? [...trigger.operations, ''] : trigger.operations)}`,
+    `request.namespace in ${celLiteral(trigger.namespaces)}`,
+    ...Object.entries(trigger.labels ?? {}).map(([key, value]) => celLabelled('object', key, value)),
+    ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${celLabelled('object', key, value)}`),
+  ];
+  const change = trigger.change;
+  if (change && 'specStatus' in change) {
+    terms.push(`(request.operation != 'UPDATE' || (${celSpecStatus('oldObject')} == ${celLiteral(change.specStatus.from)} && ${celSpecStatus('object')} == ${celLiteral(change.specStatus.to)}))`);
+  } else if (change) {
+    terms.push(celHasKey('object', 'annotations', change.annotationAdded), `(request.operation != 'UPDATE' || !${celHasKey('oldObject', 'annotations', change.annotationAdded)})`);
+  }
+  const state = trigger.state;
+  if (state && 'heldPending' in state) {
+    const { heldBy, pendingStatus } = state.heldPending;
+    terms.push(`(${celHasKey('object', 'annotations', heldBy.key)} && object.metadata.annotations[${celLiteral(heldBy.key)}] == ${celLiteral(heldBy.value)})`, `${celSpecStatus('object')} == ${celLiteral(pendingStatus)}`);
+  } else if (state) {
+    const gateChild = `(has(c.pipelineTaskName) && c.pipelineTaskName == ${celLiteral(state.atGate)})`;
+    const children = 'object.status.childReferences';
+    terms.push(`(has(object.status) && has(${children}) && ${children}.exists(c, ${gateChild}) && ${children}.all(c, ${gateChild}) && !${celCondition('Succeeded', ['True', 'False'])})`);
+  }
+  return terms;
+}
+
+/** The trigger has reached `when`, and has not ended unless that is what it waits for. */
+function celWhen(when: When, trigger: ApiKind): string[] {
+  const reached =
+    'started' in when
+      ? `(has(object.status) && has(object.status.childReferences) && object.status.childReferences.exists(c, !(has(c.pipelineTaskName) && c.pipelineTaskName == ${celLiteral(when.started.gateTask)})))`
+      : 'specStatus' in when
+        ? `${celSpecStatus('object')} == ${celLiteral(when.specStatus)}`
+        : celCondition(when.condition, when.statuses);
+  const ended = endedUnlessReached(when, trigger);
+  return [reached, ...(ended ? [`!${celCondition(ended.condition, ended.statuses)}`] : [])];
+}
