@@ -44,20 +44,29 @@ describe('the steps of the flow', () => {
     }
   });
 
-  it('are rendered in the configured dialect: with cel, the admission mutation is a MutatingPolicy that fails closed, the rest stay ClusterPolicies', () => {
+  it('are rendered in the configured dialect: with cel, the admission steps are CEL policies that fail closed, the rest stay ClusterPolicies', () => {
     const kinds = (dialect: string) => {
       const files = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect }, 'c.yaml')), APPLIED_COMPONENTS);
-      return Object.fromEntries(gatePolicies(defaultConfig()).map((p) => [p.name, YAML.parse(files.get(`policies/${p.name}.yaml`)!)]));
+      type Policy = { apiVersion: string; kind: string; metadata: { name: string }; spec: any };
+      return Object.fromEntries(
+        gatePolicies(defaultConfig()).flatMap((p) => YAML.parseAllDocuments(files.get(`policies/${p.name}.yaml`)!).map((d) => [(d.toJS() as Policy).metadata.name, d.toJS() as Policy])),
+      ) as Record<string, Policy>;
     };
     const cel = kinds('cel');
-    expect(Object.entries(cel).filter(([, p]) => p.kind !== 'ClusterPolicy').map(([name, p]) => `${name}: ${p.apiVersion} ${p.kind}`)).toEqual(['mutate-pipelinerun: policies.kyverno.io/v1 MutatingPolicy']);
-    expect(cel['mutate-pipelinerun'].spec.failurePolicy).toBe('Fail');
+    expect(Object.entries(cel).filter(([, p]) => p.kind !== 'ClusterPolicy').map(([name, p]) => `${name}: ${p.apiVersion} ${p.kind} ${p.spec.validationActions ?? ''}`)).toEqual([
+      'mutate-pipelinerun: policies.kyverno.io/v1 MutatingPolicy ',
+      'validate-pipelinerun: policies.kyverno.io/v1 ValidatingPolicy Deny',
+      // A policy denies or warns: the rule that only warns has its own.
+      'validate-pipelinerun-known-priority: policies.kyverno.io/v1 ValidatingPolicy Warn',
+    ]);
+    for (const name of ['mutate-pipelinerun', 'validate-pipelinerun', 'validate-pipelinerun-known-priority']) expect(cel[name]!.spec.failurePolicy, name).toBe('Fail');
+    expect(cel['validate-pipelinerun']!.spec.validations.map((v: { expression: string }) => v.expression.split('\n')[0])).toEqual(['// known-queue', '// request-quantities', '// covered-requests', '// max-execution-time']);
     // Every rule of the model, in its order, one mutation each.
-    expect(cel['mutate-pipelinerun'].spec.mutations.map((m: { jsonPatch: { expression: string } }) => m.jsonPatch.expression.split('\n')[0])).toEqual(
+    expect(cel['mutate-pipelinerun']!.spec.mutations.map((m: { jsonPatch: { expression: string } }) => m.jsonPatch.expression.split('\n')[0])).toEqual(
       policy('mutate-pipelinerun').spec.rules.map((r) => `// ${r.name}`),
     );
     // The same requests reach Kyverno in both dialects.
-    expect(cel['mutate-pipelinerun'].spec.matchConditions).toEqual((policy('mutate-pipelinerun').spec.webhookConfiguration as { matchConditions: unknown }).matchConditions);
+    expect(cel['mutate-pipelinerun']!.spec.matchConditions).toEqual((policy('mutate-pipelinerun').spec.webhookConfiguration as { matchConditions: unknown }).matchConditions);
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
   });
 

@@ -200,24 +200,31 @@ describe('Kyverno CLI suites', () => {
 interface Suite {
   resources: string[];
   variables?: string;
-  results: { resources: string[]; result: string; patchedResources?: string }[];
+  apiCallResponses?: { urlPath: string; response: { body: { items: Record<string, unknown>[] } } }[];
+  results: { rule: string; resources: string[]; result: string; patchedResources?: string }[];
 }
 
-type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec: Record<string, unknown> };
+type Crd = { kind: string; spec: { group: string; names: { kind: string; plural: string }; versions: { name: string }[] } };
 
-/** The bundle synthesized with `dialect: cel`: policy name → policy. */
-const celPolicies = new Map(
+/** The bundle synthesized with `dialect: cel`: file name → its policies. */
+const celFiles = new Map(
   [...renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'cel.yaml')), APPLIED_COMPONENTS)]
     .filter(([path]) => path.startsWith('policies/') && path !== 'policies/kustomization.yaml')
-    .map(([path, text]) => [path.slice('policies/'.length, -'.yaml'.length), YAML.parse(text) as Doc]),
+    .map(([path, text]) => [path.slice('policies/'.length, -'.yaml'.length), docsOf(text)]),
 );
-const celSuites = suites.filter((suite) => celPolicies.get(suite)?.kind !== 'ClusterPolicy');
+const celSuites = suites.filter((suite) => celFiles.get(suite)!.some((p) => p.kind !== 'ClusterPolicy'));
 
-function docsOf(file: string): Doc[] {
-  return YAML.parseAllDocuments(readFileSync(file, 'utf8'))
+function docsOf(text: string): Doc[] {
+  return YAML.parseAllDocuments(text)
     .map((d) => d.toJS() as Doc | null)
     .filter((d): d is Doc => d !== null);
 }
+
+const crds = crdFolders(root)
+  .flatMap(yamlFiles)
+  .flatMap((file) => docsOf(readFileSync(file, 'utf8')).map((doc) => ({ file, crd: doc as unknown as Crd })))
+  .filter(({ crd }) => crd.kind === 'CustomResourceDefinition');
 
 /** `namespace/name` of the resources a suite's values make the CLI update, not create. */
 function updatedIn(suite: string, test: Suite): Set<string> {
@@ -227,77 +234,124 @@ function updatedIn(suite: string, test: Suite): Set<string> {
   return new Set(test.results.flatMap((r) => r.resources).filter((res) => names.includes(res.split('/').pop()!)));
 }
 
+/** The objects a suite's API responses list, as the CLI gives CEL policies the cluster's objects. */
+function listedObjects(test: Suite): Doc[] {
+  return (test.apiCallResponses ?? []).flatMap(({ urlPath, response }) => {
+    const [, , group, version, ...rest] = urlPath.split('/');
+    const namespace = rest[0] === 'namespaces' ? rest[1] : undefined;
+    const { crd } = crds.find(({ crd }) => crd.spec.group === group && crd.spec.names.plural === rest[rest.length - 1])!;
+    return response.body.items.map((item) => ({ ...item, apiVersion: `${group}/${version}`, kind: crd.spec.names.kind, metadata: { ...(item.metadata as object), ...(namespace ? { namespace } : {}) } }) as Doc);
+  });
+}
+
+/** What a CEL suite expects of a resource: the CLI's result, and whether no verdict (a skip) would do as well. */
+interface Expected {
+  readonly policy: string;
+  readonly resource: string;
+  readonly result: 'pass' | 'fail';
+  readonly patchedResources?: string;
+  /** The ClusterPolicy suite expects no change nor refusal: a CEL policy whose match conditions leave it out skips it, as well. */
+  readonly orSkip: boolean;
+}
+
 /**
- * Writes `kyverno-test-cel.yaml` beside a suite: the CEL policy on the suite's resources, each
- * expected to come out as the ClusterPolicy suite expects it — its patched resource, or unchanged.
- * The CLI runs a CEL policy against the cluster it is given: the CRDs and the namespaces.
+ * What the ClusterPolicy suite expects, as the CEL policies of the suite report it: a
+ * MutatingPolicy by object (patched, or unchanged), a ValidatingPolicy by policy (refused when a rule
+ * refuses; a rule that audits is a policy that warns, named `<policy>-<rule>`, whose failures the
+ * CLI reports as it reports a refusal).
  */
-function writeCelSuite(suite: string): { unchanged: Set<string>; updated: Set<string> } {
-  const test = YAML.parse(readFileSync(join(policiesDir, suite, 'kyverno-test.yaml'), 'utf8')) as Suite;
+function expectationsOf(suite: string, test: Suite, resources: readonly string[], fileOf: (resource: string) => string): Expected[] {
+  const [main, ...others] = celFiles.get(suite)!;
+  const resultsOf = (resource: string, rules?: (rule: string) => boolean) => test.results.filter((r) => r.resources.includes(resource) && (!rules || rules(r.rule)));
+  if (main!.kind === 'MutatingPolicy') {
+    return resources.map((resource) => {
+      const patched = resultsOf(resource).find((r) => r.result === 'pass' && r.patchedResources)?.patchedResources;
+      return { policy: main!.metadata.name, resource, result: 'pass', patchedResources: patched ?? fileOf(resource), orSkip: !patched };
+    });
+  }
+  const warning = (rule: string) => others.some((p) => p.metadata.name === `${suite}-${rule}`);
+  const verdict = (results: Suite['results']): Pick<Expected, 'result' | 'orSkip'> =>
+    results.some((r) => r.result === 'fail') ? { result: 'fail', orSkip: false } : { result: 'pass', orSkip: results.every((r) => r.result === 'skip') };
+  return resources.flatMap((resource) => [
+    { policy: suite, resource, ...verdict(resultsOf(resource, (rule) => !warning(rule))) },
+    ...others.map((p) => ({ policy: p.metadata.name, resource, ...verdict(resultsOf(resource, (rule) => p.metadata.name === `${suite}-${rule}`)) })),
+  ]);
+}
+
+/**
+ * Writes `kyverno-test-cel.yaml` beside a suite: the CEL policies on the suite's resources, each
+ * expected to come out as the ClusterPolicy suite expects it. The CLI runs CEL policies against the
+ * cluster it is given: the CRDs, the namespaces, and the objects the suite's API calls list (which
+ * `resource.List` reads).
+ */
+function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<string> } {
   const dir = join(policiesDir, suite);
-  const docs = test.resources.flatMap((file) => docsOf(join(dir, file)).map((doc) => ({ doc, file })));
-  const fileOf = (resource: string) => docs.find(({ doc }) => `${doc.metadata.namespace}/${doc.metadata.name}` === resource)!.file;
-  const patched = new Map(test.results.flatMap((r) => (r.result === 'pass' && r.patchedResources ? r.resources.map((res) => [res, r.patchedResources!] as const) : [])));
+  const test = YAML.parse(readFileSync(join(dir, 'kyverno-test.yaml'), 'utf8')) as Suite;
+  const docs = test.resources.flatMap((file) => docsOf(readFileSync(join(dir, file), 'utf8')).map((doc) => ({ doc, file })));
+  const find = (resource: string) => docs.find(({ doc }) => `${doc.metadata.namespace}/${doc.metadata.name}` === resource)!;
   const updated = updatedIn(suite, test);
   const resources = [...new Set(test.results.flatMap((r) => r.resources))].filter((res) => !updated.has(res)).sort();
-  const unchanged = new Set(resources.filter((res) => !patched.has(res)));
+  const expected = expectationsOf(suite, test, resources, (res) => find(res).file);
 
-  const kinds = new Set(docs.map(({ doc }) => `${doc.apiVersion.split('/')[0]}/${doc.kind}`));
-  const crds = crdFolders(root)
-    .flatMap(yamlFiles)
-    .filter((file) => docsOf(file).some((d) => d.kind === 'CustomResourceDefinition' && kinds.has(`${(d as unknown as { spec: { group: string; names: { kind: string } } }).spec.group}/${(d as unknown as { spec: { names: { kind: string } } }).spec.names.kind}`)));
+  const listed = listedObjects(test);
+  const kinds = new Set([...docs.map(({ doc }) => doc), ...listed].map((doc) => `${doc.apiVersion.split('/')[0]}/${doc.kind}`));
+  const used = [...new Set(crds.filter(({ crd }) => kinds.has(`${crd.spec.group}/${crd.spec.names.kind}`)).map(({ file }) => file))];
   mkdirSync(join(dir, 'crds'), { recursive: true });
-  for (const crd of crds) cpSync(crd, join(dir, 'crds', crd.split('/').pop()!));
-  const namespaces = [...new Set(docs.map(({ doc }) => doc.metadata.namespace).filter(Boolean))];
+  for (const file of used) cpSync(file, join(dir, 'crds', file.split('/').pop()!));
+  const namespaces = [...new Set([...docs.map(({ doc }) => doc), ...listed].map((doc) => doc.metadata.namespace).filter((ns): ns is string => ns !== undefined))];
+  const stub = (kind: string, name: string) => ({ apiVersion: 'cli.kyverno.io/v1alpha1', kind, metadata: { name } });
   writeFileSync(
     join(dir, 'cluster.yaml'),
     YAML.stringify({
-      apiVersion: 'cli.kyverno.io/v1alpha1',
-      kind: 'ClusterResource',
-      metadata: { name: 'cluster' },
-      spec: { crds: crds.map((crd) => `crds/${crd.split('/').pop()}`), resources: namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })) },
+      ...stub('ClusterResource', 'cluster'),
+      spec: { crds: used.map((file) => `crds/${file.split('/').pop()}`), resources: [...namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })), ...listed] },
     }),
   );
   mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });
-  writeFileSync(join(copy, 'dist-cel', 'policies', `${suite}.yaml`), YAML.stringify(celPolicies.get(suite)));
-  const policy = celPolicies.get(suite)!;
+  writeFileSync(join(copy, 'dist-cel', 'policies', `${suite}.yaml`), celFiles.get(suite)!.map((p) => YAML.stringify(p)).join('---\n'));
+  const kindOf = (policy: string) => celFiles.get(suite)!.find((p) => p.metadata.name === policy)!.kind;
   writeFileSync(
     join(dir, 'kyverno-test-cel.yaml'),
     YAML.stringify({
-      apiVersion: 'cli.kyverno.io/v1alpha1',
-      kind: 'Test',
-      metadata: { name: `${suite}-cel` },
+      ...stub('Test', `${suite}-cel`),
       policies: [`../../dist-cel/policies/${suite}.yaml`],
       resources: test.resources,
       clusterResources: ['cluster.yaml'],
-      results: resources.map((res) => ({
-        policy: suite,
-        [`is${policy.kind}`]: true,
-        kind: docs.find(({ doc }) => `${doc.metadata.namespace}/${doc.metadata.name}` === res)!.doc.kind,
-        resources: [res],
-        result: 'pass',
-        patchedResources: patched.get(res) ?? fileOf(res),
+      results: expected.map((e) => ({
+        policy: e.policy,
+        [`is${kindOf(e.policy)}`]: true,
+        kind: find(e.resource).doc.kind,
+        resources: [e.resource],
+        result: e.result,
+        ...(e.patchedResources ? { patchedResources: e.patchedResources } : {}),
       })),
     }),
   );
-  return { unchanged, updated };
+  return { expected, updated };
 }
 
 describe('Kyverno CLI suites of the CEL dialect', () => {
-  it('render mutate-pipelinerun as a MutatingPolicy', () => {
-    expect(celSuites).toEqual(['mutate-pipelinerun']);
-    expect(celPolicies.get('mutate-pipelinerun')!.apiVersion).toBe('policies.kyverno.io/v1');
+  it('render the admission steps in CEL', () => {
+    expect(celSuites).toEqual(['mutate-pipelinerun', 'validate-pipelinerun']);
+    expect(celFiles.get('mutate-pipelinerun')!.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`)).toEqual(['policies.kyverno.io/v1 MutatingPolicy mutate-pipelinerun']);
+    expect(celFiles.get('validate-pipelinerun')!.map((p) => `${p.kind} ${p.metadata.name}`)).toEqual(['ValidatingPolicy validate-pipelinerun', 'ValidatingPolicy validate-pipelinerun-known-priority']);
   });
 
-  it.each(celSuites)('%s: every resource of the ClusterPolicy suite comes out as that suite expects it', (suite) => {
-    const { unchanged, updated } = writeCelSuite(suite);
+  it.each(celSuites)('%s: every resource of the ClusterPolicy suite comes out as that suite expects it, refused for the same reason', (suite) => {
+    const { expected, updated } = writeCelSuite(suite);
     const { rows, output } = detailedResults(suite, 'kyverno-test-cel.yaml');
-    const resourceOf = (row: Row) => row.RESOURCE.split('/').slice(-2).join('/');
-    // Skipped by the policy's match conditions: unchanged too.
-    const wrong = rows.filter((row) => row.RESULT !== 'Pass' && !(unchanged.has(resourceOf(row)) && row.REASON === 'Want pass, got skip'));
+    const key = (policy: string, resource: string) => `${policy} ${resource}`;
+    const expectations = new Map(expected.map((e) => [key(e.policy, e.resource), e]));
+    const rowKey = (row: Row & { POLICY: string }) => key(row.POLICY, row.RESOURCE.split('/').slice(-2).join('/'));
+    const wrong = (rows as (Row & { POLICY: string })[]).filter((row) => row.RESULT !== 'Pass' && !(expectations.get(rowKey(row))?.orSkip && row.REASON === `Want ${expectations.get(rowKey(row))!.result}, got skip`));
     expect(wrong, output).toEqual([]);
-    expect(rows.length, output).toBe(YAML.parse(readFileSync(join(policiesDir, suite, 'kyverno-test-cel.yaml'), 'utf8')).results.length);
+    expect(rows.length, output).toBe(expected.length);
+    for (const [resource, reason] of Object.entries(reasons[suite] ?? {})) {
+      if ([...updated].some((u) => u.endsWith(`/${resource}`))) continue;
+      const row = (rows as (Row & { POLICY: string })[]).find((r) => r.RESOURCE.endsWith(`/${resource}`) && expectations.get(rowKey(r))?.result !== 'pass');
+      expect(row?.Message, `${suite} ${resource}`).toContain(reason);
+    }
     // The CLI updates an object with itself as the old object: a user's release needs the e2e suite.
-    expect([...updated].sort()).toEqual(['ci-team-b/cancelled-by-user', 'ci-team-b/released-by-gate', 'ci-team-b/released-by-user']);
+    expect([...updated].sort()).toEqual(suite === 'mutate-pipelinerun' ? ['ci-team-b/cancelled-by-user', 'ci-team-b/released-by-gate', 'ci-team-b/released-by-user'] : []);
   });
 });

@@ -6,9 +6,11 @@ const qualifiedName = {
   pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
   maxLength: 316,
 } as const;
+/** Kubernetes' resource quantity as text. */
+export const QUANTITY_PATTERN = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$';
 const quantity = {
   oneOf: [
-    { type: 'string', pattern: '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$' },
+    { type: 'string', pattern: QUANTITY_PATTERN },
     { type: 'integer', minimum: 0 },
   ],
 } as const;

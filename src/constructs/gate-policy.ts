@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import type { ApiObject } from 'cdk8s';
 import { ClusterPolicy } from '../../imports/kyverno-kyverno.io.js';
-import { MutatingPolicy } from '../../imports/kyverno-policies.kyverno.io.js';
+import { MutatingPolicy, ValidatingPolicy } from '../../imports/kyverno-policies.kyverno.io.js';
 import type { DialectName } from '../config/config.js';
 import type { PolicyDefinition } from '../gate/model.js';
 import { DIALECTS } from '../kyverno/dialect.js';
@@ -40,8 +40,8 @@ const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * the kyverno/policies catalogue.
  */
 export class GatePolicy extends Construct {
-  /** The generated L1 object. */
-  readonly policy: ApiObject;
+  /** The generated L1 objects: one, but where the dialect needs more than one policy for a step. */
+  readonly policies: ApiObject[];
 
   constructor(scope: Construct, id: string, props: GatePolicyProps) {
     super(scope, id);
@@ -50,8 +50,8 @@ export class GatePolicy extends Construct {
       throw new Error(`GatePolicy ${id}: name "${definition.name}" is not a valid Kubernetes name (lower-case letters, digits, "-")`);
     }
     const rendered = DIALECTS[props.dialect ?? 'clusterpolicy'](definition);
-    const metadata = {
-      name: definition.name,
+    const metadata = (name: string) => ({
+      name,
       labels: { ...props.labels },
       annotations: {
         'policies.kyverno.io/title': definition.title,
@@ -60,14 +60,21 @@ export class GatePolicy extends Construct {
         'policies.kyverno.io/minversion': props.minVersion ?? '1.19.0',
         'policies.kyverno.io/description': definition.description,
       },
-    };
-    this.policy =
-      rendered.kind === 'ClusterPolicy'
-        ? new ClusterPolicy(this, 'Resource', { metadata, spec: rendered.spec })
-        : new MutatingPolicy(this, 'Resource', { metadata, spec: rendered.spec });
+    });
+    this.policies = rendered.map((policy, i) => {
+      const id = i === 0 ? 'Resource' : `Resource-${policy.name}`;
+      switch (policy.kind) {
+        case 'ClusterPolicy':
+          return new ClusterPolicy(this, id, { metadata: metadata(policy.name), spec: policy.spec });
+        case 'MutatingPolicy':
+          return new MutatingPolicy(this, id, { metadata: metadata(policy.name), spec: policy.spec });
+        case 'ValidatingPolicy':
+          return new ValidatingPolicy(this, id, { metadata: metadata(policy.name), spec: policy.spec });
+      }
+    });
     this.node.addValidation({
       validate: () => {
-        const names = rendered.kind === 'ClusterPolicy' ? (rendered.spec.rules ?? []).map((r) => r.name) : ruleNames(definition);
+        const names = ruleNames(definition);
         return names.length === 0
           ? [`${definition.name}: a policy needs at least one rule`]
           : names.filter((n, i) => names.indexOf(n) !== i).map((n) => `${definition.name}: rule name "${n}" is used twice`);
@@ -76,7 +83,7 @@ export class GatePolicy extends Construct {
   }
 }
 
-/** The rule names of the model's steps (a step's own, and those of its parts). */
+/** The rule names of the model's steps (a step's own, and those of its parts), which every dialect keeps. */
 function ruleNames(definition: PolicyDefinition): string[] {
   return definition.steps.flatMap((s) => [s.rule, ...('rules' in s ? Object.values(s.rules) : []), ...(s.type === 'hold-pending' ? [s.userPendingRule] : [])]);
 }

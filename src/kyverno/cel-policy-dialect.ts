@@ -1,12 +1,16 @@
 /**
- * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today: the steps at a
- * run's admission (insert-gate, hold-pending, hold-user-release) as a MutatingPolicy of JSON
- * patches, one mutation per rule of the model, in the model's order. Kyverno applies the mutations
- * in turn, each to the object as the ones before left it, as it applies a ClusterPolicy's rules.
+ * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today, the steps at a
+ * run's admission:
+ * - insert-gate, hold-pending and hold-user-release as a MutatingPolicy of JSON patches, one
+ *   mutation per rule of the model, in the model's order. Kyverno applies the mutations in turn,
+ *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
+ * - validate-run as a ValidatingPolicy that denies, one validation per rule, and one that warns for
+ *   the rule that only warns (a policy denies or warns, not both).
  */
-import type { MutatingPolicySpec, MutatingPolicySpecMutations } from '../../imports/kyverno-policies.kyverno.io.js';
-import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition } from '../gate/model.js';
-import { groupOf, resourceOf } from '../gate/names.js';
+import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
+import { QUANTITY_PATTERN } from '../config/schema.js';
+import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, Trigger, ValidateRunStep } from '../gate/model.js';
+import { type ApiKind, groupOf, resourceOf } from '../gate/names.js';
 import { celHasKey, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
@@ -16,18 +20,25 @@ function isMutationStep(step: GateStep): step is MutationStep {
   return step.type === 'insert-gate' || step.type === 'hold-pending' || step.type === 'hold-user-release';
 }
 
-/** Whether every step of the policy is one this dialect renders as a MutatingPolicy. */
-export function rendersAsMutatingPolicy(definition: PolicyDefinition): boolean {
-  return definition.steps.every(isMutationStep);
+function isValidationStep(step: GateStep): step is ValidateRunStep {
+  return step.type === 'validate-run';
 }
 
-export function renderMutatingPolicySpec(definition: PolicyDefinition): MutatingPolicySpec {
-  const steps = definition.steps.filter(isMutationStep);
-  const kinds = [...new Set(steps.map((s) => `${s.trigger.kind.apiVersion}/${s.trigger.kind.kind}`))];
-  if (steps.length !== definition.steps.length || kinds.length !== 1) {
-    throw new Error(`${definition.name}: the CEL dialect renders a MutatingPolicy of admission steps on one kind only`);
-  }
-  const kind = steps[0]!.trigger.kind;
+/** The CEL policies of a policy of the gate: their names and specs; none when the dialect does not render its steps yet. */
+export type CelPolicy = { readonly name: string } & ({ readonly kind: 'MutatingPolicy'; readonly spec: MutatingPolicySpec } | { readonly kind: 'ValidatingPolicy'; readonly spec: ValidatingPolicySpec });
+
+export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
+  const { steps } = definition;
+  if (steps.every(isMutationStep)) return [{ name: definition.name, kind: 'MutatingPolicy', spec: mutatingPolicySpec(definition, steps) }];
+  if (steps.length === 1 && isValidationStep(steps[0]!)) return validatingPolicies(definition, steps[0]);
+  return [];
+}
+
+/** Match constraints and conditions of policies whose steps are triggered on one kind at admission. */
+function admissionMatch(definition: PolicyDefinition, triggers: readonly { trigger: Trigger; step: GateStep }[]) {
+  const kinds = new Set(triggers.map(({ trigger }) => `${trigger.kind.apiVersion}/${trigger.kind.kind}`));
+  if (kinds.size !== 1) throw new Error(`${definition.name}: the CEL dialect renders admission steps on one kind per policy`);
+  const kind: ApiKind = triggers[0]!.trigger.kind;
   return {
     failurePolicy: definition.failurePolicy as never,
     matchConstraints: {
@@ -35,16 +46,19 @@ export function renderMutatingPolicySpec(definition: PolicyDefinition): Mutating
         {
           apiGroups: [groupOf(kind)],
           apiVersions: [kind.apiVersion.split('/').pop()!],
-          operations: [...new Set(steps.flatMap((s) => s.trigger.operations))],
+          operations: [...new Set(triggers.flatMap(({ trigger }) => trigger.operations))] as never[],
           resources: [resourceOf(kind)],
         },
       ],
     },
     // Evaluated by the API server, as the ClusterPolicy's: requests no step reacts to never reach Kyverno.
-    matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((s) => celStep(s, false)))].join(' || ') }],
+    matchConditions: [{ name: 'gate-steps', expression: [...new Set(triggers.map(({ step }) => celStep(step, false)))].join(' || ') }],
     evaluation: { admission: { enabled: true }, background: { enabled: false } },
-    mutations: steps.flatMap(mutationsOf),
   };
+}
+
+function mutatingPolicySpec(definition: PolicyDefinition, steps: readonly MutationStep[]): MutatingPolicySpec {
+  return { ...admissionMatch(definition, steps.map((step) => ({ trigger: step.trigger, step }))), mutations: steps.flatMap(mutationsOf) };
 }
 
 function mutationsOf(step: MutationStep): MutatingPolicySpecMutations[] {
@@ -137,4 +151,110 @@ function holdUserReleaseMutation(step: HoldUserReleaseStep): MutatingPolicySpecM
     [celStep(step, false), `!${celHasKey('oldObject', 'annotations', step.heldBy.key)}`],
     `[${patch('add', '"/spec/status"', celLiteral(step.pendingStatus))}] + ${setKey('annotations', step.heldBy.key, step.heldBy.value)}`,
   );
+}
+
+// --- validate-run ---------------------------------------------------------------------------------
+
+/** A validation of the model's rule `name`: `valid` holds, or the request gets `message`. */
+function validation(name: string, valid: string, message: string) {
+  return { expression: `// ${name}\n${valid}`, messageExpression: message };
+}
+
+/** Text and CEL string expressions joined into one CEL string expression. */
+function text(...parts: (string | { cel: string })[]): string {
+  return parts.map((p) => (typeof p === 'string' ? celLiteral(p) : `(${p.cel})`)).join(' + ');
+}
+
+function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep): CelPolicy[] {
+  const prefix = step.requests.annotationPrefix;
+  const classes = step.priority.classes.map((c) => c.name);
+  const queueApi = (kind: ApiKind, namespace: string) => `resource.List(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, ${namespace}).?items.orValue([])`;
+  const keysOf = (resources: Readonly<Record<string, string>>) => celLiteral(Object.keys(resources));
+  const variables = [
+    { name: 'labels', expression: 'object.metadata.?labels.orValue({})' },
+    { name: 'annotations', expression: 'object.metadata.?annotations.orValue({})' },
+    {
+      name: 'queueName',
+      expression: `${celLiteral(step.queue.label)} in variables.labels ? variables.labels[${celLiteral(step.queue.label)}] : ${celObject(Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])))}[?object.metadata.namespace].orValue('')`,
+    },
+    // Read with the request's own fields only: the queue a run names need not exist.
+    { name: 'queues', expression: queueApi(step.localQueue, 'object.metadata.namespace') },
+    { name: 'clusterQueue', expression: `variables.queues.filter(q, q.metadata.name == variables.queueName).map(q, q.spec.clusterQueue)[?0].orValue('')` },
+    { name: 'badRequests', expression: `variables.annotations.filter(k, k.startsWith(${celLiteral(prefix)}) && !variables.annotations[k].matches(${celLiteral(QUANTITY_PATTERN)})).sort()` },
+    {
+      name: 'requested',
+      expression:
+        `(${celObject(Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, Object.keys(d.value)])))}[?object.metadata.namespace + '/' + variables.queueName].orValue(${keysOf(step.requests.fallback)})` +
+        ` + variables.annotations.filter(k, k.startsWith(${celLiteral(prefix)})).map(k, k.substring(${prefix.length})) + ${keysOf(step.requests.fixed)}).distinct()`,
+    },
+    {
+      name: 'covered',
+      expression: `${queueApi(step.clusterQueue, "''")}.filter(cq, cq.metadata.name == variables.clusterQueue).map(cq, cq.spec.resourceGroups.map(g, g.coveredResources).flatten()).flatten()`,
+    },
+    { name: 'uncovered', expression: 'variables.requested.filter(r, !(r in variables.covered)).sort()' },
+  ];
+  const label = (key: string) => `variables.labels[?${celLiteral(key)}].orValue('')`;
+  const deny = [
+    validation(
+      step.rules.knownQueue,
+      'variables.queues.exists(q, q.metadata.name == variables.queueName)',
+      text(
+        'queue "',
+        { cel: 'variables.queueName' },
+        `" (label ${step.queue.label}, or the default of the namespace) is no LocalQueue of namespace `,
+        { cel: 'object.metadata.namespace' },
+        '; its LocalQueues: ',
+        { cel: "variables.queues.map(q, q.metadata.name).join(', ')" },
+        `. Set ${step.queue.label} to one of them.`,
+      ),
+    ),
+    validation(
+      step.rules.requestQuantities,
+      'variables.badRequests.size() == 0',
+      text('annotation ', { cel: 'variables.badRequests[0]' }, ': "', { cel: 'variables.annotations[variables.badRequests[0]]' }, '" is not a resource quantity; write one such as 2, 500m or 4Gi.'),
+    ),
+    validation(
+      step.rules.coveredRequests,
+      // A queue that does not exist is known-queue's to refuse.
+      "variables.clusterQueue == '' || variables.uncovered.size() == 0",
+      text(
+        'the run asks for ',
+        { cel: "variables.uncovered.join(', ')" },
+        ', which ClusterQueue ',
+        { cel: 'variables.clusterQueue' },
+        ' of its queue ',
+        { cel: 'variables.queueName' },
+        ' does not cover, so Kueue would never admit it; it covers ',
+        { cel: "variables.covered.join(', ')" },
+        `. Remove the annotation ${prefix}<resource>, or have the resource added to the ClusterQueue.`,
+      ),
+    ),
+    validation(
+      step.rules.maxExecutionTime,
+      `${label(step.maxExecutionTimeLabel)} == '' || ${label(step.maxExecutionTimeLabel)}.matches('^[1-9][0-9]*$')`,
+      text('label ', step.maxExecutionTimeLabel, ': "', { cel: label(step.maxExecutionTimeLabel) }, '" is not a whole number of seconds above 0; write one such as 3600, or remove the label.'),
+    ),
+  ];
+  const warn = validation(
+    step.rules.knownPriority,
+    `${label(step.priority.label)} == '' || ${label(step.priority.label)} in ${celLiteral(classes)}`,
+    text(
+      'label ',
+      step.priority.label,
+      ': "',
+      { cel: label(step.priority.label) },
+      `" names no priority class of the gate (${classes.join(', ') || 'none configured'}); ` + (step.priority.default ? `the run gets ${step.priority.default}.` : 'the run gets no priority.'),
+    ),
+  );
+  const match = admissionMatch(definition, [{ trigger: step.trigger, step }]);
+  return [
+    { name: definition.name, kind: 'ValidatingPolicy', spec: { ...match, validationActions: ['Deny' as never], variables, validations: deny } },
+    // A policy either denies or warns.
+    { name: `${definition.name}-${step.rules.knownPriority}`, kind: 'ValidatingPolicy', spec: { ...match, validationActions: ['Warn' as never], variables, validations: [warn] } },
+  ];
+}
+
+/** A map of JSON values as a CEL literal. */
+function celObject(value: Readonly<Record<string, unknown>>): string {
+  return `{${Object.entries(value).map(([k, v]) => `${celLiteral(k)}: ${JSON.stringify(v)}`).join(', ')}}`;
 }

@@ -32,6 +32,7 @@ import type {
   When,
 } from '../gate/model.js';
 import { type ApiKind, apiPath, apiPathOfAll, endedUnlessReached } from '../gate/names.js';
+import { QUANTITY_PATTERN } from '../config/schema.js';
 import { celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
@@ -356,8 +357,6 @@ function holdUserReleaseRule(step: HoldUserReleaseStep): ClusterPolicySpecRules 
 
 // --- validate-pipelinerun ---------------------------------------------------------------------
 
-/** Kubernetes' resource quantity (the config schema's). */
-const QUANTITY = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$';
 
 function validateRunRules(step: ValidateRunStep): ClusterPolicySpecRules[] {
   const { match, exclude } = on(step.trigger);
@@ -393,7 +392,7 @@ function validateRunRules(step: ValidateRunStep): ClusterPolicySpecRules[] {
       context: [
         {
           name: 'badRequests',
-          variable: { jmesPath: `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)}) && !regex_match(${str(QUANTITY)}, value)]` },
+          variable: { jmesPath: `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)}) && !regex_match(${str(QUANTITY_PATTERN)}, value)]` },
         },
       ],
       ...refuse(

@@ -1,29 +1,29 @@
 /**
  * The policy languages of Kyverno the gate can be written in. A dialect renders each policy of the
- * gate (`PolicyDefinition`) as the object Kyverno runs; the steps, their rule names and RBAC stay
+ * gate (`PolicyDefinition`) as the objects Kyverno runs; the steps, their rule names and RBAC stay
  * the model's, so both dialects gate the same runs the same way.
  */
 import type { ClusterPolicySpec } from '../../imports/kyverno-kyverno.io.js';
-import type { MutatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import type { DialectName } from '../config/config.js';
 import type { PolicyDefinition } from '../gate/model.js';
-import { renderMutatingPolicySpec, rendersAsMutatingPolicy } from './cel-policy-dialect.js';
+import { type CelPolicy, renderCelPolicies } from './cel-policy-dialect.js';
 import { renderClusterPolicySpec } from './cluster-policy-dialect.js';
 
-/** One policy of the gate as Kyverno runs it. */
-export type RenderedPolicy =
-  | { readonly kind: 'ClusterPolicy'; readonly spec: ClusterPolicySpec }
-  | { readonly kind: 'MutatingPolicy'; readonly spec: MutatingPolicySpec };
+/** A Kyverno policy of the gate, by name. */
+export type RenderedPolicy = { readonly name: string; readonly kind: 'ClusterPolicy'; readonly spec: ClusterPolicySpec } | CelPolicy;
 
 /** Renders a policy of the gate in one of Kyverno's policy languages. */
-export type Dialect = (definition: PolicyDefinition) => RenderedPolicy;
+export type Dialect = (definition: PolicyDefinition) => RenderedPolicy[];
 
-const clusterPolicy: Dialect = (definition) => ({ kind: 'ClusterPolicy', spec: renderClusterPolicySpec(definition) });
+const clusterPolicy: Dialect = (definition) => [{ name: definition.name, kind: 'ClusterPolicy', spec: renderClusterPolicySpec(definition) }];
 
 /**
- * `policies.kyverno.io/v1`. The steps at a run's admission (mutate-pipelinerun) are a
- * MutatingPolicy; the policies of steps it does not render yet stay ClusterPolicies.
+ * `policies.kyverno.io/v1`. The steps at a run's admission are a MutatingPolicy and
+ * ValidatingPolicies; the policies of steps it does not render yet stay ClusterPolicies.
  */
-const cel: Dialect = (definition) => (rendersAsMutatingPolicy(definition) ? { kind: 'MutatingPolicy', spec: renderMutatingPolicySpec(definition) } : clusterPolicy(definition));
+const cel: Dialect = (definition) => {
+  const policies = renderCelPolicies(definition);
+  return policies.length > 0 ? policies : clusterPolicy(definition);
+};
 
 export const DIALECTS: Readonly<Record<DialectName, Dialect>> = { clusterpolicy: clusterPolicy, cel };

@@ -221,10 +221,17 @@ export interface ControlPlaneOptions {
 
 /**
  * Synthesizes the bundle of a config into a temp folder with the project's CLI (as a user runs it)
- * and returns the folder, for `installBundle`.
+ * and returns the folder, for `installBundle`. `E2E_DIALECT` (`cel`, `clusterpolicy`) overrides the
+ * config's dialect, so a suite runs for each.
  */
 export function synthesize(config: string): string {
-  const out = join(mkdtempSync(join(tmpdir(), 'tkp-e2e-bundle-')), 'dist');
+  const folder = mkdtempSync(join(tmpdir(), 'tkp-e2e-bundle-'));
+  const dialect = process.env.E2E_DIALECT;
+  if (dialect) {
+    writeFileSync(join(folder, 'config.yaml'), YAML.stringify({ ...YAML.parse(readFileSync(config, 'utf8')), dialect }));
+    config = join(folder, 'config.yaml');
+  }
+  const out = join(folder, 'dist');
   execFileSync(process.execPath, [join(root, 'bin', 'tekton-kueue-policies.mjs'), 'synth', '--config', config, '--out', out], { stdio: 'pipe' });
   return out;
 }
@@ -667,6 +674,10 @@ metadata:
     await waitFor('every ClusterPolicy Ready', () => {
       const policies = this.getJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>('clusterpolicies');
       return policies.items.length > 0 && policies.items.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    });
+    await waitFor('every policy of the CEL dialect Ready', () => {
+      const policies = this.getJson<{ items: { status?: { conditionStatus?: { ready?: boolean } } }[] }>('mutatingpolicies.policies.kyverno.io,validatingpolicies.policies.kyverno.io');
+      return policies.items.every((p) => p.status?.conditionStatus?.ready === true);
     });
   }
 
