@@ -68,6 +68,9 @@ describe('the steps of the flow', () => {
     // The same requests reach Kyverno in both dialects.
     expect(cel['mutate-pipelinerun']!.spec.matchConditions).toEqual((policy('mutate-pipelinerun').spec.webhookConfiguration as { matchConditions: unknown }).matchConditions);
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
+    // The tenant guard's refusal of an ungated run names the policy as it is.
+    const guard = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'c.yaml')), APPLIED_COMPONENTS).get('guard/tenant-guard.yaml')!;
+    expect(guard).toContain('kubectl get mutatingpolicy mutate-pipelinerun');
   });
 
   it('are chosen by the strategy', () => {

@@ -1,6 +1,8 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
-import type { TenantGuard } from '../../src/guard/model.js';
 import { CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, STOP_STATUS, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
+import type { TenantGuard } from '../../src/guard/model.js';
+import { DIALECTS } from '../../src/kyverno/dialect.js';
+import { mutatePipelineRun } from '../mutate-pipelinerun/policy.js';
 
 /** The verb a subject must be granted to opt a run out of the queue (none by default). */
 export const OPT_OUT_PERMISSION = { group: 'tekton-kueue-policies.dev', resource: 'pipelineruns', verb: 'opt-out' } as const;
@@ -13,6 +15,7 @@ export const OPT_OUT_ROLE = 'tekton-kueue-policies:opt-out';
  */
 export function tenantGuard(config: Config): TenantGuard {
   const { customRun, pending } = mechanismsOf(config.strategy);
+  const gate = mutatePipelineRun(config);
   return {
     name: 'tekton-kueue-policies-guard',
     namespaces: config.namespaces.map((ns) => ns.name),
@@ -30,6 +33,7 @@ export function tenantGuard(config: Config): TenantGuard {
       cancelStatus: 'Cancelled',
       finallyStatuses: ['CancelledRunFinally', STOP_STATUS],
     },
+    gatePolicy: { resource: DIALECTS[config.dialect](gate)[0]!.kind.toLowerCase(), name: gate.name },
     taskRun: TASK_RUN,
     customRun: CUSTOM_RUN,
     rules: {

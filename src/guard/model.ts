@@ -64,6 +64,8 @@ export interface TenantGuard {
   readonly identities: { readonly gate: readonly string[]; readonly tekton: readonly string[] };
   readonly optOut: { readonly label: string; readonly permission: Permission; readonly clusterRole: string };
   readonly run: GatedRun;
+  /** The Kyverno policy that gates a run at its creation: its name, and its resource as kubectl names it (`clusterpolicy`). */
+  readonly gatePolicy: { readonly resource: string; readonly name: string };
   readonly taskRun: ApiKind;
   readonly customRun: ApiKind;
   readonly rules: GuardRules;

@@ -160,7 +160,7 @@ export function renderAdmissionPolicies(guard: TenantGuard): AdmissionPolicy[] {
           `(variables.gatedBy == 'customrun' && ${gated('variables.tasks', 'variables.finallyTasks')})` +
           (run.mechanisms.pending === 'none' ? ' || size(variables.tasks) == 0' : '') +
           ` || variables.status == ${q(run.cancelStatus)}`,
-        says: `'the PipelineRun reached the API server without the Kueue gate, so it would start unqueued: the Kyverno policy mutate-pipelinerun did not run. Check that Kyverno is up and the policy Ready (kubectl get clusterpolicy mutate-pipelinerun).'`,
+        says: `'the PipelineRun reached the API server without the Kueue gate, so it would start unqueued: the Kyverno policy ${guard.gatePolicy.name} did not run. Check that Kyverno is up and the policy Ready (kubectl get ${guard.gatePolicy.resource} ${guard.gatePolicy.name}).'`,
       },
       {
         name: rules.noStopAtCreation,

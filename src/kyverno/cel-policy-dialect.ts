@@ -9,7 +9,7 @@
  */
 import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, Trigger, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, groupOf, resourceOf } from '../gate/names.js';
 import { celHasKey, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
@@ -35,10 +35,10 @@ export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
 }
 
 /** Match constraints and conditions of policies whose steps are triggered on one kind at admission. */
-function admissionMatch(definition: PolicyDefinition, triggers: readonly { trigger: Trigger; step: GateStep }[]) {
-  const kinds = new Set(triggers.map(({ trigger }) => `${trigger.kind.apiVersion}/${trigger.kind.kind}`));
+function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]) {
+  const kinds = new Set(steps.map(({ trigger }) => `${trigger.kind.apiVersion}/${trigger.kind.kind}`));
   if (kinds.size !== 1) throw new Error(`${definition.name}: the CEL dialect renders admission steps on one kind per policy`);
-  const kind: ApiKind = triggers[0]!.trigger.kind;
+  const kind: ApiKind = steps[0]!.trigger.kind;
   return {
     failurePolicy: definition.failurePolicy as never,
     matchConstraints: {
@@ -46,19 +46,19 @@ function admissionMatch(definition: PolicyDefinition, triggers: readonly { trigg
         {
           apiGroups: [groupOf(kind)],
           apiVersions: [kind.apiVersion.split('/').pop()!],
-          operations: [...new Set(triggers.flatMap(({ trigger }) => trigger.operations))] as never[],
+          operations: [...new Set(steps.flatMap(({ trigger }) => trigger.operations))] as never[],
           resources: [resourceOf(kind)],
         },
       ],
     },
     // Evaluated by the API server, as the ClusterPolicy's: requests no step reacts to never reach Kyverno.
-    matchConditions: [{ name: 'gate-steps', expression: [...new Set(triggers.map(({ step }) => celStep(step, false)))].join(' || ') }],
+    matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((step) => celStep(step, false)))].join(' || ') }],
     evaluation: { admission: { enabled: true }, background: { enabled: false } },
   };
 }
 
 function mutatingPolicySpec(definition: PolicyDefinition, steps: readonly MutationStep[]): MutatingPolicySpec {
-  return { ...admissionMatch(definition, steps.map((step) => ({ trigger: step.trigger, step }))), mutations: steps.flatMap(mutationsOf) };
+  return { ...admissionMatch(definition, steps), mutations: steps.flatMap(mutationsOf) };
 }
 
 function mutationsOf(step: MutationStep): MutatingPolicySpecMutations[] {
@@ -246,7 +246,7 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
       `" names no priority class of the gate (${classes.join(', ') || 'none configured'}); ` + (step.priority.default ? `the run gets ${step.priority.default}.` : 'the run gets no priority.'),
     ),
   );
-  const match = admissionMatch(definition, [{ trigger: step.trigger, step }]);
+  const match = admissionMatch(definition, [step]);
   return [
     { name: definition.name, kind: 'ValidatingPolicy', spec: { ...match, validationActions: ['Deny' as never], variables, validations: deny } },
     // A policy either denies or warns.

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,12 +221,11 @@ export interface ControlPlaneOptions {
 
 /**
  * Synthesizes the bundle of a config into a temp folder with the project's CLI (as a user runs it)
- * and returns the folder, for `installBundle`. `E2E_DIALECT` (`cel`, `clusterpolicy`) overrides the
- * config's dialect, so a suite runs for each.
+ * and returns the folder, for `installBundle`. `dialect`, else `E2E_DIALECT` (`cel`,
+ * `clusterpolicy`), overrides the config's dialect, so a suite runs for each.
  */
-export function synthesize(config: string): string {
+export function synthesize(config: string, dialect = process.env.E2E_DIALECT): string {
   const folder = mkdtempSync(join(tmpdir(), 'tkp-e2e-bundle-'));
-  const dialect = process.env.E2E_DIALECT;
   if (dialect) {
     writeFileSync(join(folder, 'config.yaml'), YAML.stringify({ ...YAML.parse(readFileSync(config, 'utf8')), dialect }));
     config = join(folder, 'config.yaml');
@@ -675,9 +674,12 @@ metadata:
       const policies = this.getJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>('clusterpolicies');
       return policies.items.length > 0 && policies.items.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     });
-    await waitFor('every policy of the CEL dialect Ready', () => {
+    const celPolicies = readdirSync(join(dist, 'policies'))
+      .flatMap((file) => YAML.parseAllDocuments(readFileSync(join(dist, 'policies', file), 'utf8')).map((d) => d.toJS() as { apiVersion?: string }))
+      .filter((policy) => policy.apiVersion?.startsWith('policies.kyverno.io/')).length;
+    await waitFor(`the ${celPolicies} policies of the CEL dialect Ready`, () => {
       const policies = this.getJson<{ items: { status?: { conditionStatus?: { ready?: boolean } } }[] }>('mutatingpolicies.policies.kyverno.io,validatingpolicies.policies.kyverno.io');
-      return policies.items.every((p) => p.status?.conditionStatus?.ready === true);
+      return policies.items.length === celPolicies && policies.items.every((p) => p.status?.conditionStatus?.ready === true);
     });
   }
 
