@@ -120,10 +120,10 @@ describe('Kyverno CLI suites', () => {
     }
   });
 
-  it('mutate-pipelinerun gates a generateName run and keeps text that looks like a variable', () => {
+  it.each(['dist', 'dist-cel'])('mutate-pipelinerun of %s gates a generateName run and keeps text that looks like a variable', (bundle) => {
     const dir = join(policiesDir, 'mutate-pipelinerun', 'test');
     const out = join(mkdtempSync(join(tmpdir(), 'tkp-mutate-')), 'out.yaml');
-    const { status, output } = kyverno('apply', join(policiesDir, '..', 'dist', 'policies', 'mutate-pipelinerun.yaml'), '--resource', join(dir, 'generate-name.yaml'), '-o', out);
+    const { status, output } = kyverno('apply', join(policiesDir, '..', bundle, 'policies', 'mutate-pipelinerun.yaml'), '--resource', join(dir, 'generate-name.yaml'), '-o', out);
     expect(status, output).toBe(0);
     const mutated = YAML.parseAllDocuments(readFileSync(out, 'utf8')).map((d) => d.toJS()).filter(Boolean);
     expect(mutated).toEqual([YAML.parse(readFileSync(join(dir, 'patched-generate-name.yaml'), 'utf8'))]);
@@ -214,6 +214,8 @@ const celFiles = new Map(
     .map(([path, text]) => [path.slice('policies/'.length, -'.yaml'.length), docsOf(text)]),
 );
 const celSuites = suites.filter((suite) => celFiles.get(suite)!.some((p) => p.kind !== 'ClusterPolicy'));
+mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });
+for (const [name, policies] of celFiles) writeFileSync(join(copy, 'dist-cel', 'policies', `${name}.yaml`), policies.map((p) => YAML.stringify(p)).join('---\n'));
 
 function docsOf(text: string): Doc[] {
   return YAML.parseAllDocuments(text)
@@ -307,8 +309,6 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
       spec: { crds: used.map((file) => `crds/${file.split('/').pop()}`), resources: [...namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })), ...listed] },
     }),
   );
-  mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });
-  writeFileSync(join(copy, 'dist-cel', 'policies', `${suite}.yaml`), celFiles.get(suite)!.map((p) => YAML.stringify(p)).join('---\n'));
   const kindOf = (policy: string) => celFiles.get(suite)!.find((p) => p.metadata.name === policy)!.kind;
   writeFileSync(
     join(dir, 'kyverno-test-cel.yaml'),
