@@ -48,11 +48,13 @@ export function endedConditionOf(kind: ApiKind): { readonly condition: string; r
   if (same(PIPELINE_RUN) || same(CUSTOM_RUN)) return { condition: 'Succeeded', statuses: ['True', 'False'] };
   return undefined;
 }
+
 /** The condition that shows `kind` has ended, unless reaching it is what a step waits for (`when`). */
 export function endedUnlessReached(when: When, kind: ApiKind): ReturnType<typeof endedConditionOf> {
   const ended = endedConditionOf(kind);
   return ended && !('condition' in when && when.condition === ended.condition) ? ended : undefined;
 }
+
 /** Label the gate puts on every run it gated and every Workload it made; its value names the strategy. */
 export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';
 

@@ -31,8 +31,8 @@ import type {
   ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { type ApiKind, apiPath, apiPathOfAll, endedUnlessReached } from '../gate/names.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
+import { type ApiKind, apiPath, apiPathOfAll, endedUnlessReached } from '../gate/names.js';
 import { celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
@@ -207,7 +207,6 @@ function literalText(text: string): string {
 function isWholeVariable(value: unknown): value is string {
   return typeof value === 'string' && /^\{\{[^}]*\}\}$/.test(value);
 }
-
 
 const inlineTasks = `${TRIGGER}.spec.pipelineSpec.tasks`;
 const finallyTasks = `${TRIGGER}.spec.pipelineSpec.finally`;
