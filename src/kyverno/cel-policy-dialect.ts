@@ -88,7 +88,6 @@ function patch(op: 'add' | 'replace', path: string, value: string): string {
   return `JSONPatch{op: ${celLiteral(op)}, path: ${path}, value: ${value}}`;
 }
 
-
 /** Patches setting a label or annotation, whether or not the object has any yet. */
 function setKey(map: 'labels' | 'annotations', key: string, value: string): string {
   const add = patch('add', celLiteral(`/metadata/${map}/${pointer(key)}`), celLiteral(value));
