@@ -11,7 +11,7 @@ import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicyS
 import { QUANTITY_PATTERN } from '../config/schema.js';
 import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, groupOf, resourceOf } from '../gate/names.js';
-import { celHasKey, celLiteral, celSpecStatus, celStep } from './cel.js';
+import { celHasKey, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
 type MutationStep = InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
@@ -91,7 +91,7 @@ function patch(op: 'add' | 'replace', path: string, value: string): string {
 /** Patches setting a label or annotation, whether or not the object has any yet. */
 function setKey(map: 'labels' | 'annotations', key: string, value: string): string {
   const add = patch('add', celLiteral(`/metadata/${map}/${pointer(key)}`), celLiteral(value));
-  const create = patch('add', celLiteral(`/metadata/${map}`), `{${celLiteral(key)}: ${celLiteral(value)}}`);
+  const create = patch('add', celLiteral(`/metadata/${map}`), celLiteral({ [key]: value }));
   return `(has(object.metadata.${map}) ? [${add}] : [${create}])`;
 }
 
@@ -131,7 +131,6 @@ function insertGateMutations(step: InsertGateStep): MutatingPolicySpecMutations[
 function holdPendingMutations(step: HoldPendingStep): MutatingPolicySpecMutations[] {
   const runs = step.runs === 'without-inline-tasks' ? [`${TASKS}.size() == 0`] : [];
   const trigger = [celStep(step, false), ...runs];
-  const heldByGate = `(${celHasKey('object', 'annotations', step.heldBy.key)} && object.metadata.annotations[${celLiteral(step.heldBy.key)}] == ${celLiteral(step.heldBy.value)})`;
   return [
     rule(
       step.rule,
@@ -139,7 +138,7 @@ function holdPendingMutations(step: HoldPendingStep): MutatingPolicySpecMutation
       `[${patch('add', '"/spec/status"', celLiteral(step.pendingStatus))}] + ${setKey('annotations', step.heldBy.key, step.heldBy.value)} + ${setKey('labels', step.gatedLabel.key, step.gatedLabel.value)}`,
     ),
     // Created pending by its user (the rule above has not just held it).
-    rule(step.userPendingRule, [...trigger, `${celSpecStatus('object')} == ${celLiteral(step.pendingStatus)}`, `!${heldByGate}`], setKey('labels', step.gatedLabel.key, step.gatedLabel.value)),
+    rule(step.userPendingRule, [...trigger, `${celSpecStatus('object')} == ${celLiteral(step.pendingStatus)}`, `!${celHasValue('object', 'annotations', step.heldBy.key, step.heldBy.value)}`], setKey('labels', step.gatedLabel.key, step.gatedLabel.value)),
   ];
 }
 
@@ -174,7 +173,7 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     { name: 'annotations', expression: 'object.metadata.?annotations.orValue({})' },
     {
       name: 'queueName',
-      expression: `${celLiteral(step.queue.label)} in variables.labels ? variables.labels[${celLiteral(step.queue.label)}] : ${celObject(Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])))}[?object.metadata.namespace].orValue('')`,
+      expression: `${celLiteral(step.queue.label)} in variables.labels ? variables.labels[${celLiteral(step.queue.label)}] : ${celLiteral(Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])))}[?object.metadata.namespace].orValue('')`,
     },
     // Read with the request's own fields only: the queue a run names need not exist.
     { name: 'queues', expression: queueApi(step.localQueue, 'object.metadata.namespace') },
@@ -183,7 +182,7 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     {
       name: 'requested',
       expression:
-        `(${celObject(Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, Object.keys(d.value)])))}[?object.metadata.namespace + '/' + variables.queueName].orValue(${keysOf(step.requests.fallback)})` +
+        `(${celLiteral(Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, Object.keys(d.value)])))}[?object.metadata.namespace + '/' + variables.queueName].orValue(${keysOf(step.requests.fallback)})` +
         ` + variables.annotations.filter(k, k.startsWith(${celLiteral(prefix)})).map(k, k.substring(${prefix.length})) + ${keysOf(step.requests.fixed)}).distinct()`,
     },
     {
@@ -251,9 +250,4 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     // A policy either denies or warns.
     { name: `${definition.name}-${step.rules.knownPriority}`, kind: 'ValidatingPolicy', spec: { ...match, validationActions: ['Warn' as never], variables, validations: [warn] } },
   ];
-}
-
-/** A map of JSON values as a CEL literal. */
-function celObject(value: Readonly<Record<string, unknown>>): string {
-  return `{${Object.entries(value).map(([k, v]) => `${celLiteral(k)}: ${JSON.stringify(v)}`).join(', ')}}`;
 }

@@ -6,8 +6,8 @@
 import type { GateStep, Trigger, When } from '../gate/model.js';
 import { type ApiKind, endedUnlessReached } from '../gate/names.js';
 
-/** A CEL string or list literal. */
-export function celLiteral(value: string | readonly string[]): string {
+/** A CEL literal of strings: a string, a list of them, or a map to either (JSON's syntax is CEL's for these). */
+export function celLiteral(value: string | readonly string[] | Readonly<Record<string, string | readonly string[]>>): string {
   return JSON.stringify(value);
 }
 
@@ -16,9 +16,9 @@ export function celHasKey(object: string, map: 'labels' | 'annotations', key: st
   return `(has(${object}.metadata.${map}) && ${celLiteral(key)} in ${object}.metadata.${map})`;
 }
 
-/** `object` has the label `key` with `value`. */
-export function celLabelled(object: string, key: string, value: string): string {
-  return `(${celHasKey(object, 'labels', key)} && ${object}.metadata.labels[${celLiteral(key)}] == ${celLiteral(value)})`;
+/** `object` has the label or annotation `key` with `value`. */
+export function celHasValue(object: string, map: 'labels' | 'annotations', key: string, value: string): string {
+  return `(${celHasKey(object, map, key)} && ${object}.metadata.${map}[${celLiteral(key)}] == ${celLiteral(value)})`;
 }
 
 /** `spec.status` of a run, `''` when it has none. */
@@ -48,8 +48,8 @@ function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
     // No operation: Kyverno's periodic re-apply; the API server always sends one.
     `request.operation in ${celLiteral(reapplied ? [...trigger.operations, ''] : trigger.operations)}`,
     `request.namespace in ${celLiteral(trigger.namespaces)}`,
-    ...Object.entries(trigger.labels ?? {}).map(([key, value]) => celLabelled('object', key, value)),
-    ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${celLabelled('object', key, value)}`),
+    ...Object.entries(trigger.labels ?? {}).map(([key, value]) => celHasValue('object', 'labels', key, value)),
+    ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${celHasValue('object', 'labels', key, value)}`),
   ];
   const change = trigger.change;
   if (change && 'specStatus' in change) {
@@ -60,7 +60,7 @@ function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
   const state = trigger.state;
   if (state && 'heldPending' in state) {
     const { heldBy, pendingStatus } = state.heldPending;
-    terms.push(`(${celHasKey('object', 'annotations', heldBy.key)} && object.metadata.annotations[${celLiteral(heldBy.key)}] == ${celLiteral(heldBy.value)})`, `${celSpecStatus('object')} == ${celLiteral(pendingStatus)}`);
+    terms.push(celHasValue('object', 'annotations', heldBy.key, heldBy.value), `${celSpecStatus('object')} == ${celLiteral(pendingStatus)}`);
   } else if (state) {
     const gateChild = `(has(c.pipelineTaskName) && c.pipelineTaskName == ${celLiteral(state.atGate)})`;
     const children = 'object.status.childReferences';
