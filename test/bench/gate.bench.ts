@@ -18,7 +18,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CUSTOM_RUN, PIPELINE_RUN, PIPELINE_RUN_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from '../e2e/control-plane.js';
-import { condition, type Obj, UPDATE_REQUEST } from '../e2e/objects.js';
+import { condition, ended, type Obj, UPDATE_REQUEST } from '../e2e/objects.js';
 import { applyDeployPipeline, expectQueueEmpty, expectRunFinished, PipelineRunBuilder, WAIT } from '../e2e/scenario.js';
 
 const IDLE_RUNS = Number(process.env.BENCH_IDLE_RUNS ?? 10);
@@ -60,7 +60,6 @@ class Milestones {
     };
     const runLabelOf = (o: Obj) => o.metadata.labels?.[PIPELINE_RUN_LABEL];
     const held = new Set<string>();
-    const ended = (o: Obj) => ['True', 'False'].includes(condition(o, 'Succeeded')?.status ?? '');
     this.watches.push(
       plane.objects.watch(PIPELINE_RUN, namespace, (_, run) => {
         mark(run.metadata.name, 'created');

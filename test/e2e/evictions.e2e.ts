@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from './control-plane.js';
-import { condition, type Obj } from './objects.js';
+import { condition, ended, type Obj } from './objects.js';
 import {
   admissionsOf,
   applyDeployPipeline,
@@ -93,9 +93,7 @@ describe('Preempted', () => {
     // Until the stopped run has ended, its Workload holds the quota: the preemptor waits.
     const highWorkload = (await workloadOf(plane, ns, high))!.metadata.name;
     await expectStays('the preemptor to wait while the stopped run ends', async () => {
-      const run = await pipelineRun(plane, ns, low);
-      const lowDone = ['True', 'False'].includes(condition(run, 'Succeeded')?.status ?? '');
-      return lowDone || !(await admitted(ns, highWorkload));
+      return ended(await pipelineRun(plane, ns, low)) || !(await admitted(ns, highWorkload));
     }, 5_000);
     const stopped = await expectRunFinished(plane, ns, low);
     expect(condition(stopped, 'Succeeded')?.status).toBe('False');

@@ -93,3 +93,8 @@ export class Objects {
 export function condition(object: Obj | undefined, type: string): Condition | undefined {
   return object?.status?.conditions?.find((c) => c.type === type);
 }
+
+/** A run (or CustomRun) has ended, whichever way: its `Succeeded` condition is True or False. */
+export function ended(run: Obj | undefined): boolean {
+  return ['True', 'False'].includes(condition(run, 'Succeeded')?.status ?? '');
+}

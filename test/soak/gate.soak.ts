@@ -6,8 +6,7 @@
  * runs fill both queues first, so that the high-priority runs after them must preempt them. While it
  * runs, the runs running in a queue are counted every second; at the end no run is stuck, no Workload
  * holds quota, every run ended as its kind should, and Kueue preempted runs of the first wave, each
- * stopped by the gate.
- * Printed as a table.
+ * stopped by the gate. Printed as a table.
  *
  *   npm run soak                 # SOAK_RUNS=60 npm run soak for a shorter one
  */
@@ -15,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GATE_TASK, PIPELINE_RUN, PIPELINE_RUN_LABEL, STOP_STATUS, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from '../e2e/control-plane.js';
-import { condition, type Obj } from '../e2e/objects.js';
+import { condition, ended, type Obj } from '../e2e/objects.js';
 import { applyDeployPipeline, expectQueueEmpty, PipelineRunBuilder, pipelineRun } from '../e2e/scenario.js';
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 200);
@@ -41,10 +40,10 @@ const EXPECTED: Record<Kind, (run: Obj | undefined) => boolean> = {
   'delete-running': (run) => run === undefined,
   // Preempted while it runs (stopped: Failed or StoppedRunFinally's Cancelled), or run to the end
   // when no high-priority run came while it ran.
-  preempted: (run) => condition(run, 'Succeeded')?.status === 'True' || condition(run, 'Succeeded')?.status === 'False',
+  preempted: ended,
   // Running when the high-priority runs came, at low priority: stopped if Kueue preempted it (Kueue
   // preempts only as many as the runs it is about to admit need), else run to the end.
-  'first-wave': (run) => condition(run, 'Succeeded')?.status === 'True' || condition(run, 'Succeeded')?.status === 'False',
+  'first-wave': ended,
 };
 
 let plane: ControlPlane;
@@ -65,7 +64,7 @@ afterAll(() => {
 /** A run the gate has let go whose tasks Tekton has started, and that has not ended. */
 function running(run: Obj): boolean {
   const children = (run.status?.childReferences ?? []) as { pipelineTaskName: string }[];
-  return children.some((c) => c.pipelineTaskName !== GATE_TASK) && !['True', 'False'].includes(condition(run, 'Succeeded')?.status ?? '');
+  return children.some((c) => c.pipelineTaskName !== GATE_TASK) && !ended(run);
 }
 
 /** Polls every 2 s: the soak's own reads must not be a load of their own on the plane. */
@@ -145,7 +144,7 @@ it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the
   // Drained: every run left has ended, and both queues hold no quota.
   await until(async () => {
     const left = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(PIPELINE_RUN, ns)))).flat();
-    return left.every((run) => ['True', 'False'].includes(condition(run, 'Succeeded')?.status ?? ''));
+    return left.every(ended);
   });
   for (const ns of NAMESPACES) await expectQueueEmpty(plane, ns, DRAIN_MS);
   const drainedIn = (Date.now() - started) / 1000;
@@ -159,13 +158,11 @@ it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the
     const stopped = ofKind.filter((o) => condition(o.run, 'Succeeded')?.status === 'False').length;
     return { kind, runs: ofKind.length, 'as expected': ofKind.length - wrong.length, 'ended False': stopped, wrong: wrong.map((o) => `${o.name}: ${condition(o.run, 'Succeeded')?.reason ?? 'gone'}`).join(', ') };
   });
-  const holding = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(WORKLOAD, ns))))
-    .flat()
-    .filter((w) => condition(w, 'QuotaReserved')?.status === 'True' && condition(w, 'Finished')?.status !== 'True');
+  const workloads = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(WORKLOAD, ns)))).flat();
+  const holding = workloads.filter((w) => condition(w, 'QuotaReserved')?.status === 'True' && condition(w, 'Finished')?.status !== 'True');
   console.log(`${wave.length} first-wave runs, then ${RUNS} runs submitted in ${submittedIn.toFixed(0)} s, drained in ${drainedIn.toFixed(0)} s; most running at once: ${JSON.stringify(peak)} (quota ${QUOTA} each)`);
   console.table(rows);
   console.log(`Workloads holding quota at the end: ${holding.length}`);
-  const workloads = (await Promise.all(NAMESPACES.map((ns) => plane.objects.list(WORKLOAD, ns)))).flat();
   const evictionOf = (r: Submitted) =>
     workloads.map((w) => (w.metadata.namespace === r.namespace && w.metadata.labels?.[PIPELINE_RUN_LABEL] === r.name ? condition(w, 'Evicted') : undefined)).find((c) => c?.reason === 'Preempted');
   const preempted = wave.filter((r) => evictionOf(r));
