@@ -5,6 +5,7 @@
 import { App, Chart } from 'cdk8s';
 import { type Config, mechanismsOf } from '../src/config/config.js';
 import { GatePolicy } from '../src/constructs/gate-policy.js';
+import { BUNDLE_LABEL } from '../src/operate/bundle-dir.js';
 import { KyvernoAccess } from '../src/constructs/kyverno-access.js';
 import { ManagedNamespaces } from '../src/constructs/managed-namespaces.js';
 import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
@@ -26,7 +27,7 @@ import { requeueWorkload } from './requeue-workload/policy.js';
 import { OPT_OUT_PERMISSION, OPT_OUT_ROLE, tenantGuard } from './tenant-guard/policy.js';
 import { validatePipelineRun } from './validate-pipelinerun/policy.js';
 
-const PART_OF = { 'app.kubernetes.io/part-of': 'tekton-kueue-policies' };
+const PART_OF = { [BUNDLE_LABEL.key]: BUNDLE_LABEL.value };
 
 /** The gate, one policy per step of the flow, in flow order; each strategy brings its own admit step. */
 export function gatePolicies(config: Config): PolicyDefinition[] {

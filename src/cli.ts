@@ -2,11 +2,18 @@ import { join, relative, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { applyBundle } from './operate/apply.js';
+import { BundleError, readBundle } from './operate/bundle-dir.js';
+import { type ClusterOptions, connect } from './operate/cluster.js';
+import { diffBundle, formatDifferences } from './operate/diff.js';
 import { renderFiles, writeFiles } from './synth.js';
 import { crdFolders, loadCrdSchemas } from './validate/crd-schemas.js';
 import { ObjectValidator, validateDir } from './validate/validate.js';
 
-/** Exit codes: 0 ok, 1 invalid output or internal error, 2 bad input (config, usage). */
+/**
+ * Exit codes: 0 ok, 1 invalid output, a failed apply or internal error, 2 bad input (config,
+ * bundle folder, usage). `diff` exits as `kubectl diff`: 0 no difference, 1 differences, 2 error.
+ */
 export const EXIT = { ok: 0, invalid: 1, badInput: 2 } as const;
 
 /**
@@ -19,6 +26,7 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
     return shown.startsWith('..') ? resolve(path) : shown;
   };
   let code: number = EXIT.ok;
+  let failure: number = EXIT.invalid;
   const program = new Command('tekton-kueue-policies')
     .description('Synthesize and check the Kyverno + Kueue + Tekton bundle that queues PipelineRuns in Kueue.')
     .exitOverride()
@@ -53,18 +61,56 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
       }
     });
 
+  const withCluster = (command: Command) =>
+    command
+      .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster)')
+      .option('--context <name>', 'kubeconfig context (default: the current one)');
+
+  withCluster(
+    program
+      .command('apply')
+      .description('server-side apply the bundle in DIR in dependency order, waiting for RBAC aggregation and for every policy to be Ready')
+      .argument('[dir]', 'bundle folder', join(root, 'dist'))
+      .option('--dry-run <mode>', '"server": the API server and its webhooks check every write, nothing is stored')
+      .option('--prune', `delete objects labelled part of the bundle that it no longer has (never namespaces)`)
+      .option('--timeout <seconds>', 'how long each wait may take', '120'),
+  ).action(async (dir: string, options: ClusterOptions & { dryRun?: string; prune?: boolean; timeout: string }) => {
+    if (options.dryRun !== undefined && options.dryRun !== 'server') throw new UsageError(`--dry-run ${options.dryRun}: the only mode is "server"`);
+    const timeoutSeconds = Number(options.timeout);
+    if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout ${options.timeout}: give a number of seconds above 0`);
+    const components = readBundle(display(dir));
+    await applyBundle(connect(options), components, { dryRun: options.dryRun === 'server', prune: options.prune === true, timeoutSeconds, log: (line) => console.log(line) });
+  });
+
+  withCluster(
+    program
+      .command('diff')
+      .description('show what apply would change (exit 0: nothing, 1: differences, 2: error)')
+      .argument('[dir]', 'bundle folder', join(root, 'dist'))
+      .option('--prune', 'also list the objects apply --prune would delete'),
+  ).action(async (dir: string, options: ClusterOptions & { prune?: boolean }) => {
+    // A failed diff is an error (2), not a difference (1), as for kubectl diff.
+    failure = EXIT.badInput;
+    const differences = await diffBundle(connect(options), readBundle(display(dir)), options.prune === true);
+    for (const line of formatDifferences(differences)) console.log(line);
+    if (differences.length > 0) code = EXIT.invalid;
+  });
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     }
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof BundleError || err instanceof UsageError) {
       console.error(`error: ${err.message}`);
       return EXIT.badInput;
     }
     console.error(`error: ${(err as Error).message}`);
-    return EXIT.invalid;
+    return failure;
   }
   return code;
 }
+
+/** Flags that cannot go together or values out of range. */
+class UsageError extends Error {}
