@@ -28,10 +28,12 @@ check_prerequisites() {
   local missing=()
   command -v kind >/dev/null 2>&1 || missing+=("kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)")
   command -v kubectl >/dev/null 2>&1 || missing+=("kubectl (https://kubernetes.io/docs/tasks/tools/)")
+  command -v node >/dev/null 2>&1 || missing+=("node 20 or later, for the project's CLI (https://nodejs.org/)")
   if ! command -v docker >/dev/null 2>&1 && ! command -v podman >/dev/null 2>&1; then
     missing+=("a container engine for kind: docker or podman")
   fi
   [ -f "${dist}/kustomization.yaml" ] || missing+=("dist/ (run: npm ci && npm run synth)")
+  [ -d "${here}/../node_modules" ] || missing+=("the project's packages (run: npm ci)")
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "demo.sh needs:" >&2
     printf '  - %s\n' "${missing[@]}" >&2
@@ -64,8 +66,9 @@ install_stack() {
 
 apply_bundle() {
   say "the bundle (dist/)"
-  kubectl apply --server-side -k "${dist}"
-  kubectl wait clusterpolicy --all --for=condition=Ready --timeout=120s
+  # One call: RBAC first, then Kueue's objects, then the policies once Kyverno's roles have their
+  # permissions, waiting until every policy is Ready.
+  node "${here}/../bin/tekton-kueue-policies.mjs" apply "${dist}"
   kubectl -n "${NAMESPACE}" get localqueue
 }
 

@@ -23,6 +23,7 @@ describe('demo/demo.sh', () => {
     expect(run.stderr).toContain('demo.sh needs:');
     expect(run.stderr).toContain('kind (');
     expect(run.stderr).toContain('kubectl (');
+    expect(run.stderr).toContain('node 20 or later');
     expect(run.stderr).not.toContain('dist/');
   });
 });

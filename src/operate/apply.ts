@@ -3,7 +3,7 @@
  * Kyverno refuses a policy until ClusterRole aggregation has given its controllers the permissions
  * the policy needs, and a policy gates nothing until Kyverno has made it Ready.
  */
-import { type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { ApiException, type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { BUNDLE_LABEL, type BundleEntry, type BundleObject, type Component, describe, keyOf } from './bundle-dir.js';
 import { ClusterError, isNotFound, reasonOf } from './cluster.js';
 
@@ -64,14 +64,35 @@ export function requestError(entry: BundleEntry, err: unknown): ClusterError {
   return new ClusterError(`${entry.file}: ${describe(object)}: ${reason}${hint}`);
 }
 
-export async function applyObject(api: KubernetesObjectApi, entry: BundleEntry, dryRun: boolean): Promise<KubernetesObject> {
-  try {
-    // force: the bundle owns its fields, also those an earlier `kubectl apply` of dist/ wrote.
-    return await api.patch(entry.object as KubernetesObject, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-  } catch (err) {
-    throw requestError(entry, err);
+/**
+ * A failure that may not happen again: an error inside the API server, throttling, a webhook it
+ * could not call (Kyverno's, while Kyverno starts or rolls out, refuses every policy), or a
+ * connection that failed.
+ */
+function transient(err: unknown): boolean {
+  if (err instanceof ApiException) return err.code >= 500 || err.code === 429;
+  const system = err as { code?: unknown; cause?: { code?: unknown } };
+  return typeof system.code === 'string' || typeof system.cause?.code === 'string';
+}
+
+/**
+ * Server-side applies the object, tried again on a transient failure for `timeoutSeconds`; returns
+ * the object as the API server stored it (or would have, in a dry run).
+ */
+export async function applyObject(api: KubernetesObjectApi, entry: BundleEntry, { dryRun, timeoutSeconds }: Pick<ApplyOptions, 'dryRun' | 'timeoutSeconds'>): Promise<KubernetesObject> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      // force: the bundle owns its fields, also those an earlier `kubectl apply` of dist/ wrote.
+      return await api.patch(entry.object as KubernetesObject, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (err) {
+      if (!transient(err) || Date.now() - start > timeoutSeconds * 1000) throw requestError(entry, err);
+    }
+    await sleep(1000);
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Components in apply order; components the order does not know go last, as listed. */
 export function inApplyOrder(components: readonly Component[]): Component[] {
@@ -83,7 +104,7 @@ export async function applyBundle(api: KubernetesObjectApi, components: readonly
   const { log, dryRun } = options;
   const suffix = dryRun ? ' (server dry run)' : '';
   for (const component of inApplyOrder(components)) {
-    for (const entry of component.entries) await applyObject(api, entry, dryRun);
+    for (const entry of component.entries) await applyObject(api, entry, options);
     log(`${component.name}: ${component.entries.length} objects applied${suffix}`);
     if (dryRun) continue;
     if (component.name === 'rbac') await waitForAggregation(api, component, options);
@@ -142,7 +163,7 @@ async function waitUntil(what: string, options: ApplyOptions, check: () => Promi
     if (Date.now() - start > options.timeoutSeconds * 1000) {
       throw new ClusterError(`${what}: still not so after ${options.timeoutSeconds} s (--timeout):\n  ${problems.join('\n  ')}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
   }
 }
 

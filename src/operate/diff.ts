@@ -15,6 +15,9 @@ export interface Difference {
   readonly fields: readonly string[];
 }
 
+/** How long a dry run may be tried again on a transient failure. */
+const DIFF_TIMEOUT_SECONDS = 30;
+
 /** Fields the API server keeps for itself; a change in them is none of the bundle's. */
 const SERVER_FIELDS = ['managedFields', 'resourceVersion', 'generation', 'creationTimestamp', 'uid'];
 
@@ -52,7 +55,7 @@ export async function diffBundle(api: KubernetesObjectApi, components: readonly 
       // A new object is not dry-run: its namespace, or the permissions Kyverno checks, may come with the same apply.
       if (!live) differences.push({ change: 'create', object, file: entry.file, fields: [] });
       else {
-        const fields = changedFields(live, await applyObject(api, entry, true));
+        const fields = changedFields(live, await applyObject(api, entry, { dryRun: true, timeoutSeconds: DIFF_TIMEOUT_SECONDS }));
         if (fields.length > 0) differences.push({ change: 'update', object, file: entry.file, fields });
       }
     }

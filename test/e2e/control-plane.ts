@@ -8,16 +8,19 @@
  * localhost ports and a log file; any engine can be stopped, started and restarted mid-scenario
  * (`plane.stop('kueue')`), and `stop()` ends them all, also after a failure.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { crdFolders, yamlFiles } from '../../src/validate/crd-schemas.js';
 import { ENGINE_VERSIONS, ensureTool, moduleDir, TOOLS } from '../tools/go-tools.js';
 import { Objects } from './objects.js';
+
+const execFileAsync = promisify(execFile);
 
 const root = join(import.meta.dirname, '..', '..');
 const TOKEN = 'e2e-admin-token';
@@ -659,29 +662,13 @@ metadata:
   }
 
   /**
-   * Applies a bundle (dist/, or one synthesized from another config) as its root kustomization
-   * lists it (so without its samples), and waits until Kyverno reports every policy Ready.
+   * Installs a bundle folder as a platform engineer does: one `tekton-kueue-policies apply`, which
+   * waits until every policy is Ready; `prune` deletes what the bundle made and no longer has.
    */
-  async installBundle(dist = join(root, 'dist')): Promise<void> {
-    const components = (YAML.parse(readFileSync(join(dist, 'kustomization.yaml'), 'utf8')) as { resources: string[] }).resources;
-    for (const component of components.filter((c) => c !== 'policies')) {
-      this.kubectl('apply', '--server-side', '-k', join(dist, component));
-    }
-    // Policy validation checks the background controller's permissions, which arrive through
-    // ClusterRole aggregation: retry until the aggregated role has them.
-    await waitFor('the policies to be accepted', () => this.kubectl('apply', '--server-side', '-k', join(dist, 'policies')), 60_000, 2000);
-    await waitFor('every ClusterPolicy Ready', () => {
-      const policies = this.getJson<{ items: { status?: { conditions?: { type: string; status: string }[] } }[] }>('clusterpolicies');
-      return policies.items.length > 0 && policies.items.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    });
-    const celPolicies = readdirSync(join(dist, 'policies'))
-      .flatMap((file) => YAML.parseAllDocuments(readFileSync(join(dist, 'policies', file), 'utf8')).map((d) => d.toJS() as { apiVersion?: string }))
-      .filter((policy) => policy.apiVersion?.startsWith('policies.kyverno.io/')).length;
-    await waitFor(`the ${celPolicies} policies of the CEL dialect Ready`, () => {
-      const policies = this.getJson<{ items: { status?: { conditionStatus?: { ready?: boolean } } }[] }>('mutatingpolicies.policies.kyverno.io,validatingpolicies.policies.kyverno.io');
-      return policies.items.length === celPolicies && policies.items.every((p) => p.status?.conditionStatus?.ready === true);
-    });
+  async installBundle(dist = join(root, 'dist'), { prune = false } = {}): Promise<void> {
+    await execFileAsync(process.execPath, [join(root, 'bin', 'tekton-kueue-policies.mjs'), 'apply', dist, '--kubeconfig', this.kubeconfig, ...(prune ? ['--prune'] : [])]);
   }
+
 
 }
 

@@ -60,19 +60,19 @@ it('ClusterPolicies, then both dialects side by side, then CEL policies alone: e
   const runs = await expectGatedOnce();
   expectRefused();
 
-  // The CEL dialect's bundle applied: its policies join the ClusterPolicies of the same steps.
+  // The CEL dialect's bundle applied without prune (`apply` waits until its policies are Ready):
+  // they join the ClusterPolicies of the same steps.
   const cel = synthesize(CONFIG, 'cel');
-  plane.kubectl('apply', '--server-side', '-k', join(cel, 'policies'));
-  await waitFor('the CEL policies Ready', () => {
-    const policies = celPolicies();
-    return policies.length === 3 && policies.every((p) => (p.status as { conditionStatus?: { ready?: boolean } } | undefined)?.conditionStatus?.ready === true);
-  }, WAIT.step);
+  await plane.installBundle(cel);
+  expect(celPolicies()).toHaveLength(3);
   runs.push(...(await expectGatedOnce()));
   expectRefused();
 
-  // Pruned, as GitOps prunes what the new bundle no longer has. Until Kyverno has removed the pruned
-  // policies' webhooks from its configurations, they refuse a run (they fail closed): none starts ungated.
-  plane.kubectl('delete', 'clusterpolicy', 'mutate-pipelinerun', 'validate-pipelinerun');
+  // Pruned, as `apply --prune` (or GitOps) prunes what the new bundle no longer has. Until Kyverno
+  // has removed the pruned policies' webhooks from its configurations, they refuse a run (they fail
+  // closed): none starts ungated.
+  await plane.installBundle(cel, { prune: true });
+  expect(plane.getJson<{ items: Obj[] }>('clusterpolicies').items.map((p) => p.metadata.name)).not.toContain('mutate-pipelinerun');
   const pruned = Date.now();
   const refusals: string[] = [];
   const acceptedAfter = await waitFor('a run to be accepted after the prune', () => {
