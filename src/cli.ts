@@ -2,10 +2,8 @@ import { join, relative, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { applyBundle } from './operate/apply.js';
 import { BundleError, readBundle } from './operate/bundle-dir.js';
-import { type ClusterOptions, connect } from './operate/cluster.js';
-import { diffBundle, formatDifferences } from './operate/diff.js';
+import type { ClusterOptions } from './operate/cluster.js';
 import { renderFiles, writeFiles } from './synth.js';
 import { crdFolders, loadCrdSchemas } from './validate/crd-schemas.js';
 import { ObjectValidator, validateDir } from './validate/validate.js';
@@ -79,6 +77,8 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
     const timeoutSeconds = Number(options.timeout);
     if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout ${options.timeout}: give a number of seconds above 0`);
     const components = readBundle(display(dir));
+    // Loaded by the commands that talk to a cluster only: synth does not pay for the Kubernetes client.
+    const [{ applyBundle }, { connect }] = await Promise.all([import('./operate/apply.js'), import('./operate/cluster.js')]);
     await applyBundle(connect(options), components, { dryRun: options.dryRun === 'server', prune: options.prune === true, timeoutSeconds, log: (line) => console.log(line) });
   });
 
@@ -91,7 +91,9 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
   ).action(async (dir: string, options: ClusterOptions & { prune?: boolean }) => {
     // A failed diff is an error (2), not a difference (1), as for kubectl diff.
     failure = EXIT.badInput;
-    const differences = await diffBundle(connect(options), readBundle(display(dir)), options.prune === true);
+    const components = readBundle(display(dir));
+    const [{ diffBundle, formatDifferences }, { connect }] = await Promise.all([import('./operate/diff.js'), import('./operate/cluster.js')]);
+    const differences = await diffBundle(connect(options), components, options.prune === true);
     for (const line of formatDifferences(differences)) console.log(line);
     if (differences.length > 0) code = EXIT.invalid;
   });
