@@ -5,7 +5,6 @@
 import { App, Chart } from 'cdk8s';
 import { type Config, mechanismsOf } from '../src/config/config.js';
 import { GatePolicy } from '../src/constructs/gate-policy.js';
-import { BUNDLE_LABEL } from '../src/operate/bundle-dir.js';
 import { KyvernoAccess } from '../src/constructs/kyverno-access.js';
 import { ManagedNamespaces } from '../src/constructs/managed-namespaces.js';
 import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
@@ -15,6 +14,7 @@ import { SamplePipelineRun } from '../src/constructs/sample-pipeline-run.js';
 import { TenantGuard } from '../src/constructs/tenant-guard.js';
 import { requiredAccess } from '../src/gate/access.js';
 import type { PolicyDefinition } from '../src/gate/model.js';
+import { BUNDLE_LABEL } from '../src/operate/bundle-dir.js';
 import { admitCustomRun } from './admit-customrun/policy.js';
 import { admitPipelineRun } from './admit-pipelinerun/policy.js';
 import { cancelCustomRun } from './cancel-customrun/policy.js';

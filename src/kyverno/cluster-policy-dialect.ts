@@ -11,6 +11,7 @@ import type {
   ClusterPolicySpecRulesMutateForeachPreconditions,
   ClusterPolicySpecRulesMutateTargets,
 } from '../../imports/kyverno-kyverno.io.js';
+import { QUANTITY_PATTERN } from '../config/schema.js';
 import type {
   Change,
   GateStep,
@@ -31,7 +32,6 @@ import type {
   ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { QUANTITY_PATTERN } from '../config/schema.js';
 import { type ApiKind, apiPath, apiPathOfAll, endedUnlessReached } from '../gate/names.js';
 import { celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
@@ -355,7 +355,6 @@ function holdUserReleaseRule(step: HoldUserReleaseStep): ClusterPolicySpecRules 
 }
 
 // --- validate-pipelinerun ---------------------------------------------------------------------
-
 
 function validateRunRules(step: ValidateRunStep): ClusterPolicySpecRules[] {
   const { match, exclude } = on(step.trigger);

@@ -5,7 +5,8 @@
  */
 import { ApiException, type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { BUNDLE_LABEL, type BundleEntry, type BundleObject, type Component, describe, keyOf } from './bundle-dir.js';
-import { ClusterError, isNotFound, reasonOf } from './cluster.js';
+import { groupOf } from '../gate/names.js';
+import { ClusterError, isMissingApi, isNotFound, reasonOf } from './cluster.js';
 
 /** The field manager of every write: `kubectl get --show-managed-fields` tells the bundle's fields by it. */
 export const FIELD_MANAGER = 'tekton-kueue-policies';
@@ -50,18 +51,12 @@ const ENGINES: Readonly<Record<string, string>> = {
   'tekton.dev': 'Tekton Pipelines',
 };
 
-function groupOf(apiVersion: string): string {
-  return apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
-}
-
 /** The error of a failed request about `entry`, with what to do when the cause is a known one. */
 export function requestError(entry: BundleEntry, err: unknown): ClusterError {
   const { object } = entry;
-  const engine = ENGINES[groupOf(object.apiVersion)];
-  const reason = reasonOf(err);
-  const missingApi = isNotFound(err) || /Unrecognized API version and kind/.test(reason);
-  const hint = missingApi && engine ? `: the cluster has no ${object.kind} API (${object.apiVersion}); install ${engine}` : '';
-  return new ClusterError(`${entry.file}: ${describe(object)}: ${reason}${hint}`);
+  const engine = ENGINES[groupOf(object)];
+  const hint = isMissingApi(err) && engine ? `: the cluster has no ${object.kind} API (${object.apiVersion}); install ${engine}` : '';
+  return new ClusterError(`${entry.file}: ${describe(object)}: ${reasonOf(err)}${hint}`);
 }
 
 /**
@@ -92,6 +87,11 @@ export async function applyObject(api: KubernetesObjectApi, entry: BundleEntry, 
   }
 }
 
+/** What a progress line says of a dry run. */
+function dryRunNote({ dryRun }: Pick<ApplyOptions, 'dryRun'>): string {
+  return dryRun ? ' (server dry run)' : '';
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Components in apply order; components the order does not know go last, as listed. */
@@ -102,10 +102,9 @@ export function inApplyOrder(components: readonly Component[]): Component[] {
 
 export async function applyBundle(api: KubernetesObjectApi, components: readonly Component[], options: ApplyOptions): Promise<void> {
   const { log, dryRun } = options;
-  const suffix = dryRun ? ' (server dry run)' : '';
   for (const component of inApplyOrder(components)) {
     for (const entry of component.entries) await applyObject(api, entry, options);
-    log(`${component.name}: ${component.entries.length} objects applied${suffix}`);
+    log(`${component.name}: ${component.entries.length} objects applied${dryRunNote(options)}`);
     if (dryRun) continue;
     if (component.name === 'rbac') await waitForAggregation(api, component, options);
     if (component.name === 'policies') await waitForPoliciesReady(api, component, options);
@@ -216,7 +215,7 @@ export async function staleObjects(api: KubernetesObjectApi, components: readonl
       items = (await api.list(apiVersion, kind, undefined, undefined, undefined, undefined, undefined, `${BUNDLE_LABEL.key}=${BUNDLE_LABEL.value}`)).items;
     } catch (err) {
       // A cluster without the API has no such object to prune.
-      if (isNotFound(err) || /Unrecognized API version and kind/.test(reasonOf(err))) continue;
+      if (isMissingApi(err)) continue;
       throw new ClusterError(`listing ${kind} (${apiVersion}) to prune: ${reasonOf(err)}`);
     }
     stale.push(...items.map((item) => ({ ...item, apiVersion, kind })).filter((item) => !current.has(keyOf(item as BundleObject))));
@@ -232,7 +231,7 @@ async function prune(api: KubernetesObjectApi, components: readonly Component[],
     } catch (err) {
       if (!isNotFound(err)) throw new ClusterError(`pruning ${describe(object as BundleObject)}: ${reasonOf(err)}`);
     }
-    options.log(`prune: deleted ${describe(object as BundleObject)}${options.dryRun ? ' (server dry run)' : ''}`);
+    options.log(`prune: deleted ${describe(object as BundleObject)}${dryRunNote(options)}`);
   }
   if (stale.length === 0) options.log('prune: nothing to delete');
 }

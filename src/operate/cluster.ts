@@ -31,6 +31,12 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof ApiException && err.code === 404;
 }
 
+/** The cluster does not serve the object's API (its CRD is not installed). */
+export function isMissingApi(err: unknown): boolean {
+  // client-node's own error when discovery lists the group version but not the kind.
+  return isNotFound(err) || (err instanceof Error && err.message.startsWith('Unrecognized API version and kind'));
+}
+
 /** The API server's own words for a refused request, else the error's message. */
 export function reasonOf(err: unknown): string {
   if (err instanceof ApiException) {

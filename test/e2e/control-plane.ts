@@ -668,8 +668,6 @@ metadata:
   async installBundle(dist = join(root, 'dist'), { prune = false } = {}): Promise<void> {
     await execFileAsync(process.execPath, [join(root, 'bin', 'tekton-kueue-policies.mjs'), 'apply', dist, '--kubeconfig', this.kubeconfig, ...(prune ? ['--prune'] : [])]);
   }
-
-
 }
 
 /** Kills a process of the plane with its process group (engines may start children). */
