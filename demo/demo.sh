@@ -21,6 +21,7 @@ KYVERNO_URL="https://github.com/kyverno/kyverno/releases/download/${KYVERNO_VERS
 
 here="$(cd "${BASH_SOURCE[0]%/*}" && pwd)"
 dist="${here}/../dist"
+cli="${here}/../bin/tekton-kueue-policies.mjs"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -68,8 +69,9 @@ apply_bundle() {
   say "the bundle (dist/)"
   # One call: RBAC first, then Kueue's objects, then the policies once Kyverno's roles have their
   # permissions, waiting until every policy is Ready.
-  node "${here}/../bin/tekton-kueue-policies.mjs" apply "${dist}"
-  kubectl -n "${NAMESPACE}" get localqueue
+  node "${cli}" apply "${dist}"
+  say "doctor: the cluster checked against the bundle"
+  node "${cli}" doctor "${dist}"
 }
 
 submit_runs() {
@@ -93,7 +95,8 @@ watch_drain() {
     local running
     running="$(running_count)"
     [ "${running}" -gt "${max_seen}" ] && max_seen="${running}"
-    kubectl -n "${NAMESPACE}" get workloads -o custom-columns='WORKLOAD:.metadata.name,QUEUE:.spec.queueName,ADMITTED:.status.conditions[?(@.type=="Admitted")].status,FINISHED:.status.conditions[?(@.type=="Finished")].status' --no-headers | sort
+    # Each run: running, or waiting with its place in the queue and Kueue's reason; the quota in use.
+    node "${cli}" status -n "${NAMESPACE}"
     done_count="$(kubectl -n "${NAMESPACE}" get pipelineruns -o jsonpath='{range .items[*]}{.status.conditions[0].status}{"\n"}{end}' | grep -cE '^(True|False)$' || true)"
     echo "-- finished ${done_count}/${RUNS}, build tasks running now: ${running} (max seen ${max_seen})"
     [ "${done_count}" -ge "${RUNS}" ] && break
@@ -103,9 +106,8 @@ watch_drain() {
 }
 
 show_quota() {
-  say "quota back at zero"
-  kubectl get clusterqueue "${QUEUE}" -o jsonpath='{"reserving: "}{.status.reservingWorkloads}{"  admitted: "}{.status.admittedWorkloads}{"\n"}'
-  kubectl get clusterqueue "${QUEUE}" -o jsonpath='{range .status.flavorsUsage[*].resources[*]}{.name}{"="}{.total}{"\n"}{end}'
+  say "every run finished, the quota back at zero"
+  node "${cli}" status -n "${NAMESPACE}"
 }
 
 main() {

@@ -79,7 +79,7 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
     const components = readBundle(display(dir));
     // Loaded by the commands that talk to a cluster only: synth does not pay for the Kubernetes client.
     const [{ applyBundle }, { connect }] = await Promise.all([import('./operate/apply.js'), import('./operate/cluster.js')]);
-    await applyBundle(connect(options), components, { dryRun: options.dryRun === 'server', prune: options.prune === true, timeoutSeconds, log: (line) => console.log(line) });
+    await applyBundle(connect(options).api, components, { dryRun: options.dryRun === 'server', prune: options.prune === true, timeoutSeconds, log: (line) => console.log(line) });
   });
 
   withCluster(
@@ -93,9 +93,42 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
     failure = EXIT.badInput;
     const components = readBundle(display(dir));
     const [{ diffBundle, formatDifferences }, { connect }] = await Promise.all([import('./operate/diff.js'), import('./operate/cluster.js')]);
-    const differences = await diffBundle(connect(options), components, options.prune === true);
+    const differences = await diffBundle(connect(options).api, components, options.prune === true);
     for (const line of formatDifferences(differences)) console.log(line);
     if (differences.length > 0) code = EXIT.invalid;
+  });
+
+  withCluster(
+    program
+      .command('doctor')
+      .description('check the cluster against the bundle in DIR and say what to fix (exit 0: healthy, 1: problems found)')
+      .argument('[dir]', 'bundle folder', join(root, 'dist')),
+  ).action(async (dir: string, options: ClusterOptions) => {
+    const components = readBundle(display(dir));
+    const [{ diagnose, formatFindings }, { connect }] = await Promise.all([import('./operate/doctor.js'), import('./operate/cluster.js')]);
+    const findings = await diagnose(connect(options), components);
+    for (const line of formatFindings(findings)) console.log(line);
+    if (findings.some((f) => f.severity === 'problem')) code = EXIT.invalid;
+  });
+
+  withCluster(
+    program
+      .command('status')
+      .description('every gated PipelineRun (queue, priority, state, place in the queue, how long it waited) and what each ClusterQueue uses of its quota')
+      .option('-n, --namespace <name>', 'only the runs of this namespace (default: every namespace)')
+      .option('-o, --output <format>', '"table" for people, "json" for scripts', 'table')
+      .option('-w, --watch', `print it again every ${WATCH_SECONDS} s until interrupted`),
+  ).action(async (options: ClusterOptions & { namespace?: string; output: string; watch?: boolean }) => {
+    if (options.output !== 'table' && options.output !== 'json') throw new UsageError(`-o ${options.output}: give "table" or "json"`);
+    const [{ gatherStatus, formatStatus }, { connect }] = await Promise.all([import('./operate/status.js'), import('./operate/cluster.js')]);
+    const cluster = connect(options);
+    for (;;) {
+      const report = await gatherStatus(cluster, options.namespace);
+      if (options.output === 'json') console.log(JSON.stringify(report, null, options.watch ? undefined : 2));
+      else console.log([...(options.watch ? [`--- ${new Date().toISOString()}`] : []), ...formatStatus(report)].join('\n'));
+      if (!options.watch) return;
+      await new Promise((resolve) => setTimeout(resolve, WATCH_SECONDS * 1000));
+    }
   });
 
   try {
@@ -113,6 +146,9 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
   }
   return code;
 }
+
+/** How often `status --watch` reads the cluster again. */
+const WATCH_SECONDS = 2;
 
 /** Flags that cannot go together or values out of range. */
 class UsageError extends Error {}

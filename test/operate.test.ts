@@ -1,6 +1,7 @@
 /**
  * The operator commands' parts that need no cluster: reading a bundle folder, the apply order, the
- * kinds prune looks at, and what diff reports. On a cluster they are tested by test/e2e/operate.e2e.ts.
+ * kinds prune looks at, what diff reports, how status reads a run and a ClusterQueue, and doctor's
+ * version and selector checks. On a cluster they are tested by test/e2e/operate.e2e.ts.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import { parseConfig } from '../src/config/load.js';
 import { inApplyOrder, PRUNED_KINDS } from '../src/operate/apply.js';
 import { BUNDLE_LABEL, readBundle } from '../src/operate/bundle-dir.js';
 import { changedFields, formatDifferences } from '../src/operate/diff.js';
+import { formatFindings, selects, versionOf } from '../src/operate/doctor.js';
+import { clusterQueueStatus, formatSeconds, formatStatus, type PipelineRunObject, runStatus, type WorkloadObject } from '../src/operate/status.js';
 import { cli, copyOfDist, defaultConfigObject, root } from './helpers.js';
 
 describe('readBundle', () => {
@@ -75,7 +78,96 @@ describe('diff', () => {
   });
 });
 
+describe('status', () => {
+  const created = '2026-01-01T00:00:00Z';
+  const now = Date.parse('2026-01-01T00:05:00Z');
+  const run = (extra: Partial<PipelineRunObject> = {}): PipelineRunObject => ({ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: 'r', namespace: 'ns', creationTimestamp: new Date(created), labels: { 'kueue.x-k8s.io/priority-class': 'high' } }, ...extra });
+  const workload = (conditions: object[], spec: object = {}): WorkloadObject => ({ apiVersion: 'kueue.x-k8s.io/v1beta2', kind: 'Workload', metadata: { name: 'r-kueue-gate' }, spec: { queueName: 'q', priority: 1000, priorityClassRef: { name: 'high' }, ...spec }, status: { conditions } as never });
+
+  it('a waiting run: its place, Kueue\'s reason, how long it has waited', () => {
+    const pending = workload([{ type: 'QuotaReserved', status: 'False', message: 'insufficient unused quota for cpu' }]);
+    expect(runStatus(run(), pending, { localQueue: 1, clusterQueue: 3 }, now)).toEqual({
+      namespace: 'ns', name: 'r', queue: 'q', priority: 'high (1000)', state: 'waiting', position: { localQueue: 1, clusterQueue: 3 }, message: 'insufficient unused quota for cpu', waitedSeconds: 300,
+    });
+    expect(runStatus(run(), workload([]), { localQueue: 2, clusterQueue: 4 }, now).message).toBe('queued behind 3 in its ClusterQueue');
+    expect(runStatus(run(), workload([], { active: false }), undefined, now).message).toBe('deactivated (spec.active: false)');
+  });
+
+  it('admitted, running once Tekton made a child of its own, finished: waited until admission', () => {
+    const admitted = workload([{ type: 'Admitted', status: 'True', lastTransitionTime: '2026-01-01T00:01:10Z' }]);
+    expect(runStatus(run(), admitted, undefined, now)).toMatchObject({ state: 'admitted', waitedSeconds: 70 });
+    const started = run({ status: { childReferences: [{ pipelineTaskName: 'kueue-gate' }, { pipelineTaskName: 'build' }] } });
+    expect(runStatus(started, admitted, undefined, now)).toMatchObject({ state: 'running', waitedSeconds: 70 });
+    const ended = run({ status: { conditions: [{ type: 'Succeeded', status: 'False', reason: 'Cancelled' }] } });
+    expect(runStatus(ended, admitted, undefined, now)).toMatchObject({ state: 'finished', message: 'Cancelled', waitedSeconds: 70 });
+    expect(runStatus(ended, workload([]), undefined, now)).toMatchObject({ state: 'finished', message: 'Cancelled (never admitted)', waitedSeconds: undefined });
+  });
+
+  it('a run its user holds is held, not waiting; a run without a Workload says so', () => {
+    expect(runStatus(run({ spec: { status: 'PipelineRunPending' } }), undefined, undefined, now)).toMatchObject({ state: 'held', queue: undefined, priority: 'high' });
+    expect(runStatus(run(), undefined, undefined, now)).toMatchObject({ state: 'waiting', message: expect.stringMatching(/^no Workload yet/) });
+  });
+
+  it('a ClusterQueue: usage against nominal quota, per resource', () => {
+    const queue = {
+      apiVersion: 'kueue.x-k8s.io/v1beta2', kind: 'ClusterQueue', metadata: { name: 'cq' },
+      spec: { resourceGroups: [{ flavors: [{ name: 'f', resources: [{ name: 'cpu', nominalQuota: '4' }, { name: 'tekton.dev/pipelineruns', nominalQuota: 2 }] }] }] },
+      status: { pendingWorkloads: 3, admittedWorkloads: 2, flavorsUsage: [{ name: 'f', resources: [{ name: 'cpu', total: '200m' }] }] },
+    };
+    expect(clusterQueueStatus(queue)).toEqual({ name: 'cq', pending: 3, admitted: 2, resources: [{ name: 'cpu', used: '200m', quota: '4' }, { name: 'tekton.dev/pipelineruns', used: '0', quota: '2' }] });
+  });
+
+  it('prints a table of runs, one of ClusterQueues, then warnings', () => {
+    const lines = formatStatus({
+      runs: [{ namespace: 'ns', name: 'r', queue: 'q', state: 'waiting', position: { localQueue: 1, clusterQueue: 2 }, waitedSeconds: 75, message: 'why' }],
+      clusterQueues: [{ name: 'cq', pending: 1, admitted: 0, resources: [{ name: 'cpu', used: '0', quota: '4' }] }],
+      warnings: ['no queue positions'],
+    });
+    expect(lines).toEqual([
+      'NAMESPACE  PIPELINERUN  QUEUE  PRIORITY  STATE    POSITION  WAITED  MESSAGE',
+      'ns         r            q      -         waiting  1 (cq 2)  1m15s   why',
+      '',
+      'CLUSTERQUEUE  PENDING  ADMITTED  USAGE (used/quota)',
+      'cq            1        0         cpu 0/4',
+      'warning: no queue positions',
+    ]);
+    expect([formatSeconds(59), formatSeconds(3600 + 5 * 60 + 9), formatSeconds(undefined)]).toEqual(['59s', '1h05m', '-']);
+  });
+});
+
+describe('doctor', () => {
+  it('reads a version from an image tag or a release name', () => {
+    expect(versionOf('ghcr.io/kyverno/kyverno:v1.19.0')).toEqual([1, 19, 0]);
+    expect(versionOf('registry.k8s.io/kueue/kueue:v0.19.2@sha256')).toEqual([0, 19, 2]);
+    expect(versionOf('v1.15.0')).toEqual([1, 15, 0]);
+    expect(versionOf('devel')).toBeUndefined();
+  });
+
+  it('evaluates label selectors as Kubernetes does', () => {
+    const labels = { 'kubernetes.io/metadata.name': 'ci', team: 'a' };
+    expect(selects({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] }] }, labels)).toBe(true);
+    expect(selects({ matchLabels: { team: 'b' } }, labels)).toBe(false);
+    expect(selects({ matchExpressions: [{ key: 'team', operator: 'DoesNotExist' }] }, labels)).toBe(false);
+    expect(selects({ matchExpressions: [{ key: 'gated', operator: 'Exists' }] }, labels)).toBe(false);
+  });
+
+  it('prints each finding, a problem with its fix, and the count', () => {
+    expect(formatFindings([{ severity: 'ok', subject: 'rbac', message: 'fine' }, { severity: 'problem', subject: 'policies', message: 'gone', fix: 'apply' }])).toEqual([
+      'ok       rbac: fine',
+      'problem  policies: gone',
+      '         fix: apply',
+      '1 problem(s) found',
+    ]);
+  });
+});
+
 describe('CLI', () => {
+  it('status -o with a format other than table or json exits 2, naming the formats', () => {
+    const { status, stderr } = cli(['status', '-o', 'yaml']);
+    expect(status).toBe(2);
+    expect(stderr).toContain('-o yaml: give "table" or "json"');
+  });
+
   it('apply of a folder that is no bundle exits 2 before it talks to a cluster', () => {
     const { status, stderr } = cli(['apply', join(root, 'policies')]);
     expect(status).toBe(2);

@@ -44,7 +44,7 @@ export interface ApplyOptions {
 }
 
 /** Which engine serves an API group: named when the cluster lacks the API. */
-const ENGINES: Readonly<Record<string, string>> = {
+export const ENGINES: Readonly<Record<string, string>> = {
   'kyverno.io': 'Kyverno',
   'policies.kyverno.io': 'Kyverno 1.19 or later',
   'kueue.x-k8s.io': 'Kueue 0.19 or later',
@@ -138,8 +138,13 @@ function covers(rules: readonly PolicyRule[], grant: string): boolean {
   return rules.some((rule) => any(rule.apiGroups, group!) && any(rule.resources, resource!) && any(rule.verbs, verb!));
 }
 
-/** What the aggregated roles still lack of the component's roles meant for aggregation; empty when they have it all. */
-async function missingGrants(api: KubernetesObjectApi, roles: readonly BundleObject[]): Promise<string[]> {
+/** The bundle's ClusterRoles meant to be aggregated into Kyverno's. */
+export function rolesToAggregate(component: Component): BundleObject[] {
+  return component.entries.map((e) => e.object).filter((o) => o.kind === 'ClusterRole' && Object.keys(o.metadata.labels ?? {}).some((k) => AGGREGATE_LABEL.test(k)));
+}
+
+/** What the aggregated roles still lack of `roles`; empty when they have it all. */
+export async function missingGrants(api: KubernetesObjectApi, roles: readonly BundleObject[]): Promise<string[]> {
   const all = (await api.list<ClusterRole>('rbac.authorization.k8s.io/v1', 'ClusterRole')).items;
   return roles.flatMap((role) => {
     const labels = role.metadata.labels ?? {};
@@ -167,7 +172,7 @@ async function waitUntil(what: string, options: ApplyOptions, check: () => Promi
 }
 
 async function waitForAggregation(api: KubernetesObjectApi, component: Component, options: ApplyOptions): Promise<void> {
-  const roles = component.entries.map((e) => e.object).filter((o) => o.kind === 'ClusterRole' && Object.keys(o.metadata.labels ?? {}).some((k) => AGGREGATE_LABEL.test(k)));
+  const roles = rolesToAggregate(component);
   if (roles.length === 0) return;
   const seconds = await waitUntil("Kyverno's ClusterRoles aggregating the bundle's permissions", options, () => missingGrants(api, roles));
   options.log(`rbac: the aggregated ClusterRoles have the bundle's permissions (${seconds.toFixed(0)} s)`);
@@ -188,18 +193,22 @@ export function notReady(policy: KubernetesObject & { status?: PolicyStatus }): 
   return `${policy.kind} ${policy.metadata!.name} is not Ready${message ? `: ${message}` : ' (Kyverno has not reported on it yet)'}`;
 }
 
+/** Each policy of the component that is missing or not Ready, and why; empty when every one is Ready. */
+export async function unreadyPolicies(api: KubernetesObjectApi, component: Component): Promise<{ readonly name: string; readonly problem: string }[]> {
+  const problems: { name: string; problem: string }[] = [];
+  for (const entry of component.entries) {
+    const live = await api.read<KubernetesObject & { status?: PolicyStatus }>(entry.object as never).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw requestError(entry, err);
+    });
+    const problem = live ? notReady(live) : `${describe(entry.object)} is missing`;
+    if (problem) problems.push({ name: entry.object.metadata.name, problem });
+  }
+  return problems;
+}
+
 async function waitForPoliciesReady(api: KubernetesObjectApi, component: Component, options: ApplyOptions): Promise<void> {
-  const seconds = await waitUntil('every policy Ready', options, async () => {
-    const problems: string[] = [];
-    for (const entry of component.entries) {
-      const live = await api.read<KubernetesObject & { status?: PolicyStatus }>(entry.object as never).catch((err: unknown) => {
-        throw requestError(entry, err);
-      });
-      const problem = notReady(live);
-      if (problem) problems.push(problem);
-    }
-    return problems;
-  });
+  const seconds = await waitUntil('every policy Ready', options, async () => (await unreadyPolicies(api, component)).map((p) => p.problem));
   options.log(`policies: ${component.entries.length} Ready (${seconds.toFixed(0)} s)`);
 }
 

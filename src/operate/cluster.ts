@@ -2,6 +2,8 @@
  * The cluster the operator commands work on, found as kubectl finds it: `--kubeconfig`, else
  * $KUBECONFIG, else ~/.kube/config, else the pod's service account; `--context`, else the current one.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { ApiException, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 
 export interface ClusterOptions {
@@ -14,7 +16,15 @@ export interface ClusterOptions {
 /** A cluster that cannot be reached or a request it refused: the message says which and why. */
 export class ClusterError extends Error {}
 
-export function connect(options: ClusterOptions): KubernetesObjectApi {
+/** A cluster the operator commands talk to. */
+export interface Cluster {
+  /** Reads and writes objects by apiVersion and kind. */
+  readonly api: KubernetesObjectApi;
+  /** GETs an API path the object client cannot name, such as a subresource of an aggregated API; throws ApiException on a refusal. */
+  getJson<T>(path: string): Promise<T>;
+}
+
+export function connect(options: ClusterOptions): Cluster {
   const config = new KubeConfig();
   if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
   else config.loadFromDefault();
@@ -24,7 +34,28 @@ export function connect(options: ClusterOptions): KubernetesObjectApi {
     config.setCurrentContext(options.context);
   }
   if (!config.getCurrentCluster()) throw new ClusterError('no cluster to talk to: pass --kubeconfig, set KUBECONFIG, or write ~/.kube/config');
-  return KubernetesObjectApi.makeApiClient(config);
+  return { api: KubernetesObjectApi.makeApiClient(config), getJson: (path) => getJson(config, path) };
+}
+
+async function getJson<T>(config: KubeConfig, path: string): Promise<T> {
+  const url = new URL(path, config.getCurrentCluster()!.server);
+  const options: Parameters<KubeConfig['applyToHTTPSOptions']>[0] & { headers: Record<string, string> } = { method: 'GET', headers: { Accept: 'application/json' } };
+  await config.applyToHTTPSOptions(options);
+  return new Promise<T>((resolve, reject) => {
+    const request = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    const req = request(url, options as object, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const code = res.statusCode ?? 0;
+        if (code >= 200 && code < 300) resolve(JSON.parse(body) as T);
+        else reject(new ApiException(code, `GET ${path}: HTTP ${code}`, body, {}));
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -100,7 +100,7 @@ function crds(withWebhooks: boolean): string {
         } else if (KUEUE_CONVERTED.includes(crd.metadata.name)) {
           crd.spec.conversion = {
             strategy: 'Webhook',
-            webhook: { conversionReviewVersions: ['v1'], clientConfig: { service: serviceRef(WEBHOOK_SERVICES.kueue, '/convert'), caBundle: CA_PLACEHOLDER } },
+            webhook: { conversionReviewVersions: ['v1'], clientConfig: { service: serviceRef(ENGINE_SERVICES.kueue, '/convert'), caBundle: CA_PLACEHOLDER } },
           };
         }
         docs.push(YAML.stringify(crd));
@@ -116,13 +116,14 @@ const KUEUE_CONVERTED = ['localqueues.kueue.x-k8s.io', 'clusterqueues.kueue.x-k8
 const CA_PLACEHOLDER = '__KUEUE_CA__';
 
 /**
- * Services of the engines the API server calls (webhooks, conversion), each with a ClusterIP of
- * its own: the API server dials a Service's ClusterIP, which the egress proxy maps to the engine's
- * loopback port.
+ * Services of the engines the API server calls (webhooks, conversion, Kueue's aggregated visibility
+ * API), each with a ClusterIP of its own: the API server dials a Service's ClusterIP, which the
+ * egress proxy maps to the engine's loopback port (`port`, a name of the plane's Ports).
  */
-const WEBHOOK_SERVICES = {
-  kueue: { name: 'kueue-webhook-service', namespace: 'kueue-system', clusterIP: '10.0.0.200' },
-  tekton: { name: 'tekton-pipelines-webhook', namespace: 'tekton-pipelines', clusterIP: '10.0.0.201' },
+const ENGINE_SERVICES = {
+  kueue: { name: 'kueue-webhook-service', namespace: 'kueue-system', clusterIP: '10.0.0.200', port: 'kueue-webhook' },
+  tekton: { name: 'tekton-pipelines-webhook', namespace: 'tekton-pipelines', clusterIP: '10.0.0.201', port: 'tekton-webhook' },
+  visibility: { name: 'kueue-visibility-server', namespace: 'kueue-system', clusterIP: '10.0.0.202', port: 'kueue-visibility' },
 } as const;
 
 /** A webhook's reference to one of those Services. */
@@ -130,12 +131,23 @@ function serviceRef({ name, namespace }: { name: string; namespace: string }, pa
   return { name, namespace, path };
 }
 
-/** Those Services, with their namespaces. */
+/**
+ * Those Services, with their namespaces, and an EndpointSlice for each: the API server serves an
+ * aggregated API only while its Service has a ready endpoint (no endpoint controller runs here).
+ */
 function servicesOf(): string {
-  return Object.values(WEBHOOK_SERVICES)
+  return Object.values(ENGINE_SERVICES)
     .flatMap(({ name, namespace, clusterIP }) => [
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
       { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { clusterIP, ports: [{ name: 'https', port: 443 }] } },
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name, namespace, labels: { 'kubernetes.io/service-name': name } },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: [clusterIP], conditions: { ready: true } }],
+        ports: [{ name: 'https', port: 443, protocol: 'TCP' }],
+      },
     ])
     .map((o) => YAML.stringify(o))
     .join('---\n');
@@ -406,25 +418,26 @@ export class ControlPlane {
       contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'admin' } }],
       'current-context': 'e2e',
     }));
+    frontProxyCerts(this.certs);
     // For Kueue's Service as the API server dials it.
     mkdirSync(this.kueueCerts);
-    selfSignedCert(this.kueueCerts, `${WEBHOOK_SERVICES.kueue.name}.${WEBHOOK_SERVICES.kueue.namespace}.svc`);
+    selfSignedCert(this.kueueCerts, `${ENGINE_SERVICES.kueue.name}.${ENGINE_SERVICES.kueue.namespace}.svc`);
   }
 
   private get kueueCerts(): string {
     return join(this.dir, 'kueue-certs');
   }
 
-  /** The loopback port of the engine behind a webhook Service. */
-  private webhookPort(service: keyof typeof WEBHOOK_SERVICES): Promise<number> {
-    return this.ports.get(`${service}-webhook`);
+  /** The loopback port of the engine behind one of ENGINE_SERVICES. */
+  private servicePort(service: keyof typeof ENGINE_SERVICES): Promise<number> {
+    return this.ports.get(ENGINE_SERVICES[service].port);
   }
 
   /** The API server reaches the engines behind Services (webhooks, CRD conversion) through it, on loopback. */
   private async startEgressProxy(): Promise<void> {
     const socket = join(this.dir, 'egress.sock');
     const routes = Object.fromEntries(
-      await Promise.all((Object.keys(WEBHOOK_SERVICES) as (keyof typeof WEBHOOK_SERVICES)[]).map(async (service) => [`${WEBHOOK_SERVICES[service].clusterIP}:443`, await this.webhookPort(service)])),
+      await Promise.all((Object.keys(ENGINE_SERVICES) as (keyof typeof ENGINE_SERVICES)[]).map(async (service) => [`${ENGINE_SERVICES[service].clusterIP}:443`, await this.servicePort(service)])),
     );
     this.launch('egress-proxy', { binary: process.execPath, args: [join(import.meta.dirname, 'egress-proxy.mjs'), socket, JSON.stringify(routes)], env: {} });
     writeFileSync(join(this.dir, 'egress.yaml'), YAML.stringify({
@@ -472,6 +485,14 @@ export class ControlPlane {
         // The fake node is Ready from its first status; no not-ready taint to wait out.
         '--disable-admission-plugins=TaintNodesByCondition',
         `--egress-selector-config-file=${join(this.dir, 'egress.yaml')}`,
+        // The front proxy of aggregated APIs (Kueue's visibility API), as kubeadm sets it up.
+        `--requestheader-client-ca-file=${join(this.certs, 'front-proxy-ca.crt')}`,
+        '--requestheader-allowed-names=front-proxy-client',
+        '--requestheader-username-headers=X-Remote-User',
+        '--requestheader-group-headers=X-Remote-Group',
+        '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+        `--proxy-client-cert-file=${join(this.certs, 'front-proxy-client.crt')}`,
+        `--proxy-client-key-file=${join(this.certs, 'front-proxy-client.key')}`,
       ],
       env: {},
     });
@@ -562,22 +583,26 @@ export class ControlPlane {
         selfSignedCert(fixed);
       }
     }
-    writeFileSync(join(this.dir, 'kueue.yaml'), YAML.stringify({
+    const configuration = YAML.stringify({
       apiVersion: 'config.kueue.x-k8s.io/v1beta2',
       kind: 'Configuration',
       namespace: 'kueue-system',
       leaderElection: { leaderElect: false },
-      webhook: { port: await this.webhookPort('kueue'), host: '127.0.0.1', certDir: this.kueueCerts },
+      webhook: { port: await this.servicePort('kueue'), host: '127.0.0.1', certDir: this.kueueCerts },
       metrics: { bindAddress: '0' },
       health: { healthProbeBindAddress: `127.0.0.1:${await this.ports.get('kueue-health')}` },
-      visibilityServer: { bindAddress: '127.0.0.1', bindPort: await this.ports.get('kueue-visibility') },
+      visibilityServer: { bindAddress: '127.0.0.1', bindPort: await this.servicePort('visibility') },
       internalCertManagement: { enable: false },
       // Kueue's default, spelled out because the scaled-down timeout sits beside it; the backoff
       // before a Workload evicted for it is queued again is scaled down likewise (default 60 s).
       waitForPodsReady: { timeout: podsReadyTimeout, requeuingStrategy: { backoffBaseSeconds: 5 } },
-    }));
+    });
+    writeFileSync(join(this.dir, 'kueue.yaml'), configuration);
+    // Where its release keeps it (and `doctor` reads it), though this Kueue reads the file.
+    this.apply(YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kueue-manager-config', namespace: 'kueue-system' }, data: { 'controller_manager_config.yaml': configuration } }));
     this.launch('kueue', { binary: ensureTool(TOOLS.kueue).kueue, args: [`--config=${join(this.dir, 'kueue.yaml')}`, `--kubeconfig=${this.kubeconfig}`], env: {} });
     this.apply(kueueWebhooks(readFileSync(join(this.kueueCerts, 'tls.crt')).toString('base64')));
+    this.apply(kueueVisibilityApi());
   }
 
   /** Tekton's controller, webhook and resolvers, each as its service account with its release's RBAC. */
@@ -619,9 +644,9 @@ export class ControlPlane {
       env: {
         ...(await tektonEnv('tekton-webhook', 'tekton-pipelines')),
         KUBERNETES_MIN_VERSION: 'v1.28.0',
-        WEBHOOK_PORT: String(await this.webhookPort('tekton')),
+        WEBHOOK_PORT: String(await this.servicePort('tekton')),
         WEBHOOK_ADMISSION_CONTROLLER_NAME: 'webhook.pipeline.tekton.dev',
-        WEBHOOK_SERVICE_NAME: WEBHOOK_SERVICES.tekton.name,
+        WEBHOOK_SERVICE_NAME: ENGINE_SERVICES.tekton.name,
         WEBHOOK_SECRET_NAME: 'webhook-certs',
       },
     });
@@ -680,6 +705,16 @@ function kill(child: ChildProcess): void {
   }
 }
 
+/** A CA and the client certificate the API server presents to aggregated API servers, signed by it. */
+function frontProxyCerts(dir: string): void {
+  const file = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=front-proxy-ca', '-keyout', file('front-proxy-ca.key'), '-out', file('front-proxy-ca.crt'));
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=front-proxy-client', '-keyout', file('front-proxy-client.key'), '-out', file('front-proxy-client.csr'));
+  writeFileSync(file('front-proxy-client.ext'), 'extendedKeyUsage=clientAuth\n');
+  openssl('x509', '-req', '-days', '2', '-in', file('front-proxy-client.csr'), '-CA', file('front-proxy-ca.crt'), '-CAkey', file('front-proxy-ca.key'), '-CAcreateserial', '-extfile', file('front-proxy-client.ext'), '-out', file('front-proxy-client.crt'));
+}
+
 function selfSignedCert(dir: string, dnsName = 'localhost'): void {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${dnsName}`, '-addext', `subjectAltName=IP:127.0.0.1,DNS:${dnsName}`, '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
 }
@@ -697,7 +732,7 @@ function kueueWebhooks(caBundle: string): string {
     .map((config) => {
       config.metadata.name = `kueue-${config.metadata.name}`;
       for (const webhook of config.webhooks) {
-        webhook.clientConfig = { service: serviceRef(WEBHOOK_SERVICES.kueue, webhook.clientConfig.service.path), caBundle };
+        webhook.clientConfig = { service: serviceRef(ENGINE_SERVICES.kueue, webhook.clientConfig.service.path), caBundle };
         // The release keeps the webhooks of job kinds out of kube-system and Kueue's namespace.
         if (!webhook.clientConfig.service.path.includes('kueue-x-k8s-io')) {
           webhook.namespaceSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kueue-system'] }] };
@@ -705,6 +740,15 @@ function kueueWebhooks(caBundle: string): string {
       }
       return YAML.stringify(config);
     })
+    .join('---\n');
+}
+
+/** Kueue's visibility API as its release registers it (config/components/visibility), served through its Service. */
+function kueueVisibilityApi(): string {
+  const dir = join(moduleDir('sigs.k8s.io/kueue', ENGINE_VERSIONS.kueue), 'config', 'components', 'visibility');
+  return YAML.parseAllDocuments(readFileSync(join(dir, 'apiservice_v1beta2.yaml'), 'utf8'))
+    .map((d) => d.toJS())
+    .map((apiService) => YAML.stringify({ ...apiService, spec: { ...apiService.spec, service: { name: ENGINE_SERVICES.visibility.name, namespace: ENGINE_SERVICES.visibility.namespace } } }))
     .join('---\n');
 }
 
@@ -741,13 +785,15 @@ function kyvernoSetup(): string {
  * aggregates into edit and view.
  */
 function tektonSetup(): string {
-  const names = ['config-defaults', 'feature-flags', 'config-observability', 'config-logging', 'config-registry-cert', 'config-spire', 'config-events', 'config-tracing', 'config-wait-exponential-backoff', 'pipelines-info'];
+  const names = ['config-defaults', 'feature-flags', 'config-observability', 'config-logging', 'config-registry-cert', 'config-spire', 'config-events', 'config-tracing', 'config-wait-exponential-backoff'];
   const leaderElection = { 'lease-duration': '15s', 'renew-deadline': '10s', 'retry-period': '2s' };
   const config = join(moduleDir('github.com/tektoncd/pipeline', ENGINE_VERSIONS.tekton), 'config');
   const rbac = ['200-serviceaccount.yaml', '200-clusterrole.yaml', '200-role.yaml', '201-clusterrolebinding.yaml', '201-rolebinding.yaml', 'clusterrole-aggregate-edit.yaml', 'clusterrole-aggregate-view.yaml'];
   return [
     `apiVersion: v1\nkind: Namespace\nmetadata: {name: tekton-pipelines}\n`,
     ...names.map((name) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: tekton-pipelines}\n`),
+    // The release's copy names its version.
+    YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pipelines-info', namespace: 'tekton-pipelines' }, data: { version: ENGINE_VERSIONS.tekton } }),
     YAML.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config-leader-election-controller', namespace: 'tekton-pipelines' }, data: leaderElection }),
     upstream(rbac.map((f) => join(config, f)), RBAC_KINDS),
   ].join('---\n');

@@ -1,24 +1,27 @@
 /**
- * The operator commands on a control plane with every engine and no bundle: `diff` and `apply` as a
- * platform engineer runs them, from the CLI with the plane's kubeconfig. One `apply` installs the
- * bundle into the empty plane (RBAC aggregation and policy readiness waited for, not retried);
- * `--dry-run=server` stores nothing; `--prune` moves the plane to the CEL dialect and deletes only
- * what the bundle made.
+ * The operator commands on a control plane with every engine and no bundle: `diff`, `apply`,
+ * `status` and `doctor` as a platform engineer runs them, from the CLI with the plane's kubeconfig.
+ * One `apply` installs the bundle into the empty plane (RBAC aggregation and policy readiness waited
+ * for, not retried); `status` shows queued runs with their places from Kueue's visibility API;
+ * `doctor` finds a deleted policy; `--dry-run=server` stores nothing; `--prune` moves the plane to
+ * the CEL dialect and deletes only what the bundle made.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATED_LABEL } from '../../src/gate/names.js';
 import { BUNDLE_LABEL } from '../../src/operate/bundle-dir.js';
-import { ControlPlane, stopAll, synthesize } from './control-plane.js';
+import type { RunStatus, StatusReport } from '../../src/operate/status.js';
+import { ControlPlane, stopAll, synthesize, TASK_DURATION_LABEL } from './control-plane.js';
 import type { Obj } from './objects.js';
-import { PipelineRunBuilder } from './scenario.js';
+import { PipelineRunBuilder, WAIT } from './scenario.js';
 
 const CONFIG = join(import.meta.dirname, 'config.yaml');
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'tekton-kueue-policies.mjs');
 const CLUSTER_POLICY = { apiVersion: 'kyverno.io/v1', kind: 'ClusterPolicy' };
 const MUTATING_POLICY = { apiVersion: 'policies.kyverno.io/v1', kind: 'MutatingPolicy' };
 const CLUSTER_ROLE = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole' };
+const PIPELINE_RUN = { apiVersion: 'tekton.dev/v1', kind: 'PipelineRun' };
 let plane: ControlPlane;
 let clusterPolicyBundle: string;
 let celBundle: string;
@@ -68,6 +71,60 @@ describe('on an empty plane', () => {
 });
 
 describe('on the installed plane', () => {
+  it('status lists the runs of a namespace: running, waiting with their places and Kueue\'s reason, held by their user', async () => {
+    const ns = 'e2e-dialect';
+    // Its ClusterQueue runs 2 at a time: of 4 long runs, 2 run and 2 wait.
+    const long: string[] = [];
+    for (let i = 0; i < 4; i++) long.push((await new PipelineRunBuilder(ns, `queued-${i}`).label(TASK_DURATION_LABEL, '600s').create(plane)).metadata.name);
+    const held = (await new PipelineRunBuilder(ns, 'held').pipelineRef('not-yet').userPending().create(plane)).metadata.name;
+    const statesOf = (report: StatusReport) => long.map((name) => report.runs.find((r) => r.name === name)).map((r) => (r ? `${r.state}${r.position ? ` ${r.position.localQueue}` : ''}` : 'absent')).sort();
+    let report: StatusReport | undefined;
+    await expect
+      .poll(
+        () => {
+          const { status, stdout } = cli('status', '-n', ns, '-o', 'json');
+          expect(status, stdout).toBe(0);
+          report = JSON.parse(stdout) as StatusReport;
+          return statesOf(report);
+        },
+        { timeout: WAIT.step, interval: 1000 },
+      )
+      .toEqual(['running', 'running', 'waiting 1', 'waiting 2']);
+    const first = report!.runs.find((r) => r.state === 'waiting' && r.position?.localQueue === 1)!;
+    expect(first).toMatchObject<Partial<RunStatus>>({ queue: 'runs', priority: 'low (100)', position: { localQueue: 1, clusterQueue: 1 } });
+    expect(first.message).toMatch(/insufficient unused quota for tekton\.dev\/pipelineruns/);
+    expect(report!.runs.find((r) => r.name === held)).toMatchObject({ state: 'held' });
+    expect(report!.runs.every((r) => r.namespace === ns)).toBe(true);
+    expect(report!.clusterQueues).toEqual([{ name: ns, pending: 2, admitted: 2, resources: [{ name: 'cpu', used: '200m', quota: '4' }, { name: 'tekton.dev/pipelineruns', used: '2', quota: '2' }] }]);
+    expect(report!.warnings).toEqual([]);
+
+    const { status, stdout } = cli('status', '-n', ns);
+    expect(status, stdout).toBe(0);
+    expect(stdout).toMatch(/^NAMESPACE +PIPELINERUN +QUEUE +PRIORITY +STATE +POSITION +WAITED +MESSAGE$/m);
+    expect(stdout).toMatch(new RegExp(`^${ns} +${first.name} +runs +low \\(100\\) +waiting +1 \\(cq 1\\) +\\S+ +couldn't assign flavors`, 'm'));
+    expect(stdout).toMatch(new RegExp(`^${ns} +2 +2 +cpu 200m/4, tekton.dev/pipelineruns 2/2$`, 'm'));
+    for (const name of [...long, held]) await plane.objects.delete(PIPELINE_RUN, ns, name);
+  });
+
+  it('doctor exits 0 on the healthy plane', () => {
+    const { status, stdout } = cli('doctor', clusterPolicyBundle);
+    expect(status, stdout).toBe(0);
+    expect(stdout).toMatch(/^ok +policies: \d+ policies Ready$/m);
+    expect(stdout).toMatch(/^ok +webhooks: Kyverno's webhook mutates PipelineRuns at creation/m);
+    expect(stdout.trimEnd().split('\n').at(-1)).toBe('healthy: no problem found');
+  });
+
+  it('doctor exits 1 naming a deleted policy and what it breaks; apply mends it', async () => {
+    await plane.objects.delete(CLUSTER_POLICY, undefined, 'ready-workload');
+    const { status, stdout } = cli('doctor', clusterPolicyBundle);
+    expect(status, stdout).toBe(1);
+    expect(stdout).toMatch(/^problem +policies: ClusterPolicy ready-workload is missing$/m);
+    expect(stdout).toMatch(/^problem +Kueue configuration: WaitForPodsReady .* policy ready-workload is not Ready/m);
+    expect(stdout).toMatch(/^2 problem\(s\) found$/m);
+    expect(cli('apply', clusterPolicyBundle).status).toBe(0);
+    expect(cli('doctor', clusterPolicyBundle).status).toBe(0);
+  });
+
   it('diff finds nothing to change and exits 0; apply again changes nothing', () => {
     expect(cli('apply', clusterPolicyBundle).status).toBe(0);
     const { status, stdout } = cli('diff', clusterPolicyBundle);
@@ -104,6 +161,8 @@ describe('on the installed plane', () => {
     expect(await plane.objects.get(CLUSTER_POLICY, undefined, 'generate-workload'), 'a ClusterPolicy the CEL dialect still has').toBeDefined();
     expect(await plane.objects.get(CLUSTER_ROLE, undefined, 'not-the-bundles'), 'an object the bundle did not make').toBeDefined();
     expect(cli('diff', celBundle, '--prune').status).toBe(0);
+    const doctor = cli('doctor', celBundle);
+    expect(doctor.status, doctor.stdout).toBe(0);
   });
 });
 
