@@ -31,7 +31,7 @@ if (!existsSync(bundle) || Math.max(...sources.map(newestSource)) > statSync(bun
   // Built beside and renamed into place: parallel runs never read a half-written bundle.
   const partial = `${bundle}.${process.pid}`;
   await build({
-    entryPoints: [join(root, 'src', 'cli.ts')],
+    entryPoints: [join(root, 'policies', 'cli.ts')],
     outfile: partial,
     bundle: true,
     platform: 'node',

@@ -1,6 +1,7 @@
 import { join, relative, resolve } from 'node:path';
+import type { App } from 'cdk8s';
 import { Command, CommanderError } from 'commander';
-import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
+import type { Config } from './config/config.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { BundleError, readBundle } from './operate/bundle-dir.js';
 import type { ClusterOptions } from './operate/cluster.js';
@@ -14,11 +15,23 @@ import { ObjectValidator, validateDir } from './validate/validate.js';
  */
 export const EXIT = { ok: 0, invalid: 1, badInput: 2 } as const;
 
-/**
- * Runs the CLI; `root` is the project folder that holds policies/ and dist/, `cacheDir` where
- * generated code may be kept between runs (none: nothing is cached). Returns the exit code.
- */
-export async function main(argv: readonly string[], root: string, cacheDir?: string): Promise<number> {
+/** What the CLI builds, and where: the app side (policies/) hands it in; the library never imports it. */
+export interface Project {
+  /** The folder that holds policies/ and dist/. */
+  readonly root: string;
+  /**
+   * Where generated code may be kept between runs.
+   * @default nothing is cached
+   */
+  readonly cacheDir?: string;
+  /** The cdk8s app of a config. */
+  readonly buildBundle: (config: Config) => App;
+  /** The charts the root kustomization.yaml applies, in order. */
+  readonly appliedComponents: readonly string[];
+}
+
+/** Runs the CLI over the project's bundle; returns the exit code. */
+export async function main(argv: readonly string[], { root, cacheDir, buildBundle, appliedComponents }: Project): Promise<number> {
   const display = (path: string) => {
     const shown = relative(process.cwd(), path) || '.';
     return shown.startsWith('..') ? resolve(path) : shown;
@@ -37,7 +50,7 @@ export async function main(argv: readonly string[], root: string, cacheDir?: str
     .option('-o, --out <dir>', 'output folder', join(root, 'dist'))
     .action((options: { config: string; out: string }) => {
       const config = loadConfig(display(options.config), cacheDir);
-      const files = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
+      const files = renderFiles(buildBundle(config), appliedComponents);
       const outcome = writeFiles(files, options.out);
       console.log(outcome === 'written' ? `wrote ${files.size} files to ${display(options.out)}` : `${display(options.out)} is up to date (${files.size} files)`);
     });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -12,6 +12,13 @@ const files = renderFiles(buildBundle(defaultConfig()), APPLIED_COMPONENTS);
 const objects = (path: string) => YAML.parseAllDocuments(files.get(path)!).map((d) => d.toJS());
 type Rule = { name: string; match: { any: { resources: { kinds: string[]; operations: string[]; namespaces: string[] } }[] } };
 const policy = (name: string) => objects(`policies/${name}.yaml`)[0] as { metadata: { annotations: Record<string, string> }; spec: { failurePolicy: string; rules: Rule[] } & Record<string, unknown> };
+
+it('the library (src/) never imports the app (policies/): the CLI gets the bundle from policies/cli.ts', () => {
+  const sources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  const importers = sources.filter((file) => /from '(\.\.\/)+policies\//.test(readFileSync(join(root, 'src', file), 'utf8')));
+  expect(sources.length).toBeGreaterThan(10);
+  expect(importers).toEqual([]);
+});
 
 describe('dist/', () => {
   it('is what `npm run synth` writes from policies/config.yaml (commit a fresh synth)', () => {

@@ -1,3 +1,8 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import type { configSchema } from './schema.js';
+
+type Fields = typeof configSchema.properties;
+
 /** Resource name → quantity, as in a container's `resources.requests`. */
 export type ResourceList = Readonly<Record<string, string>>;
 
@@ -16,10 +21,10 @@ export interface NamespaceConfig {
 }
 
 /** Kueue's `preemption.withinClusterQueue` policy. */
-export type Preemption = 'Never' | 'LowerPriority' | 'LowerOrNewerEqualPriority';
+export type Preemption = FromSchema<Fields['clusterQueues']['items']['properties']['preemption']>;
 
 /** How gated runs are held back until Kueue admits them. */
-export type Strategy = 'customrun' | 'pending' | 'auto';
+export type Strategy = FromSchema<Fields['strategy']>;
 
 export interface ClusterQueueConfig {
   readonly name: string;
@@ -38,11 +43,7 @@ export interface PriorityConfig {
 }
 
 /** An RBAC subject: a user, a group, or a service account of a namespace. */
-export interface Subject {
-  readonly kind: 'User' | 'Group' | 'ServiceAccount';
-  readonly name: string;
-  readonly namespace?: string;
-}
+export type Subject = Readonly<FromSchema<Fields['optOut']['properties']['subjects']['items']>>;
 
 /** Who may start a run without waiting in the queue. */
 export interface OptOutConfig {
@@ -61,7 +62,7 @@ export interface TrustedIdentities {
 }
 
 /** Kyverno's policy language the gate is written in: `kyverno.io/v1` ClusterPolicy, or `policies.kyverno.io/v1` CEL policies. */
-export type DialectName = 'clusterpolicy' | 'cel';
+export type DialectName = FromSchema<Fields['dialect']>;
 
 /** The user config after defaults are applied and cross-references are checked. */
 export interface Config {
@@ -80,19 +81,6 @@ export interface Config {
   /** Emit the sample PipelineRuns under `samples/`. */
   readonly samples: boolean;
 }
-
-export const DEFAULTS = {
-  strategy: 'auto',
-  dialect: 'clusterpolicy',
-  optOutLabel: 'tekton-kueue-policies.dev/opt-out',
-  trustedIdentities: {
-    gate: ['system:serviceaccount:kyverno:kyverno-background-controller'],
-    tekton: ['system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'],
-  },
-  resourceFlavor: 'default-flavor',
-  requestAnnotationPrefix: 'kueue.konflux-ci.dev/requests-',
-  defaultRequests: { cpu: '1', memory: '1Gi' },
-} as const;
 
 /** The mechanisms a strategy uses: `auto` gates inline-spec runs with the gate task and the rest pending. */
 export function mechanismsOf(strategy: Strategy): { readonly customRun: boolean; readonly pending: boolean } {

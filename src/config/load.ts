@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
+import type { FromSchema } from 'json-schema-to-ts';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
-import { type Config, DEFAULTS, type DialectName, type Preemption, type ResourceList, type Strategy, type Subject } from './config.js';
+import type { Config, ResourceList, Subject } from './config.js';
 import { configSchema } from './schema.js';
 import { schemaValidator } from './validator.js';
 
@@ -19,20 +20,11 @@ export class ConfigError extends Error {
   }
 }
 
-interface RawConfig {
-  strategy?: Strategy;
-  dialect?: DialectName;
-  optOut?: { label?: string; subjects?: Subject[] };
-  trustedIdentities?: { gate?: string[]; tekton?: string[] };
-  resourceFlavor?: string;
-  requests?: { annotationPrefix?: string; defaults?: Record<string, string | number> };
-  clusterQueues: { name: string; quota: Record<string, string | number>; defaultRequests?: Record<string, string | number>; preemption?: Preemption }[];
-  namespaces: { name: string; queues: { name: string; clusterQueue: string }[]; defaultQueue?: string }[];
-  priorities?: { name: string; value: number; description?: string }[];
-  defaultPriority?: string;
-  samples?: boolean;
-}
+/** The config file as the schema describes it: no hand-kept twin that could drift from it. */
+type RawConfig = FromSchema<typeof configSchema>;
 
+/** Each field's default, as the schema declares it. */
+const fields = configSchema.properties;
 
 /**
  * Reads, schema-checks and cross-checks a config file; throws ConfigError on the first problem.
@@ -84,20 +76,20 @@ function schemaError(file: string, error: ErrorObject): ConfigError {
   }
 }
 
-function quantities(list: Record<string, string | number> | undefined): ResourceList | undefined {
-  return list && Object.fromEntries(Object.entries(list).map(([name, value]) => [name, String(value)]));
+function quantities(list: Readonly<Record<string, string | number>>): ResourceList {
+  return Object.fromEntries(Object.entries(list).map(([name, value]) => [name, String(value)]));
 }
 
 function crossCheck(raw: RawConfig, file: string): Config {
-  const fallbackRequests = quantities(raw.requests?.defaults) ?? DEFAULTS.defaultRequests;
+  const fallbackRequests = quantities(raw.requests?.defaults ?? fields.requests.properties.defaults.default);
   const clusterQueues = raw.clusterQueues.map((queue, i) => {
-    const defaultRequests = quantities(queue.defaultRequests) ?? fallbackRequests;
+    const defaultRequests = queue.defaultRequests ? quantities(queue.defaultRequests) : fallbackRequests;
     for (const resource of [...Object.keys(defaultRequests), PIPELINERUN_RESOURCE]) {
       if (!(resource in queue.quota)) {
         throw new ConfigError(file, `clusterQueues[${i}].quota`, `does not cover "${resource}", which every run queued here requests`, `add "${resource}" to the quota (Kueue never admits a Workload whose requests its ClusterQueue does not cover)`);
       }
     }
-    return { name: queue.name, quota: quantities(queue.quota)!, defaultRequests, preemption: queue.preemption ?? 'Never' };
+    return { name: queue.name, quota: quantities(queue.quota), defaultRequests, preemption: queue.preemption ?? fields.clusterQueues.items.properties.preemption.default };
   });
   unique(file, 'clusterQueues', clusterQueues.map((q) => q.name));
 
@@ -129,21 +121,21 @@ function crossCheck(raw: RawConfig, file: string): Config {
   }
 
   return {
-    strategy: raw.strategy ?? DEFAULTS.strategy,
-    dialect: raw.dialect ?? DEFAULTS.dialect,
-    optOut: { label: raw.optOut?.label ?? DEFAULTS.optOutLabel, subjects: optOutSubjects(raw.optOut?.subjects ?? [], file) },
+    strategy: raw.strategy ?? fields.strategy.default,
+    dialect: raw.dialect ?? fields.dialect.default,
+    optOut: { label: raw.optOut?.label ?? fields.optOut.properties.label.default, subjects: optOutSubjects(raw.optOut?.subjects ?? [], file) },
     trustedIdentities: {
-      gate: raw.trustedIdentities?.gate ?? DEFAULTS.trustedIdentities.gate,
-      tekton: raw.trustedIdentities?.tekton ?? DEFAULTS.trustedIdentities.tekton,
+      gate: raw.trustedIdentities?.gate ?? fields.trustedIdentities.properties.gate.default,
+      tekton: raw.trustedIdentities?.tekton ?? fields.trustedIdentities.properties.tekton.default,
     },
-    resourceFlavor: raw.resourceFlavor ?? DEFAULTS.resourceFlavor,
-    requestAnnotationPrefix: raw.requests?.annotationPrefix ?? DEFAULTS.requestAnnotationPrefix,
+    resourceFlavor: raw.resourceFlavor ?? fields.resourceFlavor.default,
+    requestAnnotationPrefix: raw.requests?.annotationPrefix ?? fields.requests.properties.annotationPrefix.default,
     fallbackRequests,
     clusterQueues,
     namespaces,
     priorities,
     defaultPriority: raw.defaultPriority,
-    samples: raw.samples ?? true,
+    samples: raw.samples ?? fields.samples.default,
   };
 }
 

@@ -1,4 +1,7 @@
-/** JSON Schema of the user config file (`policies/config.yaml`), checked with ajv before anything is built. */
+/**
+ * JSON Schema of the user config file (`policies/config.yaml`), checked with ajv before anything is
+ * built: the one source of the file's type (`FromSchema`) and of each field's default.
+ */
 
 const dnsLabel = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } as const;
 const qualifiedName = {
@@ -27,13 +30,13 @@ export const configSchema = {
   additionalProperties: false,
   required: ['clusterQueues', 'namespaces'],
   properties: {
-    strategy: { enum: ['customrun', 'pending', 'auto'] },
-    dialect: { enum: ['clusterpolicy', 'cel'] },
+    strategy: { enum: ['customrun', 'pending', 'auto'], default: 'auto' },
+    dialect: { enum: ['clusterpolicy', 'cel'], default: 'clusterpolicy' },
     optOut: {
       type: 'object',
       additionalProperties: false,
       properties: {
-        label: qualifiedName,
+        label: { ...qualifiedName, default: 'tekton-kueue-policies.dev/opt-out' },
         subjects: {
           type: 'array',
           items: {
@@ -49,17 +52,17 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        gate: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
-        tekton: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+        gate: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, default: ['system:serviceaccount:kyverno:kyverno-background-controller'] },
+        tekton: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, default: ['system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'] },
       },
     },
-    resourceFlavor: dnsLabel,
+    resourceFlavor: { ...dnsLabel, default: 'default-flavor' },
     requests: {
       type: 'object',
       additionalProperties: false,
       properties: {
-        annotationPrefix: { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)[-A-Za-z0-9_.]*$' },
-        defaults: resourceList,
+        annotationPrefix: { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)[-A-Za-z0-9_.]*$', default: 'kueue.konflux-ci.dev/requests-' },
+        defaults: { ...resourceList, default: { cpu: '1', memory: '1Gi' } },
       },
     },
     clusterQueues: {
@@ -73,7 +76,7 @@ export const configSchema = {
           name: dnsLabel,
           quota: { ...resourceList, minProperties: 1 },
           defaultRequests: resourceList,
-          preemption: { enum: ['Never', 'LowerPriority', 'LowerOrNewerEqualPriority'] },
+          preemption: { enum: ['Never', 'LowerPriority', 'LowerOrNewerEqualPriority'], default: 'Never' },
         },
       },
     },
@@ -114,6 +117,6 @@ export const configSchema = {
       },
     },
     defaultPriority: dnsLabel,
-    samples: { type: 'boolean' },
+    samples: { type: 'boolean', default: true },
   },
 } as const;
