@@ -161,6 +161,13 @@ describe('doctor', () => {
   });
 });
 
+/** A kubeconfig of one context, `here`, whose API server nothing answers. */
+function unreachableKubeconfig(): string {
+  const kubeconfig = join(copyOfDist(), '..', 'kubeconfig');
+  writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\ncurrent-context: here\n');
+  return kubeconfig;
+}
+
 describe('CLI', () => {
   it('status -o with a format other than table or json exits 2, naming the formats', () => {
     const { status, stderr } = cli(['status', '-o', 'yaml']);
@@ -180,9 +187,18 @@ describe('CLI', () => {
     expect(stderr).toContain('--dry-run client: the only mode is "server"');
   });
 
+  it('status and doctor on a cluster that cannot be reached exit 1, naming the cause', () => {
+    const kubeconfig = unreachableKubeconfig();
+    const status = cli(['status', '--kubeconfig', kubeconfig]);
+    expect(status.status).toBe(1);
+    expect(status.stderr).toMatch(/^error: listing PipelineRuns: .*ECONNREFUSED/m);
+    const doctor = cli(['doctor', '--kubeconfig', kubeconfig]);
+    expect(doctor.status).toBe(1);
+    expect(doctor.stdout).toMatch(/^problem +cluster: cannot be read: .*ECONNREFUSED/m);
+  });
+
   it('a kubeconfig without the context asked for exits 1 for apply and 2 for diff', () => {
-    const kubeconfig = join(copyOfDist(), '..', 'kubeconfig');
-    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\ncurrent-context: here\n');
+    const kubeconfig = unreachableKubeconfig();
     for (const [command, code] of [['apply', 1], ['diff', 2]] as const) {
       const { status, stderr } = cli([command, '--kubeconfig', kubeconfig, '--context', 'there']);
       expect(status, stderr).toBe(code);

@@ -50,7 +50,13 @@ export async function diagnose(cluster: Cluster, components: readonly Component[
   const { api } = cluster;
   const component = (name: string): Component => components.find((c) => c.name === name) ?? { name, entries: [] };
   const policies = component('policies');
-  const unready = await unreadyPolicies(api, policies);
+  let unready: Awaited<ReturnType<typeof unreadyPolicies>>;
+  try {
+    unready = await unreadyPolicies(api, policies);
+  } catch (err) {
+    // The first request: a cluster that cannot be read at all is one problem, not one per check.
+    return [{ severity: 'problem', subject: 'cluster', message: `cannot be read: ${reasonOf(err)}`, fix: 'check --kubeconfig and --context, and that the API server is up' }];
+  }
   const policyReady = (name: string) => policies.entries.some((e) => e.object.metadata.name === name) && !unready.some((p) => p.name === name);
   return [
     ...[...(await engineApis(api, components)), ...(await engineVersions(api))].sort((a, b) => ENGINE_ORDER.indexOf(a.subject as Engine) - ENGINE_ORDER.indexOf(b.subject as Engine)),

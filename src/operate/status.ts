@@ -5,7 +5,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { CLUSTER_QUEUE, GATE_TASK, GATED_LABEL, HELD_BY_GATE, LOCAL_QUEUE, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD } from '../gate/names.js';
-import { type Cluster, reasonOf } from './cluster.js';
+import { type Cluster, ClusterError, reasonOf } from './cluster.js';
 
 export type RunState = 'held' | 'waiting' | 'admitted' | 'running' | 'finished';
 
@@ -158,7 +158,13 @@ export async function gatherStatus(cluster: Cluster, namespace: string | undefin
     }
   };
   const [runs, workloads, localQueues] = await Promise.all([
-    list<PipelineRunObject>(PIPELINE_RUN, GATED_LABEL),
+    // Without the runs there is nothing to show: that failure is the command's.
+    api.list<PipelineRunObject>(PIPELINE_RUN.apiVersion, PIPELINE_RUN.kind, namespace, undefined, undefined, undefined, undefined, GATED_LABEL).then(
+      (result) => result.items,
+      (err: unknown) => {
+        throw new ClusterError(`listing PipelineRuns: ${reasonOf(err)}`);
+      },
+    ),
     list<WorkloadObject>(WORKLOAD, GATED_LABEL),
     list<LocalQueueObject>(LOCAL_QUEUE),
   ]);
