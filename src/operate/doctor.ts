@@ -27,11 +27,15 @@ type Engine = 'Kyverno' | 'Kueue' | 'Tekton';
 const ENGINE_ORDER: readonly Engine[] = ['Kyverno', 'Kueue', 'Tekton'];
 
 /** Where each engine's release says its version: a Deployment's image tag, or Tekton's own ConfigMap. */
-const VERSION_SOURCES: Readonly<Record<Engine, { readonly deployment?: readonly [string, string]; readonly configMap?: readonly [string, string, string] }>> = {
-  Kyverno: { deployment: ['kyverno', 'kyverno-admission-controller'] },
-  Kueue: { deployment: ['kueue-system', 'kueue-controller-manager'] },
-  Tekton: { configMap: ['tekton-pipelines', 'pipelines-info', 'version'] },
+const VERSION_SOURCES: Readonly<Record<Engine, { readonly apiVersion: string; readonly kind: string; readonly namespace: string; readonly name: string; readonly version: (live: Live) => string | undefined }>> = {
+  Kyverno: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'kyverno', name: 'kyverno-admission-controller', version: imageOf },
+  Kueue: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'kueue-system', name: 'kueue-controller-manager', version: imageOf },
+  Tekton: { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'tekton-pipelines', name: 'pipelines-info', version: (live) => live.data?.version },
 };
+
+function imageOf(deployment: Live): string | undefined {
+  return deployment.spec?.template?.spec?.containers?.[0]?.image;
+}
 
 /** Kueue's configuration as its release keeps it. */
 const KUEUE_CONFIG = { namespace: 'kueue-system', name: 'kueue-manager-config', key: 'controller_manager_config.yaml' } as const;
@@ -127,21 +131,13 @@ function engineVersions(api: KubernetesObjectApi): Promise<Finding[]> {
   return Promise.all(
     (Object.keys(VERSION_SOURCES) as Engine[]).map((engine) =>
       guarded(engine, async () => {
-        const { deployment, configMap } = VERSION_SOURCES[engine];
-        let found: string | undefined;
-        let where: string;
-        if (deployment) {
-          where = `Deployment ${deployment[0]}/${deployment[1]}`;
-          const live = await readIfAny<Live>(api, 'apps/v1', 'Deployment', deployment[1], deployment[0]);
-          found = live?.spec?.template?.spec?.containers?.[0]?.image;
-        } else {
-          where = `ConfigMap ${configMap![0]}/${configMap![1]}`;
-          const live = await readIfAny<Live>(api, 'v1', 'ConfigMap', configMap![1], configMap![0]);
-          found = live?.data?.[configMap![2]];
-        }
+        const source = VERSION_SOURCES[engine];
+        const where = `${source.kind} ${source.namespace}/${source.name}`;
+        const live = await readIfAny<Live>(api, source.apiVersion, source.kind, source.name, source.namespace);
+        const found = live && source.version(live);
         const version = found ? versionOf(found) : undefined;
         const minimum = versionOf(MIN_VERSIONS[engine])!;
-        if (!version) return [{ severity: 'note', subject: engine, message: `version unknown (${found ? `"${found}" in ` : 'no '}${where}); the gate is tested with ${MIN_VERSIONS[engine]} and later` }];
+        if (!version) return [{ severity: 'note', subject: engine, message: `version unknown (${found ? `"${found}" in` : live ? 'none in' : 'no'} ${where}); the gate is tested with ${MIN_VERSIONS[engine]} and later` }];
         return olderThan(version, minimum)
           ? [{ severity: 'problem', subject: engine, message: `version ${version.join('.')} (${where}) is older than ${MIN_VERSIONS[engine]}, the oldest the gate is tested with`, fix: `upgrade ${engine}` }]
           : [{ severity: 'ok', subject: engine, message: `version ${version.join('.')}` }];
