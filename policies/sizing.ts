@@ -1,5 +1,5 @@
 import type { Config } from '../src/config/config.js';
-import type { Sizing } from '../src/gate/model.js';
+import type { Route, Sizing } from '../src/gate/model.js';
 import { MAX_EXEC_TIME_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL } from '../src/gate/names.js';
 
 /** Queue, priority, requests and time limit of a run, as the config says to read them. */
@@ -23,4 +23,18 @@ export function sizingOf(config: Config): Sizing {
     },
     maxExecutionTimeLabel: MAX_EXEC_TIME_LABEL,
   };
+}
+
+/** The config's routing rules as routes: the queue and priority as the labels, the requests as the annotations the gate reads. */
+export function routesOf(config: Config): Route[] {
+  return config.rules.map((rule) => ({
+    rule: `route-${rule.name}`,
+    match: rule.match,
+    labels: {
+      ...(rule.set.queue ? { [QUEUE_LABEL]: rule.set.queue } : {}),
+      ...(rule.set.priorityClass ? { [PRIORITY_LABEL]: rule.set.priorityClass } : {}),
+    },
+    annotations: Object.fromEntries(Object.entries(rule.set.requests ?? {}).map(([resource, quantity]) => [`${config.requestAnnotationPrefix}${resource}`, quantity])),
+    enforce: rule.enforce,
+  }));
 }

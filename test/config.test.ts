@@ -42,6 +42,32 @@ describe('config', () => {
     });
   });
 
+  it('reads routing rules and cohorts', () => {
+    const config = parseConfig(
+      {
+        clusterQueues: [
+          { name: 'a', cohort: 'ci', quota: { cpu: 4, 'tekton.dev/pipelineruns': 2 }, lendingLimit: { cpu: '1500m' }, borrowingLimit: { 'tekton.dev/pipelineruns': 1 }, reclaimWithinCohort: 'Any', fairSharing: { weight: 2 } },
+          { name: 'b', quota: { cpu: 4, 'tekton.dev/pipelineruns': 2 }, queueingStrategy: 'StrictFIFO' },
+        ],
+        requests: { defaults: { cpu: '1' } },
+        namespaces: [{ name: 'ns', queues: [{ name: 'q', clusterQueue: 'a' }, { name: 'r', clusterQueue: 'b' }] }],
+        priorities: [{ name: 'low', value: 1 }],
+        rules: [{ name: 'pr', match: { labels: { event: 'pull_request' }, annotations: { tier: ['1', '2'] }, pipelineRef: { resolver: 'git' } }, set: { queue: 'r', priorityClass: 'low', requests: { cpu: 2 } } }],
+      },
+      'c.yaml',
+    );
+    expect(config.clusterQueues[0]).toMatchObject({
+      queueingStrategy: 'BestEffortFIFO',
+      fairSharingWeight: '2',
+      cohort: { name: 'ci', lendingLimit: { cpu: '1500m' }, borrowingLimit: { 'tekton.dev/pipelineruns': '1' }, reclaimWithinCohort: 'Any', borrowWithinCohort: 'Never' },
+    });
+    expect(config.clusterQueues[1]).toMatchObject({ queueingStrategy: 'StrictFIFO' });
+    expect(config.clusterQueues[1]!.cohort).toBeUndefined();
+    expect(config.rules).toEqual([
+      { name: 'pr', match: { labels: { event: ['pull_request'] }, annotations: { tier: ['1', '2'] }, pipelineRef: { resolver: 'git' } }, set: { queue: 'r', priorityClass: 'low', requests: { cpu: '2' } }, enforce: false },
+    ]);
+  });
+
   it.each([
     ['unknown field', (c: any) => (c.namespace = []), '(top level)', 'unknown field "namespace"'],
     ['bad quantity', (c: any) => (c.clusterQueues[0].quota.cpu = 'lots'), 'clusterQueues[0].quota.cpu', 'not a resource quantity'],
@@ -60,6 +86,22 @@ describe('config', () => {
     ['opt-out for an unknown kind of subject', (c: any) => (c.optOut.subjects = [{ kind: 'Robot', name: 'r2' }]), 'optOut.subjects[0].kind', 'must be one of'],
     ['a guard that trusts nobody', (c: any) => (c.trustedIdentities = { gate: [] }), 'trustedIdentities.gate', 'must NOT have fewer than 1 items'],
     ['unused ClusterQueue', (c: any) => c.clusterQueues.push({ name: 'spare', quota: { cpu: 1, memory: '1Gi', 'tekton.dev/pipelineruns': 1 } }), 'clusterQueues[2]', 'used by no namespace queue'],
+    // Routing rules (the shipped config has three: pull-requests, pushes, releases).
+    ['a rule that sets nothing', (c: any) => (c.rules[0].set = {}), 'rules[0].set', 'is empty'],
+    ['a rule in a namespace the bundle does not manage', (c: any) => (c.rules[2].match.namespaces = ['ci-team-z']), 'rules[2].match.namespaces[0]', '"ci-team-z" is not a managed namespace'],
+    ['a rule sending runs to a queue some of its namespaces lack', (c: any) => delete c.rules[2].match.namespaces, 'rules[2].set.queue', '"releases" is no queue of namespace ci-team-b'],
+    ['a rule naming an unknown priority', (c: any) => (c.rules[1].set.priorityClass = 'urgent'), 'rules[1].set.priorityClass', 'no priority named "urgent"'],
+    ['a rule asking for a resource its queue does not cover', (c: any) => (c.rules[2].set.requests.gpu = 1), 'rules[2].set.requests.gpu', 'not covered by ClusterQueue releases'],
+    ['a rule matching a wildcard', (c: any) => (c.rules[1].match.labels['pipelinesascode.tekton.dev/event-type'] = 'pu*'), 'rules[1].match.labels.pipelinesascode.tekton.dev/event-type', 'has a wildcard'],
+    ['a rule matching an empty value', (c: any) => (c.rules[0].match.labels['pipelinesascode.tekton.dev/event-type'] = ['pull_request', '']), 'rules[0].match.labels.pipelinesascode.tekton.dev/event-type[1]', 'is empty'],
+    ['a rule matching a number', (c: any) => (c.rules[1].match.annotations = { 'team.example/tier': 1 }), 'rules[1].match.annotations.team.example/tier', 'must be a string or a list of strings'],
+    ['two rules of one name', (c: any) => (c.rules[1].name = 'pull-requests'), 'rules[1].name', 'listed twice'],
+    // Cohorts.
+    ['a borrowing limit outside a cohort', (c: any) => (c.clusterQueues[0].borrowingLimit = { cpu: 2 }), 'clusterQueues[0].borrowingLimit', 'in a cohort, and this one has none'],
+    ['reclaiming outside a cohort', (c: any) => (c.clusterQueues[0].reclaimWithinCohort = 'Any'), 'clusterQueues[0].reclaimWithinCohort', 'in a cohort, and this one has none'],
+    ['a limit on a resource without quota', (c: any) => Object.assign(c.clusterQueues[0], { cohort: 'ci', lendingLimit: { gpu: 1 } }), 'clusterQueues[0].lendingLimit.gpu', 'is no resource of the quota'],
+    ['lending more than the quota', (c: any) => Object.assign(c.clusterQueues[0], { cohort: 'ci', lendingLimit: { memory: '17Gi' } }), 'clusterQueues[0].lendingLimit.memory', 'lends 17Gi, more than the quota of 16Gi'],
+    ['an unknown queueing strategy', (c: any) => (c.clusterQueues[0].queueingStrategy = 'LIFO'), 'clusterQueues[0].queueingStrategy', 'must be one of'],
   ])('names file, field and fix: %s', (_, change, field, text) => {
     const err = problem(change);
     expect(err.file).toBe('my.yaml');

@@ -3,6 +3,7 @@ import { Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { GatePolicy } from '../src/constructs/gate-policy.js';
 import { OptOutRole } from '../src/constructs/opt-out-role.js';
+import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
 import { TenantGuard } from '../src/constructs/tenant-guard.js';
 import { tenantGuard } from '../policies/tenant-guard/policy.js';
 import { mutatePipelineRun } from '../policies/mutate-pipelinerun/policy.js';
@@ -49,5 +50,45 @@ describe('OptOutRole', () => {
 describe('GatePolicy', () => {
   it('refuses a policy name Kubernetes would refuse', () => {
     expect(() => new GatePolicy(Testing.chart(), 'p', { definition: { ...mutatePipelineRun(defaultConfig()), name: 'Mutate' } })).toThrow(/"Mutate" is not a valid Kubernetes name/);
+  });
+});
+
+describe('PipelineQueues', () => {
+  it('puts ClusterQueues in their cohort with its limits and preemption, and leaves the others alone', () => {
+    const chart = Testing.chart();
+    const quota = { cpu: '4', 'tekton.dev/pipelineruns': '2' };
+    new PipelineQueues(chart, 'queues', {
+      clusterQueues: [
+        {
+          name: 'a',
+          quota,
+          defaultRequests: {},
+          preemption: 'Never',
+          queueingStrategy: 'StrictFIFO',
+          fairSharingWeight: '2',
+          cohort: { name: 'ci', lendingLimit: { 'tekton.dev/pipelineruns': '1' }, borrowingLimit: { cpu: '2' }, reclaimWithinCohort: 'Any', borrowWithinCohort: 'LowerPriority' },
+        },
+        { name: 'b', quota, defaultRequests: {}, preemption: 'LowerPriority', queueingStrategy: 'BestEffortFIFO' },
+      ],
+      namespaces: [{ name: 'ns', queues: [{ name: 'a', clusterQueue: 'a' }, { name: 'b', clusterQueue: 'b' }], defaultQueue: 'a' }],
+    });
+    const [a, b] = (Testing.synth(chart) as { kind: string; spec: Record<string, any> }[]).filter((o) => o.kind === 'ClusterQueue');
+    expect(a!.spec).toMatchObject({
+      cohortName: 'ci',
+      fairSharing: { weight: '2' },
+      queueingStrategy: 'StrictFIFO',
+      preemption: { withinClusterQueue: 'Never', reclaimWithinCohort: 'Any', borrowWithinCohort: { policy: 'LowerPriority' } },
+    });
+    expect(a!.spec.resourceGroups[0].flavors[0].resources).toEqual([
+      { name: 'cpu', nominalQuota: '4', borrowingLimit: '2' },
+      { name: 'tekton.dev/pipelineruns', nominalQuota: '2', lendingLimit: '1' },
+    ]);
+    expect(b!.spec.cohortName).toBeUndefined();
+    expect(b!.spec.fairSharing).toBeUndefined();
+    expect(b!.spec.preemption).toEqual({ withinClusterQueue: 'LowerPriority' });
+    expect(b!.spec.resourceGroups[0].flavors[0].resources).toEqual([
+      { name: 'cpu', nominalQuota: '4' },
+      { name: 'tekton.dev/pipelineruns', nominalQuota: '2' },
+    ]);
   });
 });

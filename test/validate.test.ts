@@ -27,6 +27,15 @@ describe('validate', () => {
     expect(objects).toBe(gatePolicies(defaultConfig()).length + 1);
   });
 
+  it.each(readdirSync(join(root, 'policies', 'examples')))('accepts every object synthesized from the example config %s', (example) => {
+    const out = join(tempDir('example'), 'dist');
+    const run = cli(['synth', '--config', join(root, 'policies', 'examples', example), '--out', out]);
+    expect(run.status, run.stderr).toBe(0);
+    const { findings, objects } = validateDir(out, validator);
+    expect(findings).toEqual([]);
+    expect(objects).toBeGreaterThan(20);
+  });
+
   it('accepts every fixture of the Kyverno suites (inputs and expected outputs are real objects)', () => {
     for (const step of ['mutate-pipelinerun', 'generate-workload', 'admit-customrun', 'admit-pipelinerun', 'release-workload', 'evict-pipelinerun']) {
       const dir = join(root, 'policies', step, 'test');

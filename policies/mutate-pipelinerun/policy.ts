@@ -1,6 +1,7 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
-import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, WORKLOAD } from '../../src/gate/names.js';
+import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, ROUTED_BY, WORKLOAD } from '../../src/gate/names.js';
+import { routesOf } from '../sizing.js';
 import { runCreation, statusChangeOf } from '../triggers.js';
 
 /**
@@ -13,6 +14,8 @@ import { runCreation, statusChangeOf } from '../triggers.js';
  *   user created pending is not queued until its user releases it; that release becomes the
  *   gate's hold.
  * - auto: customrun for inline specs, pending for the rest.
+ * First, the config's routing rules: the first that matches a new run sets its queue, priority
+ * class and requests (the run's own win unless the rule enforces), and names itself in an annotation.
  * The gate's label is always the gate's own; runs opted out (a grant the tenant guard checks) are
  * left alone.
  */
@@ -20,6 +23,9 @@ export function mutatePipelineRun(config: Config): PolicyDefinition {
   const { customRun, pending } = mechanismsOf(config.strategy);
   const trigger = runCreation(config);
   const steps: GateStep[] = [];
+  if (config.rules.length > 0) {
+    steps.push({ type: 'route-run', rule: 'clear-route', trigger, routedBy: ROUTED_BY, routes: routesOf(config) });
+  }
   if (customRun) {
     steps.push({
       type: 'insert-gate',
@@ -57,6 +63,7 @@ export function mutatePipelineRun(config: Config): PolicyDefinition {
     name: 'mutate-pipelinerun',
     title: 'Hold PipelineRuns back until Kueue admits them',
     description:
+      (config.rules.length > 0 ? `Routes a new PipelineRun by the first matching rule (its queue, priority class and requests), naming the rule in the ${ROUTED_BY} annotation. ` : '') +
       (customRun
         ? 'Inserts the kueue-gate custom task at the head of an inline-spec PipelineRun (dropping tasks named like it), makes every task run after it, and lets finally tasks run only if it succeeded. '
         : '') +

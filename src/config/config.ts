@@ -26,6 +26,26 @@ export type Preemption = FromSchema<Fields['clusterQueues']['items']['properties
 /** How gated runs are held back until Kueue admits them. */
 export type Strategy = FromSchema<Fields['strategy']>;
 
+/** Kueue's `preemption.reclaimWithinCohort` policy. */
+export type ReclaimWithinCohort = FromSchema<Fields['clusterQueues']['items']['properties']['reclaimWithinCohort']>;
+/** Kueue's `preemption.borrowWithinCohort.policy`. */
+export type BorrowWithinCohort = FromSchema<Fields['clusterQueues']['items']['properties']['borrowWithinCohort']>;
+/** Kueue's `queueingStrategy`. */
+export type QueueingStrategy = FromSchema<Fields['clusterQueues']['items']['properties']['queueingStrategy']>;
+
+/** ClusterQueues of one cohort lend each other the quota they do not use. */
+export interface CohortConfig {
+  readonly name: string;
+  /** Most this ClusterQueue may borrow above its quota, per resource; unlimited for resources not listed. */
+  readonly borrowingLimit?: ResourceList;
+  /** Most of its quota this ClusterQueue lends, per resource; all of it for resources not listed. */
+  readonly lendingLimit?: ResourceList;
+  /** Whether a run within its quota may preempt runs of other ClusterQueues that borrowed it. */
+  readonly reclaimWithinCohort: ReclaimWithinCohort;
+  /** Whether a run that must borrow may preempt lower-priority runs of other ClusterQueues. */
+  readonly borrowWithinCohort: BorrowWithinCohort;
+}
+
 export interface ClusterQueueConfig {
   readonly name: string;
   /** Whether a queued run may preempt admitted runs of lower priority in this ClusterQueue. */
@@ -34,6 +54,29 @@ export interface ClusterQueueConfig {
   readonly quota: ResourceList;
   /** Requests of a run queued here that carries no request annotations. */
   readonly defaultRequests: ResourceList;
+  readonly queueingStrategy: QueueingStrategy;
+  /** The cohort it shares quota in; none: it stands alone. */
+  readonly cohort?: CohortConfig;
+  /** Kueue's `fairSharing.weight` (used when Kueue's fair sharing is on). */
+  readonly fairSharingWeight?: string;
+}
+
+/**
+ * A routing rule: a run that matches gets the queue, priority class and requests it sets. The first
+ * matching rule of the list is the run's; what the run asks for itself wins unless `enforce`.
+ */
+export interface RuleConfig {
+  readonly name: string;
+  /** What the run must be; each field given must hold (a list: any of its values). */
+  readonly match: {
+    readonly namespaces?: readonly string[];
+    readonly labels?: Readonly<Record<string, readonly string[]>>;
+    readonly annotations?: Readonly<Record<string, readonly string[]>>;
+    readonly pipelineRef?: { readonly name?: string; readonly resolver?: string };
+  };
+  readonly set: { readonly queue?: string; readonly priorityClass?: string; readonly requests?: ResourceList };
+  /** Overwrite the run's own queue label, priority label and request annotations. */
+  readonly enforce: boolean;
 }
 
 export interface PriorityConfig {
@@ -78,6 +121,8 @@ export interface Config {
   readonly namespaces: readonly NamespaceConfig[];
   readonly priorities: readonly PriorityConfig[];
   readonly defaultPriority?: string;
+  /** Routing rules, in order: the first that matches a run is its. */
+  readonly rules: readonly RuleConfig[];
   /** Emit the sample PipelineRuns under `samples/`. */
   readonly samples: boolean;
 }

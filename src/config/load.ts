@@ -3,7 +3,8 @@ import type { ErrorObject } from 'ajv';
 import type { FromSchema } from 'json-schema-to-ts';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
-import type { Config, ResourceList, Subject } from './config.js';
+import type { ClusterQueueConfig, CohortConfig, Config, NamespaceConfig, PriorityConfig, ResourceList, RuleConfig, Subject } from './config.js';
+import { quantityValue } from './quantity.js';
 import { configSchema } from './schema.js';
 import { schemaValidator } from './validator.js';
 
@@ -49,15 +50,20 @@ export function parseConfig(raw: unknown, file: string, cacheDir?: string): Conf
   const validateRaw = schemaValidator<RawConfig>(configSchema, cacheDir);
   if (!validateRaw(raw)) {
     const errors = validateRaw.errors!;
-    // A failed oneOf is reported after the failures of each branch; it is the one a user can act on.
-    throw schemaError(file, errors.find((e) => e.keyword === 'oneOf') ?? errors[0]!);
+    // A failed oneOf is reported after the failures of each branch; it is the one a user can act on,
+    // but for a rule's match value that is a string, yet not one it can match.
+    const badMatchValue = errors.find((e) => /^\/rules\/\d+\/match\/(labels|annotations|pipelineRef)\//.test(e.instancePath) && (e.keyword === 'pattern' || e.keyword === 'minLength'));
+    throw schemaError(file, badMatchValue ?? errors.find((e) => e.keyword === 'oneOf') ?? errors[0]!);
   }
   return crossCheck(raw, file);
 }
 
 function schemaError(file: string, error: ErrorObject): ConfigError {
-  const field = error.instancePath.slice(1).replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.');
+  // A JSON pointer's segments, unescaped: keys such as label names hold "/" (written ~1).
+  const segments = error.instancePath.split('/').slice(1).map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const field = segments.map((segment, i) => (/^\d+$/.test(segment) ? `[${segment}]` : `${i > 0 ? '.' : ''}${segment}`)).join('');
   const params = error.params as Record<string, unknown>;
+  if (/^rules\[\d+\]\.match\.(labels|annotations|pipelineRef)\./.test(field)) return matchValueError(file, field, error);
   switch (error.keyword) {
     case 'additionalProperties':
       return new ConfigError(file, field, `unknown field "${String(params.additionalProperty)}"`, 'remove it or correct its spelling (see the config reference in README.md)');
@@ -71,8 +77,22 @@ function schemaError(file: string, error: ErrorObject): ConfigError {
         : new ConfigError(file, field, `"${String(error.data)}" is not a valid name here`, 'use lower-case letters, digits and "-" (a Kubernetes name)');
     case 'oneOf':
       return new ConfigError(file, field, `"${String(error.data)}" is not a resource quantity`, 'write a quantity such as 2, 500m or 4Gi');
+    case 'minProperties':
+      return new ConfigError(file, field, 'is empty', field.endsWith('.set') ? 'set at least one of queue, priorityClass and requests' : 'give it a value, or remove it');
     default:
       return new ConfigError(file, field, error.message ?? 'invalid value', 'see the config reference in README.md');
+  }
+}
+
+/** A value a routing rule matches is a string, or a list of them, without wildcards. */
+function matchValueError(file: string, field: string, error: ErrorObject): ConfigError {
+  switch (error.keyword) {
+    case 'pattern':
+      return new ConfigError(file, field, `"${String(error.data)}" has a wildcard (* or ?)`, 'write the exact value; list several values to match any of them');
+    case 'minLength':
+      return new ConfigError(file, field, 'is empty', 'write the value to match');
+    default:
+      return new ConfigError(file, field, 'must be a string or a list of strings', 'write the value to match, or a list of values any of which matches');
   }
 }
 
@@ -83,13 +103,23 @@ function quantities(list: Readonly<Record<string, string | number>>): ResourceLi
 function crossCheck(raw: RawConfig, file: string): Config {
   const fallbackRequests = quantities(raw.requests?.defaults ?? fields.requests.properties.defaults.default);
   const clusterQueues = raw.clusterQueues.map((queue, i) => {
+    checkStandalone(queue, file, `clusterQueues[${i}]`);
     const defaultRequests = queue.defaultRequests ? quantities(queue.defaultRequests) : fallbackRequests;
     for (const resource of [...Object.keys(defaultRequests), PIPELINERUN_RESOURCE]) {
       if (!(resource in queue.quota)) {
         throw new ConfigError(file, `clusterQueues[${i}].quota`, `does not cover "${resource}", which every run queued here requests`, `add "${resource}" to the quota (Kueue never admits a Workload whose requests its ClusterQueue does not cover)`);
       }
     }
-    return { name: queue.name, quota: quantities(queue.quota), defaultRequests, preemption: queue.preemption ?? fields.clusterQueues.items.properties.preemption.default };
+    const defaults = fields.clusterQueues.items.properties;
+    return {
+      name: queue.name,
+      quota: quantities(queue.quota),
+      defaultRequests,
+      preemption: queue.preemption ?? defaults.preemption.default,
+      queueingStrategy: queue.queueingStrategy ?? defaults.queueingStrategy.default,
+      ...(queue.cohort === undefined ? {} : { cohort: cohortOf(queue, file, `clusterQueues[${i}]`) }),
+      ...(queue.fairSharing === undefined ? {} : { fairSharingWeight: String(queue.fairSharing.weight) }),
+    } satisfies ClusterQueueConfig;
   });
   unique(file, 'clusterQueues', clusterQueues.map((q) => q.name));
 
@@ -120,6 +150,9 @@ function crossCheck(raw: RawConfig, file: string): Config {
     throw new ConfigError(file, 'defaultPriority', `no priority named "${raw.defaultPriority}"`, 'name one of the priorities, or leave it out');
   }
 
+  const rules = (raw.rules ?? []).map((rule, i) => ruleOf(rule, `rules[${i}]`, file, { namespaces, clusterQueues, priorities }));
+  unique(file, 'rules', rules.map((r) => r.name));
+
   return {
     strategy: raw.strategy ?? fields.strategy.default,
     dialect: raw.dialect ?? fields.dialect.default,
@@ -135,7 +168,104 @@ function crossCheck(raw: RawConfig, file: string): Config {
     namespaces,
     priorities,
     defaultPriority: raw.defaultPriority,
+    rules,
     samples: raw.samples ?? fields.samples.default,
+  };
+}
+
+type RawClusterQueue = RawConfig['clusterQueues'][number];
+
+/**
+ * The cohort fields of a ClusterQueue, as Kueue's webhook would check them: limits only in a cohort,
+ * on resources of the quota, and no more lent than the quota.
+ */
+function cohortOf(queue: RawClusterQueue, file: string, field: string): CohortConfig {
+  const defaults = fields.clusterQueues.items.properties;
+  const limits = { borrowingLimit: queue.borrowingLimit, lendingLimit: queue.lendingLimit };
+  for (const [name, limit] of Object.entries(limits)) {
+    for (const [resource, value] of Object.entries(limit ?? {})) {
+      if (!(resource in queue.quota)) {
+        throw new ConfigError(file, `${field}.${name}.${resource}`, 'is no resource of the quota', `add "${resource}" to the quota, or remove it from ${name}`);
+      }
+      if (name === 'lendingLimit' && quantityValue(String(value)) > quantityValue(String(queue.quota[resource]))) {
+        throw new ConfigError(file, `${field}.lendingLimit.${resource}`, `lends ${value}, more than the quota of ${queue.quota[resource]}`, 'lend at most the quota');
+      }
+    }
+  }
+  return {
+    name: queue.cohort!,
+    ...(limits.borrowingLimit ? { borrowingLimit: quantities(limits.borrowingLimit) } : {}),
+    ...(limits.lendingLimit ? { lendingLimit: quantities(limits.lendingLimit) } : {}),
+    reclaimWithinCohort: queue.reclaimWithinCohort ?? defaults.reclaimWithinCohort.default,
+    borrowWithinCohort: queue.borrowWithinCohort ?? defaults.borrowWithinCohort.default,
+  };
+}
+
+/** The cohort fields a ClusterQueue without a cohort sets: Kueue refuses limits outside a cohort, and the rest would do nothing. */
+function checkStandalone(queue: RawClusterQueue, file: string, field: string): void {
+  const cohortOnly = (['borrowingLimit', 'lendingLimit', 'reclaimWithinCohort', 'borrowWithinCohort'] as const).find((name) => queue[name] !== undefined && queue[name] !== 'Never');
+  if (queue.cohort === undefined && cohortOnly) {
+    throw new ConfigError(file, `${field}.${cohortOnly}`, 'applies to a ClusterQueue in a cohort, and this one has none', `add cohort: <name> to share quota with the other ClusterQueues of that cohort, or remove ${cohortOnly}`);
+  }
+}
+
+type RawRule = NonNullable<RawConfig['rules']>[number];
+
+/** A routing rule, checked against what it names: it must send the runs it matches somewhere they can be admitted. */
+function ruleOf(
+  rule: RawRule,
+  field: string,
+  file: string,
+  known: { namespaces: readonly NamespaceConfig[]; clusterQueues: readonly ClusterQueueConfig[]; priorities: readonly PriorityConfig[] },
+): RuleConfig {
+  const match = rule.match ?? {};
+  (match.namespaces ?? []).forEach((name, j) => {
+    if (!known.namespaces.some((ns) => ns.name === name)) {
+      throw new ConfigError(file, `${field}.match.namespaces[${j}]`, `"${name}" is not a managed namespace, so the rule would never apply there`, `name one of ${JSON.stringify(known.namespaces.map((ns) => ns.name))}`);
+    }
+  });
+  const scope = known.namespaces.filter((ns) => match.namespaces?.includes(ns.name) ?? true);
+  const { queue, priorityClass, requests } = rule.set;
+  if (queue !== undefined) {
+    const without = scope.filter((ns) => !ns.queues.some((q) => q.name === queue)).map((ns) => ns.name);
+    if (without.length > 0) {
+      throw new ConfigError(
+        file,
+        `${field}.set.queue`,
+        `"${queue}" is no queue of namespace ${without.join(', ')}, where the rule applies`,
+        `limit the rule with match.namespaces to namespaces that have the queue, or add it to ${without.join(', ')}`,
+      );
+    }
+  }
+  if (priorityClass !== undefined && !known.priorities.some((p) => p.name === priorityClass)) {
+    throw new ConfigError(file, `${field}.set.priorityClass`, `no priority named "${priorityClass}"`, `name one of ${JSON.stringify(known.priorities.map((p) => p.name))}, or add it under priorities`);
+  }
+  for (const resource of Object.keys(requests ?? {})) {
+    for (const ns of scope) {
+      for (const q of ns.queues.filter((q) => queue === undefined || q.name === queue)) {
+        const clusterQueue = known.clusterQueues.find((cq) => cq.name === q.clusterQueue)!;
+        if (!(resource in clusterQueue.quota)) {
+          throw new ConfigError(
+            file,
+            `${field}.set.requests.${resource}`,
+            `is not covered by ClusterQueue ${clusterQueue.name} (queue ${q.name} of namespace ${ns.name}), so a run the rule sends there would be refused`,
+            `add "${resource}" to that ClusterQueue's quota, or limit the rule with match.namespaces or set.queue`,
+          );
+        }
+      }
+    }
+  }
+  const values = (map: Record<string, string | string[]> | undefined) => map && Object.fromEntries(Object.entries(map).map(([key, value]) => [key, typeof value === 'string' ? [value] : value]));
+  return {
+    name: rule.name,
+    match: {
+      ...(match.namespaces ? { namespaces: match.namespaces } : {}),
+      ...(match.labels ? { labels: values(match.labels) } : {}),
+      ...(match.annotations ? { annotations: values(match.annotations) } : {}),
+      ...(match.pipelineRef ? { pipelineRef: match.pipelineRef } : {}),
+    },
+    set: { ...(queue ? { queue } : {}), ...(priorityClass ? { priorityClass } : {}), ...(requests ? { requests: quantities(requests) } : {}) },
+    enforce: rule.enforce ?? fields.rules.items.properties.enforce.default,
   };
 }
 

@@ -22,6 +22,13 @@ const resourceList = {
   propertyNames: qualifiedName,
   additionalProperties: quantity,
 } as const;
+/** A value a rule matches exactly: Kyverno would read `*` and `?` in it as wildcards, CEL would not. */
+const matchValue = { type: 'string', minLength: 1, pattern: '^[^*?]+$' } as const;
+/** A label or annotation value a rule matches: one, or any of a list. */
+const matchValues = {
+  oneOf: [matchValue, { type: 'array', minItems: 1, items: matchValue }],
+} as const;
+const matchMap = { type: 'object', propertyNames: qualifiedName, additionalProperties: matchValues } as const;
 
 export const configSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -77,6 +84,13 @@ export const configSchema = {
           quota: { ...resourceList, minProperties: 1 },
           defaultRequests: resourceList,
           preemption: { enum: ['Never', 'LowerPriority', 'LowerOrNewerEqualPriority'], default: 'Never' },
+          cohort: dnsLabel,
+          borrowingLimit: { ...resourceList, minProperties: 1 },
+          lendingLimit: { ...resourceList, minProperties: 1 },
+          reclaimWithinCohort: { enum: ['Never', 'LowerPriority', 'Any'], default: 'Never' },
+          borrowWithinCohort: { enum: ['Never', 'LowerPriority'], default: 'Never' },
+          fairSharing: { type: 'object', additionalProperties: false, required: ['weight'], properties: { weight: quantity } },
+          queueingStrategy: { enum: ['BestEffortFIFO', 'StrictFIFO'], default: 'BestEffortFIFO' },
         },
       },
     },
@@ -117,6 +131,39 @@ export const configSchema = {
       },
     },
     defaultPriority: dnsLabel,
+    rules: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'set'],
+        properties: {
+          name: dnsLabel,
+          match: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              namespaces: { type: 'array', minItems: 1, items: dnsLabel },
+              labels: matchMap,
+              annotations: matchMap,
+              pipelineRef: {
+                type: 'object',
+                additionalProperties: false,
+                minProperties: 1,
+                properties: { name: matchValue, resolver: matchValue },
+              },
+            },
+          },
+          set: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: { queue: dnsLabel, priorityClass: dnsLabel, requests: { ...resourceList, minProperties: 1 } },
+          },
+          enforce: { type: 'boolean', default: false },
+        },
+      },
+    },
     samples: { type: 'boolean', default: true },
   },
 } as const;

@@ -1,7 +1,13 @@
 import { Construct } from 'constructs';
 import {
   ClusterQueue,
+  ClusterQueueSpecFairSharingWeight,
+  ClusterQueueSpecPreemptionBorrowWithinCohortPolicy,
+  ClusterQueueSpecPreemptionReclaimWithinCohort,
   ClusterQueueSpecPreemptionWithinClusterQueue,
+  ClusterQueueSpecQueueingStrategy,
+  ClusterQueueSpecResourceGroupsFlavorsResourcesBorrowingLimit as BorrowingLimit,
+  ClusterQueueSpecResourceGroupsFlavorsResourcesLendingLimit as LendingLimit,
   ClusterQueueSpecResourceGroupsFlavorsResourcesNominalQuota as Quota,
   LocalQueue,
   ResourceFlavor,
@@ -27,8 +33,9 @@ export interface PipelineQueuesProps {
 }
 
 /**
- * The Kueue side of the gate: one ResourceFlavor, the ClusterQueues holding the quota, and a
- * LocalQueue per (namespace, queue) that gated runs are queued in.
+ * The Kueue side of the gate: one ResourceFlavor, the ClusterQueues holding the quota (alone, or
+ * lending unused quota to the others of their cohort), and a LocalQueue per (namespace, queue) that
+ * gated runs are queued in.
  */
 export class PipelineQueues extends Construct {
   readonly flavor: ResourceFlavor;
@@ -48,23 +55,40 @@ export class PipelineQueues extends Construct {
         throw new Error(`PipelineQueues: ClusterQueue "${queue.name}" is used by no namespace; remove it or point a queue at it`);
       }
       const resources = Object.keys(queue.quota).sort();
+      const cohort = queue.cohort;
       return new ClusterQueue(this, `cq-${queue.name}`, {
         metadata: metadata(queue.name),
         spec: {
+          ...(cohort ? { cohortName: cohort.name } : {}),
+          ...(queue.fairSharingWeight ? { fairSharing: { weight: ClusterQueueSpecFairSharingWeight.fromString(queue.fairSharingWeight) } } : {}),
+          queueingStrategy: queue.queueingStrategy as ClusterQueueSpecQueueingStrategy,
           // Only the namespaces whose LocalQueues point here may use this quota.
           namespaceSelector: {
             matchExpressions: [
               { key: 'kubernetes.io/metadata.name', operator: 'In', values: users },
             ],
           },
-          preemption: { withinClusterQueue: queue.preemption as ClusterQueueSpecPreemptionWithinClusterQueue },
+          preemption: {
+            withinClusterQueue: queue.preemption as ClusterQueueSpecPreemptionWithinClusterQueue,
+            ...(cohort
+              ? {
+                  reclaimWithinCohort: cohort.reclaimWithinCohort as ClusterQueueSpecPreemptionReclaimWithinCohort,
+                  borrowWithinCohort: { policy: cohort.borrowWithinCohort as ClusterQueueSpecPreemptionBorrowWithinCohortPolicy },
+                }
+              : {}),
+          },
           resourceGroups: [
             {
               coveredResources: resources,
               flavors: [
                 {
                   name: flavorName,
-                  resources: resources.map((name) => ({ name, nominalQuota: Quota.fromString(queue.quota[name]!) })),
+                  resources: resources.map((name) => ({
+                    name,
+                    nominalQuota: Quota.fromString(queue.quota[name]!),
+                    ...(cohort?.borrowingLimit?.[name] ? { borrowingLimit: BorrowingLimit.fromString(cohort.borrowingLimit[name]) } : {}),
+                    ...(cohort?.lendingLimit?.[name] ? { lendingLimit: LendingLimit.fromString(cohort.lendingLimit[name]) } : {}),
+                  })),
                 },
               ],
             },

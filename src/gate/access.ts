@@ -28,6 +28,7 @@ function grantsOf(step: GateStep): Grant[] {
   // getting them lets a step read its trigger again when it runs.
   const triggers: Grant = { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
   switch (step.type) {
+    case 'route-run':
     case 'insert-gate':
     case 'hold-pending':
     case 'hold-user-release':

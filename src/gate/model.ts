@@ -98,6 +98,39 @@ export interface InsertGateStep extends OnCreate {
   readonly finallyWhen: { readonly input: string; readonly operator: 'in'; readonly values: readonly string[] };
 }
 
+/** What a route matches; every field given must hold, a list of values holds when any of them does. */
+export interface RouteMatch {
+  readonly namespaces?: readonly string[];
+  readonly labels?: Readonly<Record<string, readonly string[]>>;
+  readonly annotations?: Readonly<Record<string, readonly string[]>>;
+  /** `spec.pipelineRef.name` and/or `spec.pipelineRef.resolver`. */
+  readonly pipelineRef?: { readonly name?: string; readonly resolver?: string };
+}
+
+/** A run that matches `match`, and no route before it, gets these labels and annotations. */
+export interface Route {
+  /** Rule name, unique within its policy. */
+  readonly rule: string;
+  readonly match: RouteMatch;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Overwrite the run's own values of these keys; otherwise only keys the run lacks are set. */
+  readonly enforce: boolean;
+}
+
+/**
+ * Route a new run: the first route it matches sets its queue, priority and requests (as the labels
+ * and annotations the later steps read) and names itself in `routedBy`. A `routedBy` the run came
+ * with proves nothing (a copy of a routed run, or a run that wants to skip an enforced route): the
+ * step's `rule` removes it first.
+ */
+export interface RouteRunStep extends StepBase {
+  readonly type: 'route-run';
+  /** Annotation naming the route a run took. */
+  readonly routedBy: string;
+  readonly routes: readonly Route[];
+}
+
 /** Strategy `pending`: create the run pending (TEP-0015), so it does not start until cleared. */
 export interface HoldPendingStep extends OnCreate {
   readonly type: 'hold-pending';
@@ -320,6 +353,7 @@ export interface RequeueWorkloadStep extends StepBase {
 }
 
 export type GateStep =
+  | RouteRunStep
   | InsertGateStep
   | HoldPendingStep
   | HoldUserReleaseStep

@@ -35,6 +35,8 @@ export const PENDING_STATUS = 'PipelineRunPending';
 export const STOP_STATUS = 'StoppedRunFinally';
 /** Annotation saying the gate, not the user, made a run pending. */
 export const HELD_BY_GATE = { key: 'tekton-kueue-policies.dev/pending-set-by-gate', value: 'true' } as const;
+/** Annotation naming the routing rule that routed a run. */
+export const ROUTED_BY = 'tekton-kueue-policies.dev/route';
 /** Kueue's eviction reasons after which a job integration requeues a Workload at once. */
 export const REQUEUE_AT_ONCE = ['Preempted', 'NodeFailures'] as const;
 

@@ -9,15 +9,15 @@
  */
 import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, RouteMatch, RouteRunStep, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, groupOf, resourceOf } from '../gate/names.js';
 import { celHasKey, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
-type MutationStep = InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
+type MutationStep = RouteRunStep | InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
 
 function isMutationStep(step: GateStep): step is MutationStep {
-  return step.type === 'insert-gate' || step.type === 'hold-pending' || step.type === 'hold-user-release';
+  return step.type === 'route-run' || step.type === 'insert-gate' || step.type === 'hold-pending' || step.type === 'hold-user-release';
 }
 
 function isValidationStep(step: GateStep): step is ValidateRunStep {
@@ -63,6 +63,8 @@ function mutatingPolicySpec(definition: PolicyDefinition, steps: readonly Mutati
 
 function mutationsOf(step: MutationStep): MutatingPolicySpecMutations[] {
   switch (step.type) {
+    case 'route-run':
+      return routeRunMutations(step);
     case 'insert-gate':
       return insertGateMutations(step);
     case 'hold-pending':
@@ -88,11 +90,23 @@ function patch(op: 'add' | 'replace', path: string, value: string): string {
   return `JSONPatch{op: ${celLiteral(op)}, path: ${path}, value: ${value}}`;
 }
 
-/** Patches setting a label or annotation, whether or not the object has any yet. */
+/**
+ * Patches setting labels or annotations, whether or not the object has any yet; `unlessSet` only
+ * where the object has no value of its own. The patches of one mutation all apply to the object as
+ * it came, so the map is created whole when it is missing.
+ */
+function setKeys(map: 'labels' | 'annotations', always: Readonly<Record<string, string>>, unlessSet: Readonly<Record<string, string>> = {}): string {
+  const add = (key: string, value: string) => patch('add', celLiteral(`/metadata/${map}/${pointer(key)}`), celLiteral(value));
+  const adds = [
+    `[${Object.entries(always).map(([key, value]) => add(key, value)).join(', ')}]`,
+    ...Object.entries(unlessSet).map(([key, value]) => `(${celLiteral(key)} in object.metadata.${map} ? [] : [${add(key, value)}])`),
+  ];
+  const create = patch('add', celLiteral(`/metadata/${map}`), celLiteral({ ...unlessSet, ...always }));
+  return `(has(object.metadata.${map}) ? ${adds.join(' + ')} : [${create}])`;
+}
+
 function setKey(map: 'labels' | 'annotations', key: string, value: string): string {
-  const add = patch('add', celLiteral(`/metadata/${map}/${pointer(key)}`), celLiteral(value));
-  const create = patch('add', celLiteral(`/metadata/${map}`), celLiteral({ [key]: value }));
-  return `(has(object.metadata.${map}) ? [${add}] : [${create}])`;
+  return setKeys(map, { [key]: value });
 }
 
 const TASKS = '(has(object.spec.pipelineSpec) && has(object.spec.pipelineSpec.tasks) ? object.spec.pipelineSpec.tasks : [])';
@@ -101,6 +115,42 @@ const INLINE_RUN = `${TASKS}.size() > 0`;
 
 function named(variable: string, name: string): string {
   return `(has(${variable}.name) && ${variable}.name == ${celLiteral(name)})`;
+}
+
+function routeRunMutations(step: RouteRunStep): MutatingPolicySpecMutations[] {
+  const trigger = celStep(step, false);
+  const routed = celHasKey('object', 'annotations', step.routedBy);
+  const clear = `[JSONPatch{op: "remove", path: ${celLiteral(`/metadata/annotations/${pointer(step.routedBy)}`)}}]`;
+  return [
+    rule(step.rule, [trigger, routed], clear),
+    ...step.routes.map((route) => {
+      // What the route sets: in place of the run's own values when it enforces, beside them otherwise.
+      type Values = Readonly<Record<string, string>>;
+      const split = (values: Values): [Values, Values] => (route.enforce ? [values, {}] : [{}, values]);
+      const [labels, labelsUnlessSet] = split(route.labels);
+      const [annotations, annotationsUnlessSet] = split(route.annotations);
+      const patches = [
+        ...(Object.keys(route.labels).length > 0 ? [setKeys('labels', labels, labelsUnlessSet)] : []),
+        // Each route sets routedBy: a run a route before this one took is skipped here.
+        setKeys('annotations', { [step.routedBy]: route.rule, ...annotations }, annotationsUnlessSet),
+      ];
+      return rule(route.rule, [trigger, `!${routed}`, ...celRouteMatch(route.match)], patches.join(' + '));
+    }),
+  ];
+}
+
+function celRouteMatch(match: RouteMatch): string[] {
+  const keyed = (map: 'labels' | 'annotations', values: Readonly<Record<string, readonly string[]>> = {}) =>
+    Object.entries(values).map(([key, accepted]) => `(${celHasKey('object', map, key)} && object.metadata.${map}[${celLiteral(key)}] in ${celLiteral(accepted)})`);
+  const ref = match.pipelineRef ?? {};
+  return [
+    ...(match.namespaces ? [`object.metadata.namespace in ${celLiteral(match.namespaces)}`] : []),
+    ...keyed('labels', match.labels),
+    ...keyed('annotations', match.annotations),
+    ...(['name', 'resolver'] as const).flatMap((part) =>
+      ref[part] === undefined ? [] : [`(has(object.spec.pipelineRef) && has(object.spec.pipelineRef.${part}) && object.spec.pipelineRef.${part} == ${celLiteral(ref[part])})`],
+    ),
+  ];
 }
 
 function insertGateMutations(step: InsertGateStep): MutatingPolicySpecMutations[] {

@@ -23,6 +23,8 @@ import type {
   OnCondition,
   PolicyDefinition,
   RequeueWorkloadStep,
+  RouteMatch,
+  RouteRunStep,
   SetConditionStep,
   Sizing,
   SetRunStatusStep,
@@ -85,6 +87,8 @@ function reapplied(step: GateStep): boolean {
 
 function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
   switch (step.type) {
+    case 'route-run':
+      return routeRunRules(step);
     case 'insert-gate':
       return insertGateRules(step);
     case 'hold-pending':
@@ -217,6 +221,57 @@ function count(list: string, filter = ''): string {
 }
 
 // --- mutate-pipelinerun -------------------------------------------------------------------------
+
+function routeRunRules(step: RouteRunStep): ClusterPolicySpecRules[] {
+  const { match, exclude } = on(step.trigger);
+  const common = { match, ...(exclude ? { exclude } : {}) };
+  const routedBy = variable(`${TRIGGER}.metadata.annotations.${field(step.routedBy)} || ''`);
+  // Kyverno's add-if-not-present anchor: the run's own value wins.
+  const keyOf = (key: string, enforce: boolean) => (enforce ? key : `+(${key})`);
+  const entries = (values: Readonly<Record<string, string>>, enforce: boolean) => Object.fromEntries(Object.entries(values).map(([key, value]) => [keyOf(key, enforce), value]));
+  return [
+    {
+      name: step.rule,
+      ...common,
+      preconditions: all([{ key: routedBy, operator: 'NotEquals', value: '', message: `no ${step.routedBy} annotation` }]),
+      mutate: { patchesJson6902: jsonPatch([{ op: 'remove', path: `/metadata/annotations/${pointer(step.routedBy)}` }]) },
+    },
+    ...step.routes.map((route) => ({
+      name: route.rule,
+      ...common,
+      // Each route sets routedBy: a run a route before this one took is skipped here.
+      preconditions: all([{ key: routedBy, operator: 'Equals', value: '', message: 'an earlier rule routed the run' }, ...routeMatch(route.match)]),
+      mutate: {
+        patchStrategicMerge: {
+          metadata: {
+            ...(Object.keys(route.labels).length > 0 ? { labels: entries(route.labels, route.enforce) } : {}),
+            annotations: { [step.routedBy]: route.rule, ...entries(route.annotations, route.enforce) },
+          },
+        },
+      },
+    })),
+  ];
+}
+
+function routeMatch(match: RouteMatch): Precondition[] {
+  const anyOf = (values: readonly string[]) => values.join(' or ');
+  const keyed = (map: 'labels' | 'annotations', values: Readonly<Record<string, readonly string[]>> = {}): Precondition[] =>
+    Object.entries(values).map(([key, accepted]) => ({
+      key: variable(`${TRIGGER}.metadata.${map}.${field(key)} || ''`),
+      operator: 'AnyIn',
+      value: [...accepted],
+      message: `${map === 'labels' ? 'label' : 'annotation'} ${key} is not ${anyOf(accepted)}`,
+    }));
+  const ref = match.pipelineRef ?? {};
+  return [
+    ...(match.namespaces ? [{ key: variable(`${TRIGGER}.metadata.namespace`), operator: 'AnyIn' as const, value: [...match.namespaces], message: `not in namespace ${anyOf(match.namespaces)}` }] : []),
+    ...keyed('labels', match.labels),
+    ...keyed('annotations', match.annotations),
+    ...(['name', 'resolver'] as const).flatMap((part): Precondition[] =>
+      ref[part] === undefined ? [] : [{ key: variable(`${TRIGGER}.spec.pipelineRef.${part} || ''`), operator: 'Equals', value: ref[part], message: `spec.pipelineRef.${part} is not ${ref[part]}` }],
+    ),
+  ];
+}
 
 // Each part patches one place with values of its own or names of tasks: a user's text (scripts,
 // params) never passes through Kyverno's variable substitution, which would read a `{{ }}` in it.
