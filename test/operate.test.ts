@@ -9,10 +9,11 @@ import { ApiObject } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
 import { parseConfig } from '../src/config/load.js';
-import { inApplyOrder, PRUNED_KINDS } from '../src/operate/apply.js';
+import { inApplyOrder, missingGrants, PRUNED_KINDS } from '../src/operate/apply.js';
 import { BUNDLE_LABEL, readBundle } from '../src/operate/bundle-dir.js';
 import { changedFields, formatDifferences } from '../src/operate/diff.js';
-import { formatFindings, selects, versionOf } from '../src/operate/doctor.js';
+import { selects } from '../src/operate/cluster.js';
+import { formatFindings, versionOf } from '../src/operate/doctor.js';
 import { clusterQueueStatus, formatSeconds, formatStatus, type PipelineRunObject, runStatus, type WorkloadObject } from '../src/operate/status.js';
 import { cli, copyOfDist, defaultConfigObject, root } from './helpers.js';
 
@@ -57,6 +58,18 @@ it('prune looks at every kind the bundle makes, in both dialects, and never at n
   }
   const pruned = PRUNED_KINDS.map((k) => `${k.apiVersion} ${k.kind}`);
   expect([...kinds].filter((k) => !pruned.includes(k))).toEqual(['v1 Namespace']);
+});
+
+it("finds what Kyverno's aggregating ClusterRoles lack of the bundle's, whichever way their selectors pick it", async () => {
+  const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'gate:background', labels: { 'rbac.kyverno.io/aggregate-to-background-controller': 'true' } }, rules: [{ apiGroups: ['kueue.x-k8s.io'], resources: ['workloads'], verbs: ['get', 'create'] }] };
+  const aggregator = (name: string, selector: object, verbs: string[]) => ({ metadata: { name }, aggregationRule: { clusterRoleSelectors: [selector] }, rules: [{ apiGroups: ['kueue.x-k8s.io'], resources: ['workloads'], verbs }] });
+  const lacking = (...roles: object[]) => missingGrants({ list: async () => ({ items: roles }) } as never, [role as never]);
+  const byLabels = { matchLabels: { 'rbac.kyverno.io/aggregate-to-background-controller': 'true' } };
+  const byExpression = { matchExpressions: [{ key: 'rbac.kyverno.io/aggregate-to-background-controller', operator: 'Exists' }] };
+  expect(await lacking(aggregator('kyverno:background', byLabels, ['get', 'create']))).toEqual([]);
+  expect(await lacking(aggregator('kyverno:background', byExpression, ['get']))).toEqual(['ClusterRole kyverno:background lacks kueue.x-k8s.io workloads create of ClusterRole gate:background']);
+  // An empty selector picks every ClusterRole: it is no sign that Kyverno aggregates the bundle's.
+  expect(await lacking(aggregator('everything', {}, ['*']))).toEqual(['no ClusterRole aggregates ClusterRole gate:background (label rbac.kyverno.io/aggregate-to-background-controller): is Kyverno installed?']);
 });
 
 describe('diff', () => {

@@ -6,7 +6,7 @@
 import { ApiException, type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { BUNDLE_LABEL, type BundleEntry, type BundleObject, type Component, describe, keyOf } from './bundle-dir.js';
 import { groupOf } from '../gate/names.js';
-import { ClusterError, isMissingApi, isNotFound, reasonOf } from './cluster.js';
+import { ClusterError, isMissingApi, isNotFound, type LabelSelector, reasonOf, selects } from './cluster.js';
 
 /** The field manager of every write: `kubectl get --show-managed-fields` tells the bundle's fields by it. */
 export const FIELD_MANAGER = 'tekton-kueue-policies';
@@ -122,7 +122,7 @@ interface PolicyRule {
 
 interface ClusterRole extends KubernetesObject {
   readonly rules?: readonly PolicyRule[];
-  readonly aggregationRule?: { readonly clusterRoleSelectors?: readonly { readonly matchLabels?: Readonly<Record<string, string>> }[] };
+  readonly aggregationRule?: { readonly clusterRoleSelectors?: readonly LabelSelector[] };
 }
 
 const AGGREGATE_LABEL = /(^|\.|\/)aggregate-to-/;
@@ -148,7 +148,9 @@ export async function missingGrants(api: KubernetesObjectApi, roles: readonly Bu
   const all = (await api.list<ClusterRole>('rbac.authorization.k8s.io/v1', 'ClusterRole')).items;
   return roles.flatMap((role) => {
     const labels = role.metadata.labels ?? {};
-    const aggregators = all.filter((r) => r.aggregationRule?.clusterRoleSelectors?.some((s) => Object.entries(s.matchLabels ?? {}).every(([k, v]) => labels[k] === v) && Object.keys(s.matchLabels ?? {}).length > 0));
+    // An empty selector aggregates every ClusterRole: it says nothing of the bundle's.
+    const names = (s: LabelSelector) => Object.keys(s.matchLabels ?? {}).length + (s.matchExpressions ?? []).length > 0;
+    const aggregators = all.filter((r) => r.aggregationRule?.clusterRoleSelectors?.some((s) => names(s) && selects(s, labels)));
     const aggregateLabels = Object.keys(labels).filter((k) => AGGREGATE_LABEL.test(k));
     if (aggregators.length === 0) return [`no ClusterRole aggregates ClusterRole ${role.metadata.name} (label ${aggregateLabels.join(', ')}): is Kyverno installed?`];
     const wanted = ((role as { rules?: PolicyRule[] }).rules ?? []).flatMap(grants);

@@ -86,3 +86,27 @@ function safeParse(text: string): unknown {
     return { message: text };
   }
 }
+
+export interface LabelSelector {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly { readonly key: string; readonly operator: string; readonly values?: readonly string[] }[];
+}
+
+/** Whether labels match a Kubernetes label selector. */
+export function selects(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+  return (
+    Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+    (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
+      switch (operator) {
+        case 'In':
+          return key in labels && values.includes(labels[key]!);
+        case 'NotIn':
+          return !(key in labels) || !values.includes(labels[key]!);
+        case 'Exists':
+          return key in labels;
+        default:
+          return !(key in labels);
+      }
+    })
+  );
+}

@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { CUSTOM_RUN, groupOf, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../gate/names.js';
 import { ENGINES, missingGrants, rolesToAggregate, unreadyPolicies } from './apply.js';
 import { type Component, describe } from './bundle-dir.js';
-import { type Cluster, isNotFound, reasonOf } from './cluster.js';
+import { type Cluster, isNotFound, type LabelSelector, reasonOf, selects } from './cluster.js';
 
 export type Severity = 'ok' | 'problem' | 'note';
 
@@ -201,30 +201,6 @@ function webhooks(api: KubernetesObjectApi): Promise<Finding[]> {
         : { severity: 'problem', subject: 'webhooks', message: `no webhook of ${engine} that ${what}`, fix: `check ${engine} runs; ${engine === 'Kyverno' ? 'Kyverno registers it once the policy is Ready' : `reinstall ${engine}'s release`}` },
     );
   });
-}
-
-interface LabelSelector {
-  readonly matchLabels?: Readonly<Record<string, string>>;
-  readonly matchExpressions?: readonly { readonly key: string; readonly operator: string; readonly values?: readonly string[] }[];
-}
-
-/** Whether labels match a Kubernetes label selector. */
-export function selects(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
-  return (
-    Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
-    (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
-      switch (operator) {
-        case 'In':
-          return key in labels && values.includes(labels[key]!);
-        case 'NotIn':
-          return !(key in labels) || !values.includes(labels[key]!);
-        case 'Exists':
-          return key in labels;
-        default:
-          return !(key in labels);
-      }
-    })
-  );
 }
 
 /** Kueue's own default of managedJobsNamespaceSelector: every namespace but its own and kube-system. */
