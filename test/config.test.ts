@@ -101,6 +101,7 @@ describe('config', () => {
     ['reclaiming outside a cohort', (c: any) => (c.clusterQueues[0].reclaimWithinCohort = 'Any'), 'clusterQueues[0].reclaimWithinCohort', 'in a cohort, and this one has none'],
     ['a limit on a resource without quota', (c: any) => Object.assign(c.clusterQueues[0], { cohort: 'ci', lendingLimit: { gpu: 1 } }), 'clusterQueues[0].lendingLimit.gpu', 'is no resource of the quota'],
     ['lending more than the quota', (c: any) => Object.assign(c.clusterQueues[0], { cohort: 'ci', lendingLimit: { memory: '17Gi' } }), 'clusterQueues[0].lendingLimit.memory', 'lends 17Gi, more than the quota of 16Gi'],
+    ['preempting to borrow without reclaiming', (c: any) => Object.assign(c.clusterQueues[0], { cohort: 'ci', borrowWithinCohort: 'LowerPriority' }), 'clusterQueues[0].borrowWithinCohort', 'which Kueue refuses'],
     ['an unknown queueing strategy', (c: any) => (c.clusterQueues[0].queueingStrategy = 'LIFO'), 'clusterQueues[0].queueingStrategy', 'must be one of'],
   ])('names file, field and fix: %s', (_, change, field, text) => {
     const err = problem(change);

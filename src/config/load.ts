@@ -176,8 +176,8 @@ function crossCheck(raw: RawConfig, file: string): Config {
 type RawClusterQueue = RawConfig['clusterQueues'][number];
 
 /**
- * The cohort fields of a ClusterQueue, as Kueue's webhook would check them: limits only in a cohort,
- * on resources of the quota, and no more lent than the quota.
+ * The cohort fields of a ClusterQueue, as Kueue's webhook would check them: limits on resources of
+ * the quota, no more lent than the quota, no preempting to borrow without reclaiming.
  */
 function cohortOf(queue: RawClusterQueue, file: string, field: string): CohortConfig {
   const defaults = fields.clusterQueues.items.properties;
@@ -192,12 +192,22 @@ function cohortOf(queue: RawClusterQueue, file: string, field: string): CohortCo
       }
     }
   }
+  const reclaimWithinCohort = queue.reclaimWithinCohort ?? defaults.reclaimWithinCohort.default;
+  const borrowWithinCohort = queue.borrowWithinCohort ?? defaults.borrowWithinCohort.default;
+  if (borrowWithinCohort !== 'Never' && reclaimWithinCohort === 'Never') {
+    throw new ConfigError(
+      file,
+      `${field}.borrowWithinCohort`,
+      `is ${borrowWithinCohort} while reclaimWithinCohort is Never, which Kueue refuses: a ClusterQueue that preempts to borrow must let the others reclaim`,
+      'set reclaimWithinCohort to LowerPriority or Any, or remove borrowWithinCohort',
+    );
+  }
   return {
     name: queue.cohort!,
     ...(limits.borrowingLimit ? { borrowingLimit: quantities(limits.borrowingLimit) } : {}),
     ...(limits.lendingLimit ? { lendingLimit: quantities(limits.lendingLimit) } : {}),
-    reclaimWithinCohort: queue.reclaimWithinCohort ?? defaults.reclaimWithinCohort.default,
-    borrowWithinCohort: queue.borrowWithinCohort ?? defaults.borrowWithinCohort.default,
+    reclaimWithinCohort,
+    borrowWithinCohort,
   };
 }
 
