@@ -6,7 +6,7 @@
 import { ApiException, type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { BUNDLE_LABEL, type BundleEntry, type BundleObject, type Component, describe, keyOf } from './bundle-dir.js';
 import { groupOf } from '../gate/names.js';
-import { ClusterError, isMissingApi, isNotFound, type LabelSelector, reasonOf, selects } from './cluster.js';
+import { ClusterError, isMissingApi, isNotFound, type LabelSelector, listObjects, reasonOf, selects } from './cluster.js';
 
 /** The field manager of every write: `kubectl get --show-managed-fields` tells the bundle's fields by it. */
 export const FIELD_MANAGER = 'tekton-kueue-policies';
@@ -220,16 +220,16 @@ async function waitForPoliciesReady(api: KubernetesObjectApi, component: Compone
 export async function staleObjects(api: KubernetesObjectApi, components: readonly Component[]): Promise<KubernetesObject[]> {
   const current = new Set(components.flatMap((c) => c.entries.map((e) => keyOf(e.object))));
   const stale: KubernetesObject[] = [];
-  for (const { apiVersion, kind } of PRUNED_KINDS) {
+  for (const kind of PRUNED_KINDS) {
     let items: KubernetesObject[];
     try {
-      items = (await api.list(apiVersion, kind, undefined, undefined, undefined, undefined, undefined, `${BUNDLE_LABEL.key}=${BUNDLE_LABEL.value}`)).items;
+      items = await listObjects(api, kind, { labelSelector: `${BUNDLE_LABEL.key}=${BUNDLE_LABEL.value}` });
     } catch (err) {
       // A cluster without the API has no such object to prune.
       if (isMissingApi(err)) continue;
-      throw new ClusterError(`listing ${kind} (${apiVersion}) to prune: ${reasonOf(err)}`);
+      throw new ClusterError(`listing ${kind.kind} (${kind.apiVersion}) to prune: ${reasonOf(err)}`);
     }
-    stale.push(...items.map((item) => ({ ...item, apiVersion, kind })).filter((item) => !current.has(keyOf(item as BundleObject))));
+    stale.push(...items.filter((item) => !current.has(keyOf(item as BundleObject))));
   }
   return stale;
 }

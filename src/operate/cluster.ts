@@ -4,7 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ApiException, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { ApiException, KubeConfig, type KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 
 export interface ClusterOptions {
   /** @default as kubectl finds it */
@@ -109,4 +109,14 @@ export function selects(selector: LabelSelector, labels: Readonly<Record<string,
       }
     })
   );
+}
+
+/** The objects of a kind, in a namespace or all, each with its apiVersion and kind (a list's items come without them). */
+export async function listObjects<T extends KubernetesObject>(
+  api: KubernetesObjectApi,
+  kind: { readonly apiVersion: string; readonly kind: string },
+  { namespace, labelSelector }: { readonly namespace?: string; readonly labelSelector?: string } = {},
+): Promise<T[]> {
+  const { items } = await api.list<T>(kind.apiVersion, kind.kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+  return items.map((item) => ({ ...item, apiVersion: kind.apiVersion, kind: kind.kind }));
 }

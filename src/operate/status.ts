@@ -5,7 +5,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { CLUSTER_QUEUE, GATE_TASK, GATED_LABEL, HELD_BY_GATE, LOCAL_QUEUE, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD } from '../gate/names.js';
-import { type Cluster, ClusterError, reasonOf } from './cluster.js';
+import { type Cluster, ClusterError, listObjects, reasonOf } from './cluster.js';
 
 export type RunState = 'held' | 'waiting' | 'admitted' | 'running' | 'finished';
 
@@ -149,9 +149,9 @@ const STATE_ORDER: readonly RunState[] = ['running', 'admitted', 'waiting', 'hel
 export async function gatherStatus(cluster: Cluster, namespace: string | undefined, now = Date.now()): Promise<StatusReport> {
   const { api } = cluster;
   const warnings: string[] = [];
-  const list = async <T extends KubernetesObject>(kind: { apiVersion: string; kind: string }, labelSelector?: string): Promise<T[]> => {
+  const list = async <T extends KubernetesObject>(kind: { apiVersion: string; kind: string }, options: Parameters<typeof listObjects>[2]): Promise<T[]> => {
     try {
-      return (await api.list<T>(kind.apiVersion, kind.kind, namespace, undefined, undefined, undefined, undefined, labelSelector)).items.map((item) => ({ ...item, apiVersion: kind.apiVersion, kind: kind.kind }));
+      return await listObjects<T>(api, kind, options);
     } catch (err) {
       warnings.push(`${kind.kind} (${kind.apiVersion}) could not be listed: ${reasonOf(err)}`);
       return [];
@@ -159,14 +159,13 @@ export async function gatherStatus(cluster: Cluster, namespace: string | undefin
   };
   const [runs, workloads, localQueues] = await Promise.all([
     // Without the runs there is nothing to show: that failure is the command's.
-    api.list<PipelineRunObject>(PIPELINE_RUN.apiVersion, PIPELINE_RUN.kind, namespace, undefined, undefined, undefined, undefined, GATED_LABEL).then(
-      (result) => result.items,
+    listObjects<PipelineRunObject>(api, PIPELINE_RUN, { namespace, labelSelector: GATED_LABEL }).catch(
       (err: unknown) => {
         throw new ClusterError(`listing PipelineRuns: ${reasonOf(err)}`);
       },
     ),
-    list<WorkloadObject>(WORKLOAD, GATED_LABEL),
-    list<LocalQueueObject>(LOCAL_QUEUE),
+    list<WorkloadObject>(WORKLOAD, { namespace, labelSelector: GATED_LABEL }),
+    list<LocalQueueObject>(LOCAL_QUEUE, { namespace }),
   ]);
   const key = (ns: string | undefined, name: string | undefined) => `${ns}/${name}`;
   const workloadOf = new Map(workloads.map((w) => [key(w.metadata.namespace, w.metadata.labels?.[PIPELINE_RUN_LABEL]), w]));
@@ -178,15 +177,19 @@ export async function gatherStatus(cluster: Cluster, namespace: string | undefin
   });
   statuses.sort((a, b) => a.namespace.localeCompare(b.namespace) || STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) || (a.position?.localQueue ?? 0) - (b.position?.localQueue ?? 0) || a.name.localeCompare(b.name));
 
-  const clusterQueues: ClusterQueueStatus[] = [];
-  for (const name of [...new Set(localQueues.map((q) => q.spec?.clusterQueue).filter((n): n is string => !!n))].sort()) {
+  // The ClusterQueues the listed LocalQueues feed: one list, cluster-wide as they are.
+  const fed = new Set(localQueues.map((q) => q.spec?.clusterQueue).filter((n): n is string => !!n));
+  let clusterQueues: ClusterQueueObject[] = [];
+  if (fed.size > 0) {
     try {
-      clusterQueues.push(clusterQueueStatus(await api.read<ClusterQueueObject>({ apiVersion: CLUSTER_QUEUE.apiVersion, kind: CLUSTER_QUEUE.kind, metadata: { name } })));
+      clusterQueues = (await listObjects<ClusterQueueObject>(api, CLUSTER_QUEUE)).filter((cq) => fed.has(cq.metadata.name));
+      for (const name of fed) if (!clusterQueues.some((cq) => cq.metadata.name === name)) warnings.push(`ClusterQueue ${name}, which a LocalQueue feeds, does not exist`);
     } catch (err) {
-      warnings.push(`ClusterQueue ${name} could not be read: ${reasonOf(err)}`);
+      warnings.push(`ClusterQueues could not be listed: ${reasonOf(err)}`);
     }
   }
-  return { runs: statuses, clusterQueues, warnings };
+  clusterQueues.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  return { runs: statuses, clusterQueues: clusterQueues.map(clusterQueueStatus), warnings };
 }
 
 /** Places of the pending Workloads of each LocalQueue that has any, by `namespace/workload`. */
