@@ -674,12 +674,22 @@ function read(name: string, kind: ApiKind, objectName: string, jmesPath: string,
   return { name, apiCall: { urlPath: apiPath(kind, variable(`${TRIGGER}.metadata.namespace`), variable(objectName)), jmesPath, default: fallback } };
 }
 
-/** The trigger read again: the event that started the step may be stale by the time it runs. */
+/**
+ * The trigger read again: the event that started the step may be stale by the time it runs. Kyverno
+ * may run the step before the API server has stored the update that started it (the request's other
+ * webhooks still answering): a read that still gives the object the update replaced
+ * (`request.oldObject`'s resourceVersion) is no news, and the update's own conditions stand.
+ */
 function recheckOf(when: When, trigger: ApiKind): TargetCheck {
   if (!('condition' in when) || !when.recheck) return NO_CHECK;
   const live = (type: string) => variable(`liveConditions[?type==${str(type)}].status | [0] || ''`);
+  const stored = { urlPath: apiPath(trigger, variable(`${TRIGGER}.metadata.namespace`), variable(`${TRIGGER}.metadata.name`)), jmesPath: '{resourceVersion: metadata.resourceVersion, conditions: status.conditions}', default: {} };
+  const notYetStored = "live.resourceVersion == (request.oldObject.metadata.resourceVersion || '')";
   return {
-    context: [{ name: 'liveConditions', apiCall: { urlPath: apiPath(trigger, variable(`${TRIGGER}.metadata.namespace`), variable(`${TRIGGER}.metadata.name`)), jmesPath: 'status.conditions', default: [] } }],
+    context: [
+      { name: 'live', apiCall: stored },
+      { name: 'liveConditions', variable: { jmesPath: `${notYetStored} && ${TRIGGER}.status.conditions || live.conditions || \`[]\`` } },
+    ],
     preconditions: [
       { key: live(when.condition), operator: 'AnyIn', value: [...when.statuses], message: `the ${trigger.kind} is no longer ${conditionText(when)}` },
       ...when.recheck.unlessTrue.map((type): Precondition => ({ key: live(type), operator: 'NotEquals', value: 'True', message: `the ${trigger.kind} became ${type}=True meanwhile` })),
