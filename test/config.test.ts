@@ -92,6 +92,7 @@ describe('config', () => {
     ['a rule sending runs to a queue some of its namespaces lack', (c: any) => delete c.rules[2].match.namespaces, 'rules[2].set.queue', '"releases" is no queue of namespace ci-team-b'],
     ['a rule naming an unknown priority', (c: any) => (c.rules[1].set.priorityClass = 'urgent'), 'rules[1].set.priorityClass', 'no priority named "urgent"'],
     ['a rule asking for a resource its queue does not cover', (c: any) => (c.rules[2].set.requests.gpu = 1), 'rules[2].set.requests.gpu', 'not covered by ClusterQueue releases'],
+    ['a rule asking for a resource with a domain', (c: any) => (c.rules[2].set.requests['nvidia.com/gpu'] = 1), 'rules[2].set.requests.nvidia.com/gpu', 'an annotation key holds one "/"'],
     ['a rule matching a wildcard', (c: any) => (c.rules[1].match.labels['pipelinesascode.tekton.dev/event-type'] = 'pu*'), 'rules[1].match.labels.pipelinesascode.tekton.dev/event-type', 'has a wildcard'],
     ['a rule matching an empty value', (c: any) => (c.rules[0].match.labels['pipelinesascode.tekton.dev/event-type'] = ['pull_request', '']), 'rules[0].match.labels.pipelinesascode.tekton.dev/event-type[1]', 'is empty'],
     ['a rule matching a number', (c: any) => (c.rules[1].match.annotations = { 'team.example/tier': 1 }), 'rules[1].match.annotations.team.example/tier', 'must be a string or a list of strings'],

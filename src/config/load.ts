@@ -251,6 +251,14 @@ function ruleOf(
     throw new ConfigError(file, `${field}.set.priorityClass`, `no priority named "${priorityClass}"`, `name one of ${JSON.stringify(known.priorities.map((p) => p.name))}, or add it under priorities`);
   }
   for (const resource of Object.keys(requests ?? {})) {
+    if (resource.includes('/')) {
+      throw new ConfigError(
+        file,
+        `${field}.set.requests.${resource}`,
+        'names a resource with a domain, which a rule cannot ask for: it sets request annotations, and an annotation key holds one "/"',
+        "give it in the defaultRequests of the rule's ClusterQueue",
+      );
+    }
     for (const ns of scope) {
       for (const q of ns.queues.filter((q) => queue === undefined || q.name === queue)) {
         const clusterQueue = known.clusterQueues.find((cq) => cq.name === q.clusterQueue)!;
