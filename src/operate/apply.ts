@@ -6,7 +6,7 @@
 import { ApiException, type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { BUNDLE_LABEL, type BundleEntry, type BundleObject, type Component, describe, keyOf } from './bundle-dir.js';
 import { groupOf } from '../gate/names.js';
-import { ClusterError, isMissingApi, isNotFound, type LabelSelector, listObjects, reasonOf, selects } from './cluster.js';
+import { ClusterError, isMissingApi, isNotFound, type LabelSelector, listObjects, readIfAny, reasonOf, selects } from './cluster.js';
 
 /** The field manager of every write: `kubectl get --show-managed-fields` tells the bundle's fields by it. */
 export const FIELD_MANAGER = 'tekton-kueue-policies';
@@ -57,6 +57,13 @@ export function requestError(entry: BundleEntry, err: unknown): ClusterError {
   const engine = ENGINES[groupOf(object)];
   const hint = isMissingApi(err) && engine ? `: the cluster has no ${object.kind} API (${object.apiVersion}); install ${engine}` : '';
   return new ClusterError(`${entry.file}: ${describe(object)}: ${reasonOf(err)}${hint}`);
+}
+
+/** The object of a bundle entry as the cluster has it, or undefined when it has none. */
+export function liveObject<T extends KubernetesObject>(api: KubernetesObjectApi, entry: BundleEntry): Promise<T | undefined> {
+  return readIfAny<T>(api, entry.object).catch((err: unknown) => {
+    throw requestError(entry, err);
+  });
 }
 
 /**
@@ -146,10 +153,10 @@ export function rolesToAggregate(component: Component): BundleObject[] {
 /** What the aggregated roles still lack of `roles`; empty when they have it all. */
 export async function missingGrants(api: KubernetesObjectApi, roles: readonly BundleObject[]): Promise<string[]> {
   const all = (await api.list<ClusterRole>('rbac.authorization.k8s.io/v1', 'ClusterRole')).items;
+  // An empty selector aggregates every ClusterRole: it says nothing of the bundle's.
+  const names = (s: LabelSelector) => Object.keys(s.matchLabels ?? {}).length + (s.matchExpressions ?? []).length > 0;
   return roles.flatMap((role) => {
     const labels = role.metadata.labels ?? {};
-    // An empty selector aggregates every ClusterRole: it says nothing of the bundle's.
-    const names = (s: LabelSelector) => Object.keys(s.matchLabels ?? {}).length + (s.matchExpressions ?? []).length > 0;
     const aggregators = all.filter((r) => r.aggregationRule?.clusterRoleSelectors?.some((s) => names(s) && selects(s, labels)));
     const aggregateLabels = Object.keys(labels).filter((k) => AGGREGATE_LABEL.test(k));
     if (aggregators.length === 0) return [`no ClusterRole aggregates ClusterRole ${role.metadata.name} (label ${aggregateLabels.join(', ')}): is Kyverno installed?`];
@@ -199,10 +206,7 @@ export function notReady(policy: KubernetesObject & { status?: PolicyStatus }): 
 export async function unreadyPolicies(api: KubernetesObjectApi, component: Component): Promise<{ readonly name: string; readonly problem: string }[]> {
   const problems: { name: string; problem: string }[] = [];
   for (const entry of component.entries) {
-    const live = await api.read<KubernetesObject & { status?: PolicyStatus }>(entry.object as never).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw requestError(entry, err);
-    });
+    const live = await liveObject<KubernetesObject & { status?: PolicyStatus }>(api, entry);
     const problem = live ? notReady(live) : `${describe(entry.object)} is missing`;
     if (problem) problems.push({ name: entry.object.metadata.name, problem });
   }

@@ -120,3 +120,12 @@ export async function listObjects<T extends KubernetesObject>(
   const { items } = await api.list<T>(kind.apiVersion, kind.kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
   return items.map((item) => ({ ...item, apiVersion: kind.apiVersion, kind: kind.kind }));
 }
+
+/** The object `ref` names as the cluster has it, or undefined when it has none; other failures are thrown. */
+export async function readIfAny<T extends KubernetesObject>(api: KubernetesObjectApi, ref: { readonly apiVersion: string; readonly kind: string; readonly metadata: { readonly name: string; readonly namespace?: string } }): Promise<T | undefined> {
+  const { apiVersion, kind, metadata } = ref;
+  return api.read<T>({ apiVersion, kind, metadata: { name: metadata.name, namespace: metadata.namespace } }).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+}

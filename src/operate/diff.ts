@@ -3,9 +3,8 @@
  * webhooks and field ownership as the real apply gets them) and compared with it.
  */
 import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
-import { applyObject, inApplyOrder, requestError, staleObjects } from './apply.js';
+import { applyObject, inApplyOrder, liveObject, staleObjects } from './apply.js';
 import { type BundleObject, type Component, describe } from './bundle-dir.js';
-import { isNotFound } from './cluster.js';
 
 export interface Difference {
   readonly change: 'create' | 'update' | 'delete';
@@ -47,10 +46,7 @@ export async function diffBundle(api: KubernetesObjectApi, components: readonly 
   const differences: Difference[] = [];
   for (const component of inApplyOrder(components)) {
     for (const entry of component.entries) {
-      const live = await api.read(entry.object as never).catch((err: unknown) => {
-        if (isNotFound(err)) return undefined;
-        throw requestError(entry, err);
-      });
+      const live = await liveObject(api, entry);
       const object = describe(entry.object);
       // A new object is not dry-run: its namespace, or the permissions Kyverno checks, may come with the same apply.
       if (!live) differences.push({ change: 'create', object, file: entry.file, fields: [] });

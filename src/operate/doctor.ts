@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { CUSTOM_RUN, groupOf, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../gate/names.js';
 import { ENGINES, missingGrants, rolesToAggregate, unreadyPolicies } from './apply.js';
 import { type Component, describe } from './bundle-dir.js';
-import { type Cluster, isNotFound, type LabelSelector, reasonOf, selects } from './cluster.js';
+import { type Cluster, type LabelSelector, readIfAny, reasonOf, selects } from './cluster.js';
 
 export type Severity = 'ok' | 'problem' | 'note';
 
@@ -75,14 +75,6 @@ export async function diagnose(cluster: Cluster, components: readonly Component[
   ];
 }
 
-/** The object, or undefined when the cluster has none; other failures are thrown. */
-async function readIfAny<T extends KubernetesObject>(api: KubernetesObjectApi, apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
-  return api.read<T>({ apiVersion, kind, metadata: { name, namespace } }).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  });
-}
-
 /** A check that could not read what it needs says so, rather than failing the others. */
 async function guarded(subject: string, check: () => Promise<Finding[]>): Promise<Finding[]> {
   try {
@@ -133,7 +125,7 @@ function engineVersions(api: KubernetesObjectApi): Promise<Finding[]> {
       guarded(engine, async () => {
         const source = VERSION_SOURCES[engine];
         const where = `${source.kind} ${source.namespace}/${source.name}`;
-        const live = await readIfAny<Live>(api, source.apiVersion, source.kind, source.name, source.namespace);
+        const live = await readIfAny<Live>(api, { apiVersion: source.apiVersion, kind: source.kind, metadata: source });
         const found = live && source.version(live);
         const version = found ? versionOf(found) : undefined;
         const minimum = versionOf(MIN_VERSIONS[engine])!;
@@ -151,7 +143,7 @@ function bundleObjects(api: KubernetesObjectApi, components: readonly Component[
     const missing: Finding[] = [];
     let present = 0;
     for (const { file, object } of components.flatMap((c) => c.entries)) {
-      if (await readIfAny(api, object.apiVersion, object.kind, object.metadata.name, object.metadata.namespace)) present++;
+      if (await readIfAny(api, object)) present++;
       else missing.push({ severity: 'problem', subject: 'bundle', message: `${describe(object)} (${file}) is missing`, fix: 'run `tekton-kueue-policies apply`' });
     }
     return missing.length > 0 ? missing : [{ severity: 'ok', subject: 'bundle', message: `${present} objects present (policies checked below)` }];
@@ -209,7 +201,7 @@ const KUEUE_DEFAULT_NAMESPACE_SELECTOR: LabelSelector = { matchExpressions: [{ k
 /** Kueue settings that would undo the gate: WaitForPodsReady with nothing marking runs ready, the pod integration in gated namespaces. */
 function kueueConfiguration(api: KubernetesObjectApi, namespaces: Component, readyPolicyReady: boolean): Promise<Finding[]> {
   return guarded('Kueue configuration', async () => {
-    const configMap = await readIfAny<Live>(api, 'v1', 'ConfigMap', KUEUE_CONFIG.name, KUEUE_CONFIG.namespace);
+    const configMap = await readIfAny<Live>(api, { apiVersion: 'v1', kind: 'ConfigMap', metadata: KUEUE_CONFIG });
     const text: string | undefined = configMap?.data?.[KUEUE_CONFIG.key];
     if (text === undefined) return [{ severity: 'note', subject: 'Kueue configuration', message: `not found in ConfigMap ${KUEUE_CONFIG.namespace}/${KUEUE_CONFIG.name} (key ${KUEUE_CONFIG.key}): WaitForPodsReady and the pod integration were not checked` }];
     const config = (YAML.parse(text) ?? {}) as { waitForPodsReady?: { timeout?: string }; integrations?: { frameworks?: string[] }; manageJobsWithoutQueueName?: boolean; managedJobsNamespaceSelector?: LabelSelector };
@@ -223,7 +215,7 @@ function kueueConfiguration(api: KubernetesObjectApi, namespaces: Component, rea
     const selector = config.managedJobsNamespaceSelector ?? KUEUE_DEFAULT_NAMESPACE_SELECTOR;
     const gated: string[] = [];
     for (const ns of namespaces.entries.map((e) => e.object).filter((o) => o.kind === 'Namespace')) {
-      const live = await readIfAny<Live>(api, 'v1', 'Namespace', ns.metadata.name);
+      const live = await readIfAny<Live>(api, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.metadata.name } });
       if (selects(selector, { 'kubernetes.io/metadata.name': ns.metadata.name, ...(live?.metadata.labels ?? ns.metadata.labels) })) gated.push(ns.metadata.name);
     }
     if (gated.length === 0) return [...findings, { severity: 'ok', subject: 'Kueue configuration', message: 'the pod integration leaves the gated namespaces alone (managedJobsNamespaceSelector)' }];
@@ -243,7 +235,7 @@ function kueueConfiguration(api: KubernetesObjectApi, namespaces: Component, rea
 /** Tekton feature flags the gate relies on: inline pipeline specs, where the bundle gates nothing else. */
 function tektonFlags(api: KubernetesObjectApi, gatesPending: boolean): Promise<Finding[]> {
   return guarded('Tekton feature flags', async () => {
-    const flags = await readIfAny<Live>(api, 'v1', 'ConfigMap', 'feature-flags', 'tekton-pipelines');
+    const flags = await readIfAny<Live>(api, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'feature-flags', namespace: 'tekton-pipelines' } });
     const disabled = String(flags?.data?.['disable-inline-spec'] ?? '').split(',').map((s) => s.trim());
     if (!gatesPending && disabled.includes('pipelinerun')) {
       return [{
