@@ -19,6 +19,7 @@ import { admitCustomRun } from './admit-customrun/policy.js';
 import { admitPipelineRun } from './admit-pipelinerun/policy.js';
 import { cancelCustomRun } from './cancel-customrun/policy.js';
 import { evictPipelineRun } from './evict-pipelinerun/policy.js';
+import { generateLocalQueues } from './generate-localqueues/policy.js';
 import { generateWorkload } from './generate-workload/policy.js';
 import { mutatePipelineRun } from './mutate-pipelinerun/policy.js';
 import { readyWorkload } from './ready-workload/policy.js';
@@ -32,7 +33,9 @@ const PART_OF = { [BUNDLE_LABEL.key]: BUNDLE_LABEL.value };
 /** The gate, one policy per step of the flow, in flow order; each strategy brings its own admit step. */
 export function gatePolicies(config: Config): PolicyDefinition[] {
   const { customRun, pending } = mechanismsOf(config.strategy);
+  const localQueues = generateLocalQueues(config);
   return [
+    ...(localQueues ? [localQueues] : []),
     mutatePipelineRun(config),
     validatePipelineRun(config),
     generateWorkload(config),
@@ -53,12 +56,14 @@ export function buildBundle(config: Config): App {
   const policies = gatePolicies(config);
 
   const namespaces = new Chart(app, 'namespaces');
-  new ManagedNamespaces(namespaces, 'namespaces', { names: config.namespaces.map((ns) => ns.name), labels: PART_OF });
+  // Listed namespaces carry the tenant labels too: the policies then select every managed namespace by them.
+  new ManagedNamespaces(namespaces, 'namespaces', { names: config.namespaces.map((ns) => ns.name), labels: { ...PART_OF, ...config.tenants?.labels } });
 
   const kueue = new Chart(app, 'kueue');
   new PipelineQueues(kueue, 'queues', {
     clusterQueues: config.clusterQueues,
     namespaces: config.namespaces,
+    ...(config.tenants ? { tenants: config.tenants } : {}),
     flavorName: config.resourceFlavor,
     labels: PART_OF,
   });

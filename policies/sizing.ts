@@ -9,6 +9,7 @@ export function sizingOf(config: Config): Sizing {
     queue: {
       label: QUEUE_LABEL,
       defaults: config.namespaces.map((ns) => ({ namespace: ns.name, queue: ns.defaultQueue })),
+      ...(config.tenants ? { tenantDefault: config.tenants.defaultQueue } : {}),
     },
     priority: {
       label: PRIORITY_LABEL,
@@ -18,6 +19,7 @@ export function sizingOf(config: Config): Sizing {
     requests: {
       annotationPrefix: config.requestAnnotationPrefix,
       defaults: config.namespaces.flatMap((ns) => ns.queues.map((q) => ({ namespace: ns.name, queue: q.name, value: defaultsOf.get(q.clusterQueue)! }))),
+      ...(config.tenants ? { tenantDefaults: config.tenants.queues.map((q) => ({ queue: q.name, value: defaultsOf.get(q.clusterQueue)! })) } : {}),
       fallback: config.fallbackRequests,
       fixed: { [PIPELINERUN_RESOURCE]: '1' },
     },

@@ -1,5 +1,5 @@
 import { type Config, mechanismsOf } from '../src/config/config.js';
-import type { Hold, OnCondition, TargetName, Trigger } from '../src/gate/model.js';
+import type { Hold, Namespaces, OnCondition, TargetName, Trigger } from '../src/gate/model.js';
 import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../src/gate/names.js';
 
 /** How a run is held back: the two mechanisms the strategies combine. */
@@ -11,9 +11,17 @@ export function mechanismsIn(config: Config): Mechanism[] {
   return [...(customRun ? ['customrun' as const] : []), ...(pending ? ['pending' as const] : [])];
 }
 
+/**
+ * The managed namespaces: the listed ones, or, when the config selects tenant namespaces by label,
+ * every namespace with those labels (the bundle gives the listed ones the labels too).
+ */
+export function managedNamespaces(config: Config): Namespaces {
+  return config.tenants ? { labels: config.tenants.labels } : { names: config.namespaces.map((ns) => ns.name) };
+}
+
 /** Creation of `kind` in the managed namespaces. */
 export function creationOf(kind: ApiKind, config: Config, labels?: Readonly<Record<string, string>>): Trigger {
-  return { kind, operations: ['CREATE'], namespaces: config.namespaces.map((ns) => ns.name), ...(labels ? { labels } : {}) };
+  return { kind, operations: ['CREATE'], namespaces: managedNamespaces(config), ...(labels ? { labels } : {}) };
 }
 
 /** Creation of a PipelineRun in the managed namespaces, unless opted out (which the tenant guard grants by RBAC). */
@@ -37,7 +45,7 @@ export function statusUpdatesOf(kind: ApiKind, config: Config, mechanism: Mechan
     kind,
     subresource: 'status',
     operations: ['UPDATE'],
-    namespaces: config.namespaces.map((ns) => ns.name),
+    namespaces: managedNamespaces(config),
     labels: { [GATED_LABEL]: mechanism },
   };
 }

@@ -133,7 +133,7 @@ describe('the steps of the flow', () => {
 
   it('act only in the managed namespaces', () => {
     for (const p of gatePolicies(defaultConfig())) {
-      for (const s of p.steps) expect(s.trigger.namespaces).toEqual(['ci-team-a', 'ci-team-b']);
+      for (const s of p.steps) expect(s.trigger.namespaces).toEqual({ names: ['ci-team-a', 'ci-team-b'] });
     }
   });
 
@@ -279,5 +279,74 @@ describe('samples', () => {
         for (const step of task.taskSpec.steps) expect(step.script).toMatch(/^#!\/bin\/sh/);
       }
     }
+  });
+});
+
+describe('tenant namespaces (chosen by label)', () => {
+  const TENANT = { 'ci.example.com/tenant': 'true' };
+  const configOf = (dialect: string) =>
+    parseConfig(
+      {
+        ...defaultConfigObject(),
+        dialect,
+        tenantNamespaces: { namespaceSelector: { matchLabels: TENANT }, queues: [{ name: 'pipelines', clusterQueue: 'pipelines' }, { name: 'releases', clusterQueue: 'releases' }] },
+      },
+      'tenants.yaml',
+    );
+  const config = configOf('clusterpolicy');
+  const tenantFiles = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
+  const docs = (path: string) => YAML.parseAllDocuments(tenantFiles.get(path)!).map((d) => d.toJS());
+
+  it('select every managed namespace by the labels, and the listed namespaces carry them', () => {
+    const policies = gatePolicies(config);
+    expect(policies[0]!.name).toBe('generate-localqueues');
+    for (const p of policies.slice(1)) for (const s of p.steps) expect(s.trigger.namespaces, `${p.name} ${s.rule}`).toEqual({ labels: TENANT });
+    expect(docs('namespaces/namespaces.yaml').map((ns) => ns.metadata.labels)).toEqual([
+      { 'app.kubernetes.io/part-of': 'tekton-kueue-policies', ...TENANT },
+      { 'app.kubernetes.io/part-of': 'tekton-kueue-policies', ...TENANT },
+    ]);
+    const rule = docs('policies/mutate-pipelinerun.yaml')[0].spec.rules[0];
+    expect(rule.match.any[0].resources.namespaceSelector).toEqual({ matchLabels: TENANT });
+    expect(rule.match.any[0].resources.namespaces).toBeUndefined();
+    // The API server cannot see a namespace's labels in a match condition; Kyverno tests the selector.
+    expect(docs('policies/mutate-pipelinerun.yaml')[0].spec.webhookConfiguration.matchConditions[0].expression).not.toContain('request.namespace');
+  });
+
+  it('bind the tenant guard and the ClusterQueues by the labels', () => {
+    const guard = docs('guard/tenant-guard.yaml').filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding');
+    expect(guard.map((b) => b.spec.matchResources.namespaceSelector)).toEqual(guard.map(() => ({ matchLabels: TENANT })));
+    const queues = docs('kueue/queues.yaml');
+    expect(queues.filter((o) => o.kind === 'ClusterQueue').map((cq) => cq.spec.namespaceSelector)).toEqual([{ matchLabels: TENANT }, { matchLabels: TENANT }]);
+    // The listed namespaces' LocalQueues are the bundle's; the tenants' are Kyverno's to make.
+    expect(queues.filter((o) => o.kind === 'LocalQueue').map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['ci-team-a/pipelines', 'ci-team-a/releases', 'ci-team-b/pipelines']);
+  });
+
+  it('give a labelled namespace its LocalQueues, also one labelled before, and take them back with the label; the bundle\'s own namespaces keep theirs', () => {
+    const localQueues = docs('policies/generate-localqueues.yaml')[0];
+    expect(localQueues.spec.webhookConfiguration.failurePolicy).toBe('Fail');
+    expect(localQueues.spec.rules.map((r: any) => [r.name, r.generate.name, r.generate.data.spec.clusterQueue, r.generate.synchronize, r.generate.generateExisting])).toEqual([
+      ['localqueue-pipelines', 'pipelines', 'pipelines', true, true],
+      ['localqueue-releases', 'releases', 'releases', true, true],
+    ]);
+    const rule = localQueues.spec.rules[0];
+    expect(rule.generate.namespace).toBe('{{ request.object.metadata.name }}');
+    expect(rule.match.any[0].resources).toEqual({ kinds: ['v1/Namespace'], selector: { matchLabels: TENANT } });
+    expect(rule.exclude.any[0].resources.selector.matchLabels).toEqual({ 'app.kubernetes.io/part-of': 'tekton-kueue-policies' });
+    // A namespace losing the label must reach Kyverno, which then deletes its LocalQueues.
+    expect(localQueues.spec.webhookConfiguration.matchConditions[0].expression).toContain("request.operation == 'UPDATE' && ((has(oldObject.metadata.labels)");
+    const background = YAML.parseAllDocuments(tenantFiles.get('rbac/kyverno-access.yaml')!).map((d) => d.toJS()).find((r) => r.metadata.name.endsWith('background-controller'));
+    expect(background.rules.find((r: any) => r.resources[0] === 'localqueues').verbs).toEqual(['create', 'delete', 'get', 'list', 'update']);
+  });
+
+  it('size a run of a namespace not listed by the tenant defaults, in both dialects', () => {
+    const context = docs('policies/generate-workload.yaml')[0].spec.rules[0].context;
+    expect(context.find((c: any) => c.name === 'queueName').variable.jmesPath).toMatch(/\|\| lookup\(defaultQueues, request.object.metadata.namespace\) \|\| 'pipelines'$/);
+    expect(context.find((c: any) => c.name === 'tenantQueueDefaults').variable.value).toEqual({ pipelines: { cpu: '500m', memory: '512Mi' }, releases: { cpu: '2', memory: '4Gi' } });
+    const cel = renderFiles(buildBundle(configOf('cel')), APPLIED_COMPONENTS);
+    const validate = YAML.parse(cel.get('policies/validate-pipelinerun.yaml')!.split('\n---\n')[0]!);
+    expect(validate.kind).toBe('ValidatingPolicy');
+    expect(validate.spec.matchConstraints.namespaceSelector).toEqual({ matchLabels: TENANT });
+    expect(validate.spec.variables.find((v: any) => v.name === 'queueName').expression).toContain(".orValue(\"pipelines\")");
+    expect(validate.spec.variables.find((v: any) => v.name === 'requested').expression).toContain('.or({"pipelines":["cpu","memory"],"releases":["cpu","memory"]}[?variables.queueName])');
   });
 });

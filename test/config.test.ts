@@ -19,6 +19,8 @@ function problem(change: (c: Record<string, any>) => void): ConfigError {
   throw new Error('the config was accepted');
 }
 
+const tenants = { namespaceSelector: { matchLabels: { 'ci.example.com/tenant': 'true' } }, queues: [{ name: 'pipelines', clusterQueue: 'pipelines' }] };
+
 describe('config', () => {
   it('has a schema that is valid JSON Schema', () => {
     const ajv = new Ajv({ strict: true });
@@ -68,11 +70,18 @@ describe('config', () => {
     ]);
   });
 
+  it('reads tenant namespaces, with their first queue as the default; a config may list no namespace then', () => {
+    const config = parseConfig({ ...defaultConfigObject(), namespaces: undefined, rules: undefined, clusterQueues: [(defaultConfigObject() as any).clusterQueues[0]], tenantNamespaces: tenants }, 'c.yaml');
+    expect(config.namespaces).toEqual([]);
+    expect(config.tenants).toEqual({ labels: { 'ci.example.com/tenant': 'true' }, queues: [{ name: 'pipelines', clusterQueue: 'pipelines' }], defaultQueue: 'pipelines' });
+  });
+
   it.each([
     ['unknown field', (c: any) => (c.namespace = []), '(top level)', 'unknown field "namespace"'],
     ['bad quantity', (c: any) => (c.clusterQueues[0].quota.cpu = 'lots'), 'clusterQueues[0].quota.cpu', 'not a resource quantity'],
     ['bad name', (c: any) => (c.namespaces[0].name = 'Team_A'), 'namespaces[0].name', 'not a valid name'],
-    ['missing field', (c: any) => delete c.namespaces, '(top level)', 'missing required field "namespaces"'],
+    ['missing field', (c: any) => delete c.clusterQueues, '(top level)', 'missing required field "clusterQueues"'],
+    ['no namespaces', (c: any) => delete c.namespaces, 'namespaces', 'no namespace is managed'],
     ['unknown ClusterQueue', (c: any) => (c.namespaces[1].queues[0].clusterQueue = 'nope'), 'namespaces[1].queues[0].clusterQueue', 'no ClusterQueue named "nope"'],
     ['quota without pipelineruns', (c: any) => delete c.clusterQueues[1].quota['tekton.dev/pipelineruns'], 'clusterQueues[1].quota', 'does not cover "tekton.dev/pipelineruns"'],
     ['quota without a default request', (c: any) => delete c.clusterQueues[0].quota.memory, 'clusterQueues[0].quota', 'does not cover "memory"'],
@@ -97,6 +106,14 @@ describe('config', () => {
     ['a rule matching an empty value', (c: any) => (c.rules[0].match.labels['pipelinesascode.tekton.dev/event-type'] = ['pull_request', '']), 'rules[0].match.labels.pipelinesascode.tekton.dev/event-type[1]', 'is empty'],
     ['a rule matching a number', (c: any) => (c.rules[1].match.annotations = { 'team.example/tier': 1 }), 'rules[1].match.annotations.team.example/tier', 'must be a string or a list of strings'],
     ['two rules of one name', (c: any) => (c.rules[1].name = 'pull-requests'), 'rules[1].name', 'listed twice'],
+    // Tenant namespaces.
+    ['a tenant selector with expressions', (c: any) => (c.tenantNamespaces = { ...tenants, namespaceSelector: { matchLabels: { t: 'x' }, matchExpressions: [] } }), 'tenantNamespaces.namespaceSelector', 'only matchLabels is supported'],
+    ['an unquoted tenant label value', (c: any) => (c.tenantNamespaces = { ...tenants, namespaceSelector: { matchLabels: { 'ci.example.com/tenant': true } } }), 'tenantNamespaces.namespaceSelector.matchLabels.ci.example.com/tenant', 'must be a string'],
+    ['a tenant label value that is none', (c: any) => (c.tenantNamespaces = { ...tenants, namespaceSelector: { matchLabels: { t: 'a b' } } }), 'tenantNamespaces.namespaceSelector.matchLabels.t', '"a b" is not a label value'],
+    ['a tenant selector that selects all', (c: any) => (c.tenantNamespaces = { ...tenants, namespaceSelector: { matchLabels: {} } }), 'tenantNamespaces.namespaceSelector.matchLabels', 'would select every namespace'],
+    ['a tenant queue of an unknown ClusterQueue', (c: any) => (c.tenantNamespaces = { ...tenants, queues: [{ name: 'pipelines', clusterQueue: 'nope' }] }), 'tenantNamespaces.queues[0].clusterQueue', 'no ClusterQueue named "nope"'],
+    ['a tenant default queue they lack', (c: any) => (c.tenantNamespaces = { ...tenants, defaultQueue: 'nightly' }), 'tenantNamespaces.defaultQueue', 'not one of the tenant queues'],
+    ['a rule sending runs to a queue the tenants lack', (c: any) => (c.tenantNamespaces = tenants) && (c.rules[2].match = {}) && (c.namespaces[1].queues.push({ name: 'releases', clusterQueue: 'releases' })), 'rules[2].set.queue', '"releases" is no queue of the tenant namespaces'],
     // Cohorts.
     ['a borrowing limit outside a cohort', (c: any) => (c.clusterQueues[0].borrowingLimit = { cpu: 2 }), 'clusterQueues[0].borrowingLimit', 'in a cohort, and this one has none'],
     ['reclaiming outside a cohort', (c: any) => (c.clusterQueues[0].reclaimWithinCohort = 'Any'), 'clusterQueues[0].reclaimWithinCohort', 'in a cohort, and this one has none'],

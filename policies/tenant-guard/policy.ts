@@ -3,6 +3,7 @@ import { CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPEL
 import type { TenantGuard } from '../../src/guard/model.js';
 import { DIALECTS } from '../../src/kyverno/dialect.js';
 import { mutatePipelineRun } from '../mutate-pipelinerun/policy.js';
+import { managedNamespaces } from '../triggers.js';
 
 /** The verb a subject must be granted to opt a run out of the queue (none by default). */
 export const OPT_OUT_PERMISSION = { group: 'tekton-kueue-policies.dev', resource: 'pipelineruns', verb: 'opt-out' } as const;
@@ -18,7 +19,7 @@ export function tenantGuard(config: Config): TenantGuard {
   const gate = mutatePipelineRun(config);
   return {
     name: 'tekton-kueue-policies-guard',
-    namespaces: config.namespaces.map((ns) => ns.name),
+    namespaces: managedNamespaces(config),
     identities: config.trustedIdentities,
     optOut: { label: config.optOut.label, permission: OPT_OUT_PERMISSION, clusterRole: OPT_OUT_ROLE },
     run: {

@@ -20,6 +20,17 @@ export interface NamespaceConfig {
   readonly defaultQueue: string;
 }
 
+/**
+ * Every namespace carrying all of `labels` is gated, and gets these LocalQueues while it carries
+ * them: namespaces a CI service makes per team, too many to list.
+ */
+export interface TenantNamespacesConfig {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly queues: readonly QueueConfig[];
+  /** LocalQueue used when a run has no `kueue.x-k8s.io/queue-name` label. */
+  readonly defaultQueue: string;
+}
+
 /** Kueue's `preemption.withinClusterQueue` policy. */
 export type Preemption = FromSchema<Fields['clusterQueues']['items']['properties']['preemption']>;
 
@@ -118,7 +129,10 @@ export interface Config {
   /** Requests of a run in a LocalQueue the bundle does not manage. */
   readonly fallbackRequests: ResourceList;
   readonly clusterQueues: readonly ClusterQueueConfig[];
+  /** Namespaces listed by name; the bundle creates them. */
   readonly namespaces: readonly NamespaceConfig[];
+  /** Namespaces chosen by label; the listed ones get the labels too. */
+  readonly tenants?: TenantNamespacesConfig;
   readonly priorities: readonly PriorityConfig[];
   readonly defaultPriority?: string;
   /** Routing rules, in order: the first that matches a run is its. */

@@ -3,7 +3,7 @@ import type { ErrorObject } from 'ajv';
 import type { FromSchema } from 'json-schema-to-ts';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
-import type { ClusterQueueConfig, CohortConfig, Config, NamespaceConfig, PriorityConfig, ResourceList, RuleConfig, Subject } from './config.js';
+import type { ClusterQueueConfig, CohortConfig, Config, NamespaceConfig, PriorityConfig, QueueConfig, ResourceList, RuleConfig, Subject, TenantNamespacesConfig } from './config.js';
 import { quantityValue } from './quantity.js';
 import { configSchema } from './schema.js';
 import { schemaValidator } from './validator.js';
@@ -64,6 +64,7 @@ function schemaError(file: string, error: ErrorObject): ConfigError {
   const field = segments.map((segment, i) => (/^\d+$/.test(segment) ? `[${segment}]` : `${i > 0 ? '.' : ''}${segment}`)).join('');
   const params = error.params as Record<string, unknown>;
   if (/^rules\[\d+\]\.match\.(labels|annotations|pipelineRef)\./.test(field)) return matchValueError(file, field, error);
+  if (field.startsWith('tenantNamespaces.namespaceSelector')) return selectorError(file, field, error);
   switch (error.keyword) {
     case 'additionalProperties':
       return new ConfigError(file, field, `unknown field "${String(params.additionalProperty)}"`, 'remove it or correct its spelling (see the config reference in README.md)');
@@ -96,6 +97,22 @@ function matchValueError(file: string, field: string, error: ErrorObject): Confi
   }
 }
 
+/** The tenant selector is labels a namespace must all carry, as Kubernetes writes label values. */
+function selectorError(file: string, field: string, error: ErrorObject): ConfigError {
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return new ConfigError(file, field, `has "${String((error.params as Record<string, unknown>).additionalProperty)}", and only matchLabels is supported`, 'select the tenant namespaces by labels they all carry, under matchLabels');
+    case 'type':
+      return new ConfigError(file, field, 'must be a string', 'quote the label value, such as "true"');
+    case 'pattern':
+      return new ConfigError(file, field, `"${String(error.data)}" is not a label value`, 'use at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit');
+    case 'minProperties':
+      return new ConfigError(file, field, 'is empty, which would select every namespace', 'give the labels that mark a tenant namespace');
+    default:
+      return schemaError(file, { ...error, instancePath: '' });
+  }
+}
+
 function quantities(list: Readonly<Record<string, string | number>>): ResourceList {
   return Object.fromEntries(Object.entries(list).map(([name, value]) => [name, String(value)]));
 }
@@ -123,26 +140,31 @@ function crossCheck(raw: RawConfig, file: string): Config {
   });
   unique(file, 'clusterQueues', clusterQueues.map((q) => q.name));
 
+  if (raw.namespaces === undefined && raw.tenantNamespaces === undefined) {
+    throw new ConfigError(file, 'namespaces', 'no namespace is managed', 'list namespaces under namespaces, or select them by label under tenantNamespaces');
+  }
   const known = new Set(clusterQueues.map((q) => q.name));
-  clusterQueues.forEach((queue, i) => {
-    if (!raw.namespaces.some((ns) => ns.queues.some((q) => q.clusterQueue === queue.name))) {
-      throw new ConfigError(file, `clusterQueues[${i}]`, `ClusterQueue "${queue.name}" is used by no namespace queue`, 'point a namespaces[].queues[] entry at it, or remove it');
-    }
-  });
-  const namespaces = raw.namespaces.map((ns, i) => {
-    unique(file, `namespaces[${i}].queues`, ns.queues.map((q) => q.name));
+  const queuesOf = (ns: { queues: readonly QueueConfig[]; defaultQueue?: string }, field: string) => {
+    unique(file, `${field}.queues`, ns.queues.map((q) => q.name));
     ns.queues.forEach((queue, j) => {
       if (!known.has(queue.clusterQueue)) {
-        throw new ConfigError(file, `namespaces[${i}].queues[${j}].clusterQueue`, `no ClusterQueue named "${queue.clusterQueue}"`, `name one of ${JSON.stringify([...known])} or add it under clusterQueues`);
+        throw new ConfigError(file, `${field}.queues[${j}].clusterQueue`, `no ClusterQueue named "${queue.clusterQueue}"`, `name one of ${JSON.stringify([...known])} or add it under clusterQueues`);
       }
     });
     const defaultQueue = ns.defaultQueue ?? ns.queues[0]!.name;
     if (!ns.queues.some((q) => q.name === defaultQueue)) {
-      throw new ConfigError(file, `namespaces[${i}].defaultQueue`, `"${defaultQueue}" is not one of this namespace's queues`, 'name one of its queues, or leave it out to use the first');
+      throw new ConfigError(file, `${field}.defaultQueue`, `"${defaultQueue}" is not one of ${field === 'tenantNamespaces' ? 'the tenant' : "this namespace's"} queues`, 'name one of its queues, or leave it out to use the first');
     }
-    return { name: ns.name, queues: ns.queues, defaultQueue };
-  });
+    return { queues: ns.queues, defaultQueue };
+  };
+  const namespaces = (raw.namespaces ?? []).map((ns, i) => ({ name: ns.name, ...queuesOf(ns, `namespaces[${i}]`) }));
   unique(file, 'namespaces', namespaces.map((ns) => ns.name));
+  const tenants = raw.tenantNamespaces && { labels: raw.tenantNamespaces.namespaceSelector.matchLabels, ...queuesOf(raw.tenantNamespaces, 'tenantNamespaces') };
+  clusterQueues.forEach((queue, i) => {
+    if (![...namespaces, ...(tenants ? [tenants] : [])].some((ns) => ns.queues.some((q) => q.clusterQueue === queue.name))) {
+      throw new ConfigError(file, `clusterQueues[${i}]`, `ClusterQueue "${queue.name}" is used by no namespace queue`, 'point a namespaces[].queues[] or tenantNamespaces.queues[] entry at it, or remove it');
+    }
+  });
 
   const priorities = raw.priorities ?? [];
   unique(file, 'priorities', priorities.map((p) => p.name));
@@ -150,7 +172,7 @@ function crossCheck(raw: RawConfig, file: string): Config {
     throw new ConfigError(file, 'defaultPriority', `no priority named "${raw.defaultPriority}"`, 'name one of the priorities, or leave it out');
   }
 
-  const rules = (raw.rules ?? []).map((rule, i) => ruleOf(rule, `rules[${i}]`, file, { namespaces, clusterQueues, priorities }));
+  const rules = (raw.rules ?? []).map((rule, i) => ruleOf(rule, `rules[${i}]`, file, { namespaces, tenants, clusterQueues, priorities }));
   unique(file, 'rules', rules.map((r) => r.name));
 
   return {
@@ -166,6 +188,7 @@ function crossCheck(raw: RawConfig, file: string): Config {
     fallbackRequests,
     clusterQueues,
     namespaces,
+    ...(tenants ? { tenants } : {}),
     priorities,
     defaultPriority: raw.defaultPriority,
     rules,
@@ -226,7 +249,7 @@ function ruleOf(
   rule: RawRule,
   field: string,
   file: string,
-  known: { namespaces: readonly NamespaceConfig[]; clusterQueues: readonly ClusterQueueConfig[]; priorities: readonly PriorityConfig[] },
+  known: { namespaces: readonly NamespaceConfig[]; tenants?: TenantNamespacesConfig; clusterQueues: readonly ClusterQueueConfig[]; priorities: readonly PriorityConfig[] },
 ): RuleConfig {
   const match = rule.match ?? {};
   (match.namespaces ?? []).forEach((name, j) => {
@@ -234,15 +257,19 @@ function ruleOf(
       throw new ConfigError(file, `${field}.match.namespaces[${j}]`, `"${name}" is not a managed namespace, so the rule would never apply there`, `name one of ${JSON.stringify(known.namespaces.map((ns) => ns.name))}`);
     }
   });
-  const scope = known.namespaces.filter((ns) => match.namespaces?.includes(ns.name) ?? true);
+  // Where the rule applies: the namespaces it names, or all, the tenant namespaces too.
+  const scope = [
+    ...known.namespaces.filter((ns) => match.namespaces?.includes(ns.name) ?? true).map((ns) => ({ where: `namespace ${ns.name}`, queues: ns.queues })),
+    ...(known.tenants && !match.namespaces ? [{ where: 'the tenant namespaces', queues: known.tenants.queues }] : []),
+  ];
   const { queue, priorityClass, requests } = rule.set;
   if (queue !== undefined) {
-    const without = scope.filter((ns) => !ns.queues.some((q) => q.name === queue)).map((ns) => ns.name);
+    const without = scope.filter((ns) => !ns.queues.some((q) => q.name === queue)).map((ns) => ns.where);
     if (without.length > 0) {
       throw new ConfigError(
         file,
         `${field}.set.queue`,
-        `"${queue}" is no queue of namespace ${without.join(', ')}, where the rule applies`,
+        `"${queue}" is no queue of ${without.join(', ')}, where the rule applies`,
         `limit the rule with match.namespaces to namespaces that have the queue, or add it to ${without.join(', ')}`,
       );
     }
@@ -266,7 +293,7 @@ function ruleOf(
           throw new ConfigError(
             file,
             `${field}.set.requests.${resource}`,
-            `is not covered by ClusterQueue ${clusterQueue.name} (queue ${q.name} of namespace ${ns.name}), so a run the rule sends there would be refused`,
+            `is not covered by ClusterQueue ${clusterQueue.name} (queue ${q.name} of ${ns.where}), so a run the rule sends there would be refused`,
             `add "${resource}" to that ClusterQueue's quota, or limit the rule with match.namespaces or set.queue`,
           );
         }

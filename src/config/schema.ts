@@ -28,6 +28,19 @@ const matchValue = { type: 'string', minLength: 1, pattern: '^[^*?]+$' } as cons
 const matchValues = {
   oneOf: [matchValue, { type: 'array', minItems: 1, items: matchValue }],
 } as const;
+/** A label value, as Kubernetes allows it. */
+const labelValue = { type: 'string', pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$', maxLength: 63 } as const;
+/** The LocalQueues of a namespace and the ClusterQueue each feeds. */
+const queues = {
+  type: 'array',
+  minItems: 1,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'clusterQueue'],
+    properties: { name: dnsLabel, clusterQueue: dnsLabel },
+  },
+} as const;
 const matchMap = { type: 'object', propertyNames: qualifiedName, additionalProperties: matchValues } as const;
 
 export const configSchema = {
@@ -35,7 +48,7 @@ export const configSchema = {
   title: 'tekton-kueue-policies config',
   type: 'object',
   additionalProperties: false,
-  required: ['clusterQueues', 'namespaces'],
+  required: ['clusterQueues'],
   properties: {
     strategy: { enum: ['customrun', 'pending', 'auto'], default: 'auto' },
     dialect: { enum: ['clusterpolicy', 'cel'], default: 'clusterpolicy' },
@@ -101,20 +114,24 @@ export const configSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'queues'],
-        properties: {
-          name: dnsLabel,
-          queues: {
-            type: 'array',
-            minItems: 1,
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['name', 'clusterQueue'],
-              properties: { name: dnsLabel, clusterQueue: dnsLabel },
-            },
+        properties: { name: dnsLabel, queues, defaultQueue: dnsLabel },
+      },
+    },
+    tenantNamespaces: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['namespaceSelector', 'queues'],
+      properties: {
+        namespaceSelector: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['matchLabels'],
+          properties: {
+            matchLabels: { type: 'object', minProperties: 1, propertyNames: qualifiedName, additionalProperties: labelValue },
           },
-          defaultQueue: dnsLabel,
         },
+        queues,
+        defaultQueue: dnsLabel,
       },
     },
     priorities: {

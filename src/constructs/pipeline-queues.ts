@@ -12,7 +12,8 @@ import {
   LocalQueue,
   ResourceFlavor,
 } from '../../imports/kueue-kueue.x-k8s.io.js';
-import type { ClusterQueueConfig, NamespaceConfig } from '../config/config.js';
+import type { ClusterQueueConfig, NamespaceConfig, TenantNamespacesConfig } from '../config/config.js';
+import { namespaceSelectorOf } from '../gate/names.js';
 
 /** Props of {@link PipelineQueues}. */
 export interface PipelineQueuesProps {
@@ -20,6 +21,12 @@ export interface PipelineQueuesProps {
   readonly clusterQueues: readonly ClusterQueueConfig[];
   /** Namespaces and the LocalQueues in each. */
   readonly namespaces: readonly NamespaceConfig[];
+  /**
+   * Namespaces chosen by label, and the LocalQueues each gets (made for them by the gate's
+   * generate-localqueues policy, not here). The listed namespaces must carry the labels too.
+   * @default - no namespace is chosen by label
+   */
+  readonly tenants?: Pick<TenantNamespacesConfig, 'labels' | 'queues'>;
   /**
    * Name of the ResourceFlavor every ClusterQueue's quota is given in.
    * @default 'default-flavor'
@@ -50,8 +57,10 @@ export class PipelineQueues extends Construct {
     this.flavor = new ResourceFlavor(this, 'flavor', { metadata: metadata(flavorName) });
 
     this.clusterQueues = props.clusterQueues.map((queue) => {
-      const users = props.namespaces.filter((ns) => ns.queues.some((q) => q.clusterQueue === queue.name)).map((ns) => ns.name);
-      if (users.length === 0) {
+      const feeds = (queues: readonly { clusterQueue: string }[]) => queues.some((q) => q.clusterQueue === queue.name);
+      const users = props.namespaces.filter((ns) => feeds(ns.queues)).map((ns) => ns.name);
+      const tenants = props.tenants && feeds(props.tenants.queues) ? props.tenants : undefined;
+      if (users.length === 0 && !tenants) {
         throw new Error(`PipelineQueues: ClusterQueue "${queue.name}" is used by no namespace; remove it or point a queue at it`);
       }
       const resources = Object.keys(queue.quota).sort();
@@ -63,11 +72,7 @@ export class PipelineQueues extends Construct {
           ...(queue.fairSharingWeight ? { fairSharing: { weight: ClusterQueueSpecFairSharingWeight.fromString(queue.fairSharingWeight) } } : {}),
           queueingStrategy: queue.queueingStrategy as ClusterQueueSpecQueueingStrategy,
           // Only the namespaces whose LocalQueues point here may use this quota.
-          namespaceSelector: {
-            matchExpressions: [
-              { key: 'kubernetes.io/metadata.name', operator: 'In', values: users },
-            ],
-          },
+          namespaceSelector: namespaceSelectorOf(tenants ? { labels: tenants.labels } : { names: users }) as never,
           preemption: {
             withinClusterQueue: queue.preemption as ClusterQueueSpecPreemptionWithinClusterQueue,
             ...(cohort

@@ -60,6 +60,10 @@ function grantsOf(step: GateStep): Grant[] {
       ];
     case 'requeue-workload':
       return [reports, triggers, { controller: 'background-controller', kind: step.trigger.kind, subresource: 'status', verbs: ['get', 'update'] }, ...readsOf(step.hold)];
+    case 'generate-queues':
+      // Kyverno checks these verbs before it takes a generate rule with synchronize; it lists what it
+      // generated to delete it when the trigger no longer matches.
+      return [reports, triggers, { controller: 'background-controller', kind: step.localQueue, verbs: ['create', 'delete', 'get', 'list', 'update'] }];
     case 'validate-run':
       // The LocalQueues of the run's namespace and the ClusterQueues, read while the run is admitted.
       return [

@@ -25,14 +25,17 @@ export type State =
   /** The run has not ended and its only child is the one of this pipeline task, its gate. */
   | { readonly atGate: string };
 
+/** Namespaces listed by name, or every namespace that carries all of `labels`. */
+export type Namespaces = { readonly names: readonly string[] } | { readonly labels: Readonly<Record<string, string>> };
+
 /** The admission requests that start a step. */
 export interface Trigger {
   readonly kind: ApiKind;
   /** Set when the step reacts to updates of the subresource (controllers write status there). */
   readonly subresource?: 'status';
   readonly operations: readonly Operation[];
-  /** Namespaces the step acts in. */
-  readonly namespaces: readonly string[];
+  /** Namespaces the step acts in; none for a cluster-scoped kind. */
+  readonly namespaces?: Namespaces;
   /** Only objects carrying all these labels start the step. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Only objects carrying none of these labels with these values start the step. */
@@ -171,6 +174,8 @@ export interface Sizing {
     readonly label: string;
     /** LocalQueue of a run without the label, per namespace. */
     readonly defaults: readonly { readonly namespace: string; readonly queue: string }[];
+    /** LocalQueue of a run without the label in a namespace not among `defaults` (one chosen by its labels). */
+    readonly tenantDefault?: string;
   };
   readonly priority: {
     /** Label of the run naming its WorkloadPriorityClass. */
@@ -184,7 +189,9 @@ export interface Sizing {
     readonly annotationPrefix: string;
     /** Requests of a run without request annotations, per LocalQueue; annotations override them one by one. */
     readonly defaults: readonly PerQueue<ResourceList>[];
-    /** Defaults of a run whose LocalQueue is not one of `defaults` (a queue the bundle does not manage). */
+    /** Requests of a run without request annotations in a namespace chosen by its labels, per LocalQueue name. */
+    readonly tenantDefaults?: readonly { readonly queue: string; readonly value: ResourceList }[];
+    /** Defaults of a run whose LocalQueue is none of the above (a queue the bundle does not manage). */
     readonly fallback: ResourceList;
     /** Requests every run makes whatever it asks for. */
     readonly fixed: ResourceList;
@@ -352,6 +359,16 @@ export interface RequeueWorkloadStep extends StepBase {
   readonly unreserved: { readonly quotaReservedReason: string; readonly admittedReason: string; readonly admittedMessage: string };
 }
 
+/**
+ * Give a namespace chosen by its labels (the trigger, a Namespace) its LocalQueues when it gets the
+ * labels, and take them away when it loses them.
+ */
+export interface GenerateQueuesStep extends StepBase {
+  readonly type: 'generate-queues';
+  readonly localQueue: ApiKind;
+  readonly queues: readonly { readonly name: string; readonly clusterQueue: string }[];
+}
+
 export type GateStep =
   | RouteRunStep
   | InsertGateStep
@@ -361,7 +378,8 @@ export type GateStep =
   | GenerateWorkloadStep
   | SetConditionStep
   | SetRunStatusStep
-  | RequeueWorkloadStep;
+  | RequeueWorkloadStep
+  | GenerateQueuesStep;
 
 /** One policy of the bundle: the steps of one stage of the flow, and what a reader needs to know. */
 export interface PolicyDefinition {

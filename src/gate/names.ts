@@ -1,6 +1,6 @@
 import { ClusterQueue, LocalQueue } from '../../imports/kueue-kueue.x-k8s.io.js';
 import { CustomRun, PipelineRun } from '../../imports/tekton-tekton.dev.js';
-import type { When } from './model.js';
+import type { Namespaces, When } from './model.js';
 
 /** An API kind as `apiVersion` + `kind`, the way manifests and Kyverno targets name it. */
 export interface ApiKind {
@@ -14,6 +14,7 @@ export const TASK_RUN: ApiKind = { apiVersion: PipelineRun.GVK.apiVersion, kind:
 export const WORKLOAD: ApiKind = { apiVersion: ClusterQueue.GVK.apiVersion, kind: 'Workload' };
 export const LOCAL_QUEUE: ApiKind = LocalQueue.GVK;
 export const CLUSTER_QUEUE: ApiKind = ClusterQueue.GVK;
+export const NAMESPACE: ApiKind = { apiVersion: 'v1', kind: 'Namespace' };
 
 /** Name of the pipeline task the gate inserts; also the CustomRun's `tekton.dev/pipelineTask` label. */
 export const GATE_TASK = 'kueue-gate';
@@ -79,4 +80,15 @@ export function apiPathOfAll(kind: ApiKind, namespace?: string): string {
 /** Path of an object of a namespaced `kind` on the API server. */
 export function apiPath(kind: ApiKind, namespace: string, name: string): string {
   return `${apiPathOfAll(kind, namespace)}/${name}`;
+}
+
+/** A Kubernetes label selector of namespaces: by name (the label every namespace has), or by their labels. */
+export type NamespaceSelector =
+  | { readonly matchExpressions: { readonly key: string; readonly operator: 'In'; readonly values: readonly string[] }[] }
+  | { readonly matchLabels: Readonly<Record<string, string>> };
+
+export function namespaceSelectorOf(namespaces: Namespaces): NamespaceSelector {
+  return 'names' in namespaces
+    ? { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: namespaces.names }] }
+    : { matchLabels: namespaces.labels };
 }

@@ -4,7 +4,7 @@
  * so it holds while Kyverno is down. The gate (src/gate/model.ts) holds runs back; the guard keeps
  * tenants from undoing that.
  */
-import type { LabelValue } from '../gate/model.js';
+import type { LabelValue, Namespaces } from '../gate/model.js';
 import type { ApiKind } from '../gate/names.js';
 
 /** A verb on a resource of an API group, as RBAC grants it and the API server's authorizer checks it. */
@@ -59,7 +59,7 @@ export interface GuardRules {
 export interface TenantGuard {
   /** Prefix of the policies' names. */
   readonly name: string;
-  readonly namespaces: readonly string[];
+  readonly namespaces: Namespaces;
   /** Usernames of the gate (Kyverno's background controller) and of Tekton's controller. */
   readonly identities: { readonly gate: readonly string[]; readonly tekton: readonly string[] };
   readonly optOut: { readonly label: string; readonly permission: Permission; readonly clusterRole: string };

@@ -3,7 +3,7 @@
  * CEL that the API server evaluates, with the request's user and an RBAC authorizer, and no webhook.
  * Only this file knows CEL for the guard; what it checks is in ./model.ts.
  */
-import { groupOf, resourceOf, type ApiKind } from '../gate/names.js';
+import { groupOf, namespaceSelectorOf, resourceOf, type ApiKind, type NamespaceSelector } from '../gate/names.js';
 import type { TenantGuard } from './model.js';
 
 /** A ValidatingAdmissionPolicy and its binding, as the API server takes them. */
@@ -30,7 +30,7 @@ export interface AdmissionPolicy {
     readonly spec: {
       readonly policyName: string;
       readonly validationActions: readonly ['Deny'];
-      readonly matchResources: { readonly namespaceSelector: { matchExpressions: { key: string; operator: 'In'; values: string[] }[] } };
+      readonly matchResources: { readonly namespaceSelector: NamespaceSelector };
     };
   };
 }
@@ -108,7 +108,7 @@ function admissionPolicy(
       spec: {
         policyName,
         validationActions: ['Deny'],
-        matchResources: { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...guard.namespaces] }] } },
+        matchResources: { namespaceSelector: namespaceSelectorOf(guard.namespaces) },
       },
     },
   };

@@ -10,7 +10,7 @@
 import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
 import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, RouteMatch, RouteRunStep, ValidateRunStep } from '../gate/model.js';
-import { type ApiKind, groupOf, resourceOf } from '../gate/names.js';
+import { type ApiKind, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
 import { celHasKey, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
@@ -39,9 +39,12 @@ function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]
   const kinds = new Set(steps.map(({ trigger }) => `${trigger.kind.apiVersion}/${trigger.kind.kind}`));
   if (kinds.size !== 1) throw new Error(`${definition.name}: the CEL dialect renders admission steps on one kind per policy`);
   const kind: ApiKind = steps[0]!.trigger.kind;
+  const namespaces = steps[0]!.trigger.namespaces;
   return {
     failurePolicy: definition.failurePolicy as never,
     matchConstraints: {
+      // Evaluated by the API server; namespaces listed by name are in the match conditions.
+      ...(namespaces && 'labels' in namespaces ? { namespaceSelector: namespaceSelectorOf(namespaces) as never } : {}),
       resourceRules: [
         {
           apiGroups: [groupOf(kind)],
@@ -218,12 +221,14 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
   const classes = step.priority.classes.map((c) => c.name);
   const queueApi = (kind: ApiKind, namespace: string) => `resource.List(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, ${namespace}).?items.orValue([])`;
   const keysOf = (resources: Readonly<Record<string, string>>) => celLiteral(Object.keys(resources));
+  const tenantDefaults = step.requests.tenantDefaults;
   const variables = [
     { name: 'labels', expression: 'object.metadata.?labels.orValue({})' },
     { name: 'annotations', expression: 'object.metadata.?annotations.orValue({})' },
     {
       name: 'queueName',
-      expression: `${celLiteral(step.queue.label)} in variables.labels ? variables.labels[${celLiteral(step.queue.label)}] : ${celLiteral(Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])))}[?object.metadata.namespace].orValue('')`,
+      // A namespace not listed is a tenant namespace: the policies match no other.
+      expression: `${celLiteral(step.queue.label)} in variables.labels ? variables.labels[${celLiteral(step.queue.label)}] : ${celLiteral(Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])))}[?object.metadata.namespace].orValue(${celLiteral(step.queue.tenantDefault ?? '')})`,
     },
     // Read with the request's own fields only: the queue a run names need not exist.
     { name: 'queues', expression: queueApi(step.localQueue, 'object.metadata.namespace') },
@@ -232,7 +237,8 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     {
       name: 'requested',
       expression:
-        `(${celLiteral(Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, Object.keys(d.value)])))}[?object.metadata.namespace + '/' + variables.queueName].orValue(${keysOf(step.requests.fallback)})` +
+        `(${celLiteral(Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, Object.keys(d.value)])))}[?object.metadata.namespace + '/' + variables.queueName]` +
+        `${tenantDefaults ? `.or(${celLiteral(Object.fromEntries(tenantDefaults.map((d) => [d.queue, Object.keys(d.value)])))}[?variables.queueName])` : ''}.orValue(${keysOf(step.requests.fallback)})` +
         ` + variables.annotations.filter(k, k.startsWith(${celLiteral(prefix)})).map(k, k.substring(${prefix.length})) + ${keysOf(step.requests.fixed)}).distinct()`,
     },
     {

@@ -37,17 +37,29 @@ export function celCondition(type: string, statuses: readonly string[]): string 
  * Kyverno. `reapplied`: Kyverno's periodic re-apply evaluates the step too, with no operation.
  */
 export function celStep(step: GateStep, reapplied: boolean): string {
+  if (step.type === 'generate-queues') return celLabelledOrUnlabelled(step.trigger);
   const terms = celTrigger(step.trigger, reapplied);
   if ('when' in step) terms.push(...celWhen(step.when, step.trigger.kind));
   if (step.type === 'requeue-workload') terms.push('(has(object.status) && has(object.status.admission))');
   return `(${terms.join(' && ')})`;
 }
 
+/**
+ * An object that has the trigger's labels, or had them before this update: an object that loses
+ * them must reach Kyverno too, which takes back what it generated for it. Kyverno's generation for
+ * existing objects evaluates the condition with no operation.
+ */
+function celLabelledOrUnlabelled(trigger: Trigger): string {
+  const labelled = (object: string) => Object.entries(trigger.labels ?? {}).map(([key, value]) => celHasValue(object, 'labels', key, value)).join(' && ');
+  return `(request.operation in ${celLiteral([...trigger.operations, ''])} && ((${labelled('object')}) || (request.operation == 'UPDATE' && ${labelled('oldObject')})))`;
+}
+
 function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
   const terms = [
     // No operation: Kyverno's periodic re-apply; the API server always sends one.
     `request.operation in ${celLiteral(reapplied ? [...trigger.operations, ''] : trigger.operations)}`,
-    `request.namespace in ${celLiteral(trigger.namespaces)}`,
+    // Namespaces chosen by label are matched by the policy's namespace selector: a match condition cannot see their labels.
+    ...(trigger.namespaces && 'names' in trigger.namespaces ? [`request.namespace in ${celLiteral(trigger.namespaces.names)}`] : []),
     ...Object.entries(trigger.labels ?? {}).map(([key, value]) => celHasValue('object', 'labels', key, value)),
     ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${celHasValue('object', 'labels', key, value)}`),
   ];

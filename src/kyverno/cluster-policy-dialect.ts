@@ -16,10 +16,12 @@ import type {
   Change,
   GateStep,
   GenerateWorkloadStep,
+  GenerateQueuesStep,
   Hold,
   HoldPendingStep,
   HoldUserReleaseStep,
   InsertGateStep,
+  Namespaces,
   OnCondition,
   PolicyDefinition,
   RequeueWorkloadStep,
@@ -105,6 +107,8 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
       return [setRunStatusRule(step)];
     case 'requeue-workload':
       return [requeueWorkloadRule(step)];
+    case 'generate-queues':
+      return generateQueuesRules(step);
   }
 }
 
@@ -134,7 +138,7 @@ function on(trigger: Trigger, { reapply = false } = {}): { match: ClusterPolicyS
             // A rule on the main resource alone never sees status updates, which controllers write to /status.
             kinds: trigger.subresource ? [kind, `${kind}/${trigger.subresource}`] : [kind],
             ...(reapply ? {} : { operations: [...trigger.operations] as never }),
-            namespaces: [...trigger.namespaces],
+            ...namespacesMatch(trigger.namespaces),
             ...(trigger.labels ? { selector: { matchLabels: { ...trigger.labels } } } : {}),
           },
         },
@@ -143,6 +147,12 @@ function on(trigger: Trigger, { reapply = false } = {}): { match: ClusterPolicyS
     ...(unless.length > 0 ? { exclude: { any: unless.map(([key, value]) => ({ resources: { selector: { matchLabels: { [key]: value } } } })) } } : {}),
     filters: [...(reapply ? [operation] : []), ...changePreconditions(trigger.change), ...statePreconditions(trigger.state)],
   };
+}
+
+/** Kyverno evaluates a ClusterPolicy's namespaceSelector itself, from its cache of the namespaces' labels. */
+function namespacesMatch(namespaces: Namespaces | undefined): { namespaces?: string[]; namespaceSelector?: { matchLabels: Record<string, string> } } {
+  if (!namespaces) return {};
+  return 'names' in namespaces ? { namespaces: [...namespaces.names] } : { namespaceSelector: { matchLabels: { ...namespaces.labels } } };
 }
 
 function changePreconditions(change: Change | undefined): Precondition[] {
@@ -508,6 +518,33 @@ function validateRunRules(step: ValidateRunStep): ClusterPolicySpecRules[] {
   ];
 }
 
+// --- generate-localqueues -----------------------------------------------------------------------
+
+/**
+ * One rule per LocalQueue. `synchronize`: Kyverno deletes what a rule generated when its trigger no
+ * longer matches (a namespace lost a label), and makes it again when someone deletes it.
+ * `generateExisting`: namespaces labelled before the policy get theirs when it is created.
+ */
+function generateQueuesRules(step: GenerateQueuesStep): ClusterPolicySpecRules[] {
+  // Without operations in the match: Kyverno generates for existing namespaces with no operation.
+  const { match, exclude, filters } = on(step.trigger, { reapply: true });
+  return step.queues.map((queue) => ({
+    name: `${step.rule}-${queue.name}`,
+    match,
+    ...(exclude ? { exclude } : {}),
+    preconditions: all(filters),
+    generate: {
+      apiVersion: step.localQueue.apiVersion,
+      kind: step.localQueue.kind,
+      name: queue.name,
+      namespace: variable(`${TRIGGER}.metadata.name`),
+      synchronize: true,
+      generateExisting: true,
+      data: { spec: { clusterQueue: queue.clusterQueue } },
+    },
+  }));
+}
+
 // --- generate-workload --------------------------------------------------------------------------
 
 const labels = `${TRIGGER}.metadata.labels`;
@@ -516,14 +553,22 @@ const labels = `${TRIGGER}.metadata.labels`;
 function queueAndRequests(step: Sizing): ClusterPolicySpecRulesContext[] {
   const prefix = step.requests.annotationPrefix;
   const requestAnnotations = `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)})]`;
+  // A namespace not listed is a tenant namespace: the policies match no other.
+  const { tenantDefault, tenantDefaults } = { ...step.queue, ...step.requests };
   return [
     { name: 'defaultQueues', variable: { value: Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])) } },
-    { name: 'queueName', variable: { jmesPath: `${labels}.${field(step.queue.label)} || lookup(defaultQueues, ${TRIGGER}.metadata.namespace)` } },
+    {
+      name: 'queueName',
+      variable: { jmesPath: `${labels}.${field(step.queue.label)} || lookup(defaultQueues, ${TRIGGER}.metadata.namespace)${tenantDefault ? ` || ${str(tenantDefault)}` : ''}` },
+    },
     { name: 'queueDefaults', variable: { value: Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, d.value])) } },
+    ...(tenantDefaults ? [{ name: 'tenantQueueDefaults', variable: { value: Object.fromEntries(tenantDefaults.map((d) => [d.queue, d.value])) } }] : []),
     {
       name: 'requests',
       variable: {
-        jmesPath: `merge(lookup(queueDefaults, join('/', [${TRIGGER}.metadata.namespace, queueName])) || ${literal(step.requests.fallback)}, object_from_lists(${requestAnnotations}[].trim_prefix(key, ${str(prefix)}), ${requestAnnotations}[].value), ${literal(step.requests.fixed)})`,
+        jmesPath:
+          `merge(lookup(queueDefaults, join('/', [${TRIGGER}.metadata.namespace, queueName]))${tenantDefaults ? ' || lookup(tenantQueueDefaults, queueName)' : ''} || ${literal(step.requests.fallback)}, ` +
+          `object_from_lists(${requestAnnotations}[].trim_prefix(key, ${str(prefix)}), ${requestAnnotations}[].value), ${literal(step.requests.fixed)})`,
       },
     },
   ];
