@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundle.js';
-import { parseConfig } from '../src/config/load.js';
+import { loadConfig, parseConfig } from '../src/config/load.js';
 import { renderFiles } from '../src/synth.js';
 import { crdFolders, yamlFiles } from '../src/validate/crd-schemas.js';
 import { defaultConfig, defaultConfigObject, root } from './helpers.js';
@@ -28,6 +28,15 @@ function projectForTheCli(): string {
     const policy = YAML.parse(readFileSync(join(root, 'dist', 'policies', file), 'utf8'));
     delete policy.spec.webhookConfiguration?.matchConditions;
     writeFileSync(join(copy, 'dist', 'policies', file), YAML.stringify(policy));
+  }
+  // The policies of a config choosing tenant namespaces by label (the shipped one lists them).
+  const tenants = renderFiles(buildBundle(loadConfig(join(root, 'policies', 'examples', 'multi-team-ci.yaml'))), APPLIED_COMPONENTS);
+  mkdirSync(join(copy, 'dist-tenants', 'policies'), { recursive: true });
+  for (const [path, text] of tenants) {
+    if (!path.startsWith('policies/') || path === 'policies/kustomization.yaml') continue;
+    const policy = YAML.parse(text);
+    delete policy.spec.webhookConfiguration?.matchConditions;
+    writeFileSync(join(copy, 'dist-tenants', path), YAML.stringify(policy));
   }
   return copy;
 }
@@ -107,8 +116,19 @@ describe('Kyverno CLI suites', () => {
     }
   });
 
-  it('cover every policy of the bundle', () => {
-    expect(suites.sort()).toEqual(gatePolicies(defaultConfig()).map((p) => p.name).sort());
+  it('cover every policy of the bundle, and of one with tenant namespaces', () => {
+    const tenants = loadConfig(join(root, 'policies', 'examples', 'multi-team-ci.yaml'));
+    expect(suites.sort()).toEqual([...new Set([...gatePolicies(defaultConfig()), ...gatePolicies(tenants)].map((p) => p.name))].sort());
+  });
+
+  it('generate-localqueues gives the labelled namespace its LocalQueues, and no other namespace any', () => {
+    const out = mkdtempSync(join(tmpdir(), 'tkp-localqueues-'));
+    const dir = join(policiesDir, 'generate-localqueues');
+    const { status, output } = kyverno('apply', join(copy, 'dist-tenants', 'policies', 'generate-localqueues.yaml'), '--resource', join(dir, 'test', 'resources.yaml'), '-o', out);
+    expect(status, output).toBe(0);
+    const generated = readdirSync(out).flatMap((f) => YAML.parseAllDocuments(readFileSync(join(out, f), 'utf8')).map((d) => d.toJS()).filter(Boolean));
+    const expected = ['localqueue-pipelines.yaml', 'localqueue-releases.yaml'].map((f) => YAML.parse(readFileSync(join(dir, 'test', f), 'utf8')));
+    expect(generated).toEqual(expected);
   });
 
   it.each(suites)('%s: every expected result holds, each skip for its reason', (suite) => {
@@ -219,7 +239,7 @@ const celFiles = new Map(
     .filter(([path]) => path.startsWith('policies/') && path !== 'policies/kustomization.yaml')
     .map(([path, text]) => [path.slice('policies/'.length, -'.yaml'.length), docsOf(text)]),
 );
-const celSuites = suites.filter((suite) => celFiles.get(suite)!.some((p) => p.kind !== 'ClusterPolicy'));
+const celSuites = suites.filter((suite) => celFiles.get(suite)?.some((p) => p.kind !== 'ClusterPolicy'));
 mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });
 for (const [name, policies] of celFiles) writeFileSync(join(copy, 'dist-cel', 'policies', `${name}.yaml`), policies.map((p) => YAML.stringify(p)).join('---\n'));
 

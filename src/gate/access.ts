@@ -61,9 +61,15 @@ function grantsOf(step: GateStep): Grant[] {
     case 'requeue-workload':
       return [reports, triggers, { controller: 'background-controller', kind: step.trigger.kind, subresource: 'status', verbs: ['get', 'update'] }, ...readsOf(step.hold)];
     case 'generate-queues':
-      // Kyverno checks these verbs before it takes a generate rule with synchronize; it lists what it
-      // generated to delete it when the trigger no longer matches.
-      return [reports, triggers, { controller: 'background-controller', kind: step.localQueue, verbs: ['create', 'delete', 'get', 'list', 'update'] }];
+      // Kyverno refuses a generate rule with synchronize unless both controllers have these verbs:
+      // the background controller makes, updates and deletes what it generated (listed by label when
+      // the trigger no longer matches); the admission controller reads it when it changes.
+      return [
+        reports,
+        triggers,
+        { controller: 'background-controller', kind: step.localQueue, verbs: ['create', 'delete', 'get', 'list', 'update'] },
+        { controller: 'admission-controller', kind: step.localQueue, verbs: ['get', 'list'] },
+      ];
     case 'validate-run':
       // The LocalQueues of the run's namespace and the ClusterQueues, read while the run is admitted.
       return [
