@@ -64,7 +64,7 @@ function schemaError(file: string, error: ErrorObject): ConfigError {
   const field = segments.map((segment, i) => (/^\d+$/.test(segment) ? `[${segment}]` : `${i > 0 ? '.' : ''}${segment}`)).join('');
   const params = error.params as Record<string, unknown>;
   if (/^rules\[\d+\]\.match\.(labels|annotations|pipelineRef)\./.test(field)) return matchValueError(file, field, error);
-  if (field.startsWith('tenantNamespaces.namespaceSelector')) return selectorError(file, field, error);
+  if (field.startsWith('tenantNamespaces.namespaceSelector') && ['additionalProperties', 'type', 'pattern', 'minProperties'].includes(error.keyword)) return selectorError(file, field, error);
   switch (error.keyword) {
     case 'additionalProperties':
       return new ConfigError(file, field, `unknown field "${String(params.additionalProperty)}"`, 'remove it or correct its spelling (see the config reference in README.md)');
@@ -106,10 +106,8 @@ function selectorError(file: string, field: string, error: ErrorObject): ConfigE
       return new ConfigError(file, field, 'must be a string', 'quote the label value, such as "true"');
     case 'pattern':
       return new ConfigError(file, field, `"${String(error.data)}" is not a label value`, 'use at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit');
-    case 'minProperties':
-      return new ConfigError(file, field, 'is empty, which would select every namespace', 'give the labels that mark a tenant namespace');
     default:
-      return schemaError(file, { ...error, instancePath: '' });
+      return new ConfigError(file, field, 'is empty, which would select every namespace', 'give the labels that mark a tenant namespace');
   }
 }
 
