@@ -522,8 +522,8 @@ function validateRunRules(step: ValidateRunStep): ClusterPolicySpecRules[] {
 
 /**
  * One rule per LocalQueue. `synchronize`: Kyverno deletes what a rule generated when its trigger no
- * longer matches (a namespace lost a label), and makes it again when someone deletes it.
- * `generateExisting`: namespaces labelled before the policy get theirs when it is created.
+ * longer matches (a namespace lost a label). `generateExisting`: namespaces labelled before the
+ * policy get theirs when it is created.
  */
 function generateQueuesRules(step: GenerateQueuesStep): ClusterPolicySpecRules[] {
   // Without operations in the match: Kyverno generates for existing namespaces with no operation.
