@@ -14,6 +14,9 @@ import { renderFiles } from '../src/synth.js';
 import { crdFolders, yamlFiles } from '../src/validate/crd-schemas.js';
 import { defaultConfig, defaultConfigObject, root } from './helpers.js';
 
+/** A config choosing tenant namespaces by label, whose generate-localqueues the suites run too. */
+const tenantExample = loadConfig(join(root, 'policies', 'examples', 'multi-team-ci.yaml'));
+
 /**
  * The suites run on a copy of the project in which dist/'s policies have no webhook match
  * conditions: the Kyverno v1.19 CLI crashes on any policy that has them (it checks the server's
@@ -23,22 +26,22 @@ import { defaultConfig, defaultConfigObject, root } from './helpers.js';
 function projectForTheCli(): string {
   const copy = mkdtempSync(join(tmpdir(), 'tkp-cli-'));
   cpSync(join(root, 'policies'), join(copy, 'policies'), { recursive: true });
-  mkdirSync(join(copy, 'dist', 'policies'), { recursive: true });
-  for (const file of readdirSync(join(root, 'dist', 'policies')).filter((f) => f !== 'kustomization.yaml')) {
-    const policy = YAML.parse(readFileSync(join(root, 'dist', 'policies', file), 'utf8'));
-    delete policy.spec.webhookConfiguration?.matchConditions;
-    writeFileSync(join(copy, 'dist', 'policies', file), YAML.stringify(policy));
-  }
+  const shipped = readdirSync(join(root, 'dist', 'policies')).map((file): [string, string] => [file, readFileSync(join(root, 'dist', 'policies', file), 'utf8')]);
+  writePolicies(join(copy, 'dist'), shipped);
   // The policies of a config choosing tenant namespaces by label (the shipped one lists them).
-  const tenants = renderFiles(buildBundle(loadConfig(join(root, 'policies', 'examples', 'multi-team-ci.yaml'))), APPLIED_COMPONENTS);
-  mkdirSync(join(copy, 'dist-tenants', 'policies'), { recursive: true });
-  for (const [path, text] of tenants) {
-    if (!path.startsWith('policies/') || path === 'policies/kustomization.yaml') continue;
+  const tenants = [...renderFiles(buildBundle(tenantExample), APPLIED_COMPONENTS)].filter(([path]) => path.startsWith('policies/')).map(([path, text]): [string, string] => [path.slice('policies/'.length), text]);
+  writePolicies(join(copy, 'dist-tenants'), tenants);
+  return copy;
+}
+
+/** Writes the policy files (name, YAML) into `<bundle>/policies/`, without their webhook match conditions. */
+function writePolicies(bundle: string, files: readonly [string, string][]): void {
+  mkdirSync(join(bundle, 'policies'), { recursive: true });
+  for (const [file, text] of files.filter(([file]) => file !== 'kustomization.yaml')) {
     const policy = YAML.parse(text);
     delete policy.spec.webhookConfiguration?.matchConditions;
-    writeFileSync(join(copy, 'dist-tenants', path), YAML.stringify(policy));
+    writeFileSync(join(bundle, 'policies', file), YAML.stringify(policy));
   }
-  return copy;
 }
 
 const copy = projectForTheCli();
@@ -117,8 +120,7 @@ describe('Kyverno CLI suites', () => {
   });
 
   it('cover every policy of the bundle, and of one with tenant namespaces', () => {
-    const tenants = loadConfig(join(root, 'policies', 'examples', 'multi-team-ci.yaml'));
-    expect(suites.sort()).toEqual([...new Set([...gatePolicies(defaultConfig()), ...gatePolicies(tenants)].map((p) => p.name))].sort());
+    expect(suites.sort()).toEqual([...new Set([...gatePolicies(defaultConfig()), ...gatePolicies(tenantExample)].map((p) => p.name))].sort());
   });
 
   it('generate-localqueues gives the labelled namespace its LocalQueues, and no other namespace any', () => {

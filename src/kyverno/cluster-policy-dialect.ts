@@ -554,7 +554,8 @@ function queueAndRequests(step: Sizing): ClusterPolicySpecRulesContext[] {
   const prefix = step.requests.annotationPrefix;
   const requestAnnotations = `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)})]`;
   // A namespace not listed is a tenant namespace: the policies match no other.
-  const { tenantDefault, tenantDefaults } = { ...step.queue, ...step.requests };
+  const { tenantDefault } = step.queue;
+  const { tenantDefaults } = step.requests;
   return [
     { name: 'defaultQueues', variable: { value: Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])) } },
     {
