@@ -4,6 +4,178 @@ import { Construct } from 'constructs';
 
 
 /**
+ * AdmissionCheck is the Schema for the admissionchecks API
+ *
+ * @schema AdmissionCheck
+ */
+export class AdmissionCheck extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "AdmissionCheck"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'kueue.x-k8s.io/v1beta2',
+    kind: 'AdmissionCheck',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "AdmissionCheck".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: AdmissionCheckProps = {}): any {
+    return {
+      ...AdmissionCheck.GVK,
+      ...toJson_AdmissionCheckProps(props),
+    };
+  }
+
+  /**
+   * Defines a "AdmissionCheck" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: AdmissionCheckProps = {}) {
+    super(scope, id, {
+      ...AdmissionCheck.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...AdmissionCheck.GVK,
+      ...toJson_AdmissionCheckProps(resolved),
+    };
+  }
+}
+
+/**
+ * AdmissionCheck is the Schema for the admissionchecks API
+ *
+ * @schema AdmissionCheck
+ */
+export interface AdmissionCheckProps {
+  /**
+   * @schema AdmissionCheck#metadata
+   */
+  readonly metadata?: ApiObjectMetadata;
+
+  /**
+   * spec is the specification of the AdmissionCheck.
+   *
+   * @schema AdmissionCheck#spec
+   */
+  readonly spec?: AdmissionCheckSpec;
+}
+
+/**
+ * Converts an object of type 'AdmissionCheckProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_AdmissionCheckProps(obj: AdmissionCheckProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': obj.metadata,
+    'spec': toJson_AdmissionCheckSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * spec is the specification of the AdmissionCheck.
+ *
+ * @schema AdmissionCheckSpec
+ */
+export interface AdmissionCheckSpec {
+  /**
+   * controllerName identifies the controller that processes the AdmissionCheck,
+   * not necessarily a Kubernetes Pod or Deployment name. Cannot be empty.
+   *
+   * @schema AdmissionCheckSpec#controllerName
+   */
+  readonly controllerName: string;
+
+  /**
+   * parameters identifies a configuration with additional parameters for the
+   * check.
+   *
+   * @schema AdmissionCheckSpec#parameters
+   */
+  readonly parameters?: AdmissionCheckSpecParameters;
+}
+
+/**
+ * Converts an object of type 'AdmissionCheckSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_AdmissionCheckSpec(obj: AdmissionCheckSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'controllerName': obj.controllerName,
+    'parameters': toJson_AdmissionCheckSpecParameters(obj.parameters),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * parameters identifies a configuration with additional parameters for the
+ * check.
+ *
+ * @schema AdmissionCheckSpecParameters
+ */
+export interface AdmissionCheckSpecParameters {
+  /**
+   * apiGroup is the group for the resource being referenced.
+   *
+   * @schema AdmissionCheckSpecParameters#apiGroup
+   */
+  readonly apiGroup: string;
+
+  /**
+   * kind is the type of the resource being referenced.
+   *
+   * @schema AdmissionCheckSpecParameters#kind
+   */
+  readonly kind: string;
+
+  /**
+   * name is the name of the resource being referenced.
+   *
+   * @schema AdmissionCheckSpecParameters#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'AdmissionCheckSpecParameters' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_AdmissionCheckSpecParameters(obj: AdmissionCheckSpecParameters | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'apiGroup': obj.apiGroup,
+    'kind': obj.kind,
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+
+/**
  * ClusterQueue is the Schema for the clusterQueue API.
  *
  * @schema ClusterQueue
@@ -1449,6 +1621,387 @@ export class LocalQueueSpecFairSharingWeight {
   }
   private constructor(public readonly value: number | string) {
   }
+}
+
+
+/**
+ * MultiKueueCluster is the Schema for the multikueue API
+ *
+ * @schema MultiKueueCluster
+ */
+export class MultiKueueCluster extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "MultiKueueCluster"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'kueue.x-k8s.io/v1beta2',
+    kind: 'MultiKueueCluster',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "MultiKueueCluster".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: MultiKueueClusterProps = {}): any {
+    return {
+      ...MultiKueueCluster.GVK,
+      ...toJson_MultiKueueClusterProps(props),
+    };
+  }
+
+  /**
+   * Defines a "MultiKueueCluster" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: MultiKueueClusterProps = {}) {
+    super(scope, id, {
+      ...MultiKueueCluster.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...MultiKueueCluster.GVK,
+      ...toJson_MultiKueueClusterProps(resolved),
+    };
+  }
+}
+
+/**
+ * MultiKueueCluster is the Schema for the multikueue API
+ *
+ * @schema MultiKueueCluster
+ */
+export interface MultiKueueClusterProps {
+  /**
+   * @schema MultiKueueCluster#metadata
+   */
+  readonly metadata?: ApiObjectMetadata;
+
+  /**
+   * spec is the specification of the MultiKueueCluster.
+   *
+   * @schema MultiKueueCluster#spec
+   */
+  readonly spec?: MultiKueueClusterSpec;
+}
+
+/**
+ * Converts an object of type 'MultiKueueClusterProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MultiKueueClusterProps(obj: MultiKueueClusterProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': obj.metadata,
+    'spec': toJson_MultiKueueClusterSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * spec is the specification of the MultiKueueCluster.
+ *
+ * @schema MultiKueueClusterSpec
+ */
+export interface MultiKueueClusterSpec {
+  /**
+   * clusterSource is the source to connect to the cluster.
+   *
+   * @schema MultiKueueClusterSpec#clusterSource
+   */
+  readonly clusterSource: MultiKueueClusterSpecClusterSource;
+}
+
+/**
+ * Converts an object of type 'MultiKueueClusterSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MultiKueueClusterSpec(obj: MultiKueueClusterSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'clusterSource': toJson_MultiKueueClusterSpecClusterSource(obj.clusterSource),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * clusterSource is the source to connect to the cluster.
+ *
+ * @schema MultiKueueClusterSpecClusterSource
+ */
+export interface MultiKueueClusterSpecClusterSource {
+  /**
+   * clusterProfileRef is the reference to the ClusterProfile object used to connect to the cluster.
+   *
+   * @schema MultiKueueClusterSpecClusterSource#clusterProfileRef
+   */
+  readonly clusterProfileRef?: MultiKueueClusterSpecClusterSourceClusterProfileRef;
+
+  /**
+   * kubeConfig is information on how to connect to the cluster.
+   *
+   * @schema MultiKueueClusterSpecClusterSource#kubeConfig
+   */
+  readonly kubeConfig?: MultiKueueClusterSpecClusterSourceKubeConfig;
+}
+
+/**
+ * Converts an object of type 'MultiKueueClusterSpecClusterSource' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MultiKueueClusterSpecClusterSource(obj: MultiKueueClusterSpecClusterSource | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'clusterProfileRef': toJson_MultiKueueClusterSpecClusterSourceClusterProfileRef(obj.clusterProfileRef),
+    'kubeConfig': toJson_MultiKueueClusterSpecClusterSourceKubeConfig(obj.kubeConfig),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * clusterProfileRef is the reference to the ClusterProfile object used to connect to the cluster.
+ *
+ * @schema MultiKueueClusterSpecClusterSourceClusterProfileRef
+ */
+export interface MultiKueueClusterSpecClusterSourceClusterProfileRef {
+  /**
+   * name of the ClusterProfile.
+   *
+   * @schema MultiKueueClusterSpecClusterSourceClusterProfileRef#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'MultiKueueClusterSpecClusterSourceClusterProfileRef' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MultiKueueClusterSpecClusterSourceClusterProfileRef(obj: MultiKueueClusterSpecClusterSourceClusterProfileRef | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * kubeConfig is information on how to connect to the cluster.
+ *
+ * @schema MultiKueueClusterSpecClusterSourceKubeConfig
+ */
+export interface MultiKueueClusterSpecClusterSourceKubeConfig {
+  /**
+   * location of the KubeConfig.
+   *
+   * If LocationType is Secret then Location is the name of the secret inside the namespace in
+   * which the kueue controller manager is running. The config should be stored in the "kubeconfig" key.
+   *
+   * @schema MultiKueueClusterSpecClusterSourceKubeConfig#location
+   */
+  readonly location: string;
+
+  /**
+   * locationType of the KubeConfig.
+   *
+   * @schema MultiKueueClusterSpecClusterSourceKubeConfig#locationType
+   */
+  readonly locationType?: MultiKueueClusterSpecClusterSourceKubeConfigLocationType;
+}
+
+/**
+ * Converts an object of type 'MultiKueueClusterSpecClusterSourceKubeConfig' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MultiKueueClusterSpecClusterSourceKubeConfig(obj: MultiKueueClusterSpecClusterSourceKubeConfig | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'location': obj.location,
+    'locationType': obj.locationType,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * locationType of the KubeConfig.
+ *
+ * @schema MultiKueueClusterSpecClusterSourceKubeConfigLocationType
+ */
+export enum MultiKueueClusterSpecClusterSourceKubeConfigLocationType {
+  /** Secret */
+  SECRET = "Secret",
+  /** Path */
+  PATH = "Path",
+}
+
+
+/**
+ * MultiKueueConfig is the Schema for the multikueue API
+ *
+ * @schema MultiKueueConfig
+ */
+export class MultiKueueConfig extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "MultiKueueConfig"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'kueue.x-k8s.io/v1beta2',
+    kind: 'MultiKueueConfig',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "MultiKueueConfig".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: MultiKueueConfigProps = {}): any {
+    return {
+      ...MultiKueueConfig.GVK,
+      ...toJson_MultiKueueConfigProps(props),
+    };
+  }
+
+  /**
+   * Defines a "MultiKueueConfig" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: MultiKueueConfigProps = {}) {
+    super(scope, id, {
+      ...MultiKueueConfig.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...MultiKueueConfig.GVK,
+      ...toJson_MultiKueueConfigProps(resolved),
+    };
+  }
+}
+
+/**
+ * MultiKueueConfig is the Schema for the multikueue API
+ *
+ * @schema MultiKueueConfig
+ */
+export interface MultiKueueConfigProps {
+  /**
+   * @schema MultiKueueConfig#metadata
+   */
+  readonly metadata?: ApiObjectMetadata;
+
+  /**
+   * spec is the specification of the MultiKueueConfig.
+   *
+   * @schema MultiKueueConfig#spec
+   */
+  readonly spec?: MultiKueueConfigSpec;
+}
+
+/**
+ * Converts an object of type 'MultiKueueConfigProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MultiKueueConfigProps(obj: MultiKueueConfigProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': obj.metadata,
+    'spec': toJson_MultiKueueConfigSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * spec is the specification of the MultiKueueConfig.
+ *
+ * @schema MultiKueueConfigSpec
+ */
+export interface MultiKueueConfigSpec {
+  /**
+   * clusters is a list of MultiKueueClusters names where the workloads from the ClusterQueue should be distributed.
+   * The order of the list is significant: the Incremental dispatcher nominates clusters
+   * following this order, so the most preferred clusters should be listed first.
+   *
+   * @schema MultiKueueConfigSpec#clusters
+   */
+  readonly clusters: string[];
+
+  /**
+   * quotaManagement specifies the management of ClusterQueue quotas
+   * in the manager cluster.
+   * Supported modes:
+   * - `Manual`: Quota automation is manual.
+   * - `Automated`: Quota automation is enabled (provided that the MultiKueueManagerQuotaAutomation feature gate is enabled).
+   * If unspecified, defaults to `Manual`.
+   *
+   * @schema MultiKueueConfigSpec#quotaManagement
+   */
+  readonly quotaManagement?: MultiKueueConfigSpecQuotaManagement;
+}
+
+/**
+ * Converts an object of type 'MultiKueueConfigSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MultiKueueConfigSpec(obj: MultiKueueConfigSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'clusters': obj.clusters?.map(y => y),
+    'quotaManagement': obj.quotaManagement,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * quotaManagement specifies the management of ClusterQueue quotas
+ * in the manager cluster.
+ * Supported modes:
+ * - `Manual`: Quota automation is manual.
+ * - `Automated`: Quota automation is enabled (provided that the MultiKueueManagerQuotaAutomation feature gate is enabled).
+ * If unspecified, defaults to `Manual`.
+ *
+ * @schema MultiKueueConfigSpecQuotaManagement
+ */
+export enum MultiKueueConfigSpecQuotaManagement {
+  /** Manual */
+  MANUAL = "Manual",
+  /** Automated */
+  AUTOMATED = "Automated",
 }
 
 

@@ -7,6 +7,8 @@ import { type Config, mechanismsOf } from '../src/config/config.js';
 import { GatePolicy } from '../src/constructs/gate-policy.js';
 import { KyvernoAccess } from '../src/constructs/kyverno-access.js';
 import { ManagedNamespaces } from '../src/constructs/managed-namespaces.js';
+import { MultiKueueDispatch } from '../src/constructs/multikueue-dispatch.js';
+import { MultiKueueWorkerAccess } from '../src/constructs/multikueue-worker-access.js';
 import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
 import { PriorityClasses } from '../src/constructs/priority-classes.js';
 import { OptOutRole } from '../src/constructs/opt-out-role.js';
@@ -14,6 +16,7 @@ import { SamplePipelineRun } from '../src/constructs/sample-pipeline-run.js';
 import { TenantGuard } from '../src/constructs/tenant-guard.js';
 import { requiredAccess } from '../src/gate/access.js';
 import type { PolicyDefinition } from '../src/gate/model.js';
+import { PIPELINE_RUN, WORKLOAD } from '../src/gate/names.js';
 import { BUNDLE_LABEL } from '../src/operate/bundle-dir.js';
 import { admitCustomRun } from './admit-customrun/policy.js';
 import { admitPipelineRun } from './admit-pipelinerun/policy.js';
@@ -51,8 +54,12 @@ export function gatePolicies(config: Config): PolicyDefinition[] {
 /** Charts that a GitOps tool applies; `samples` is for trying the gate out and stays apart. */
 export const APPLIED_COMPONENTS = ['namespaces', 'kueue', 'rbac', 'policies', 'guard'] as const;
 
+/** The AdmissionCheck (and MultiKueueConfig) of a MultiKueue manager's dispatching ClusterQueues. */
+export const MULTIKUEUE_CHECK = 'tekton-kueue-policies-multikueue';
+
 export function buildBundle(config: Config): App {
   const app = new App();
+  const { multiKueue } = config;
   const policies = gatePolicies(config);
 
   const namespaces = new Chart(app, 'namespaces');
@@ -64,15 +71,22 @@ export function buildBundle(config: Config): App {
     clusterQueues: config.clusterQueues,
     namespaces: config.namespaces,
     ...(config.tenants ? { tenants: config.tenants } : {}),
+    ...(multiKueue?.role === 'manager' ? { admissionCheck: { name: MULTIKUEUE_CHECK, clusterQueues: multiKueue.dispatching } } : {}),
     flavorName: config.resourceFlavor,
     labels: PART_OF,
   });
+  if (multiKueue?.role === 'manager') {
+    new MultiKueueDispatch(kueue, 'multikueue', { name: MULTIKUEUE_CHECK, workers: multiKueue.workers, labels: PART_OF });
+  }
   if (config.priorities.length > 0) {
     new PriorityClasses(kueue, 'priority-classes', { priorities: config.priorities, labels: PART_OF });
   }
 
   const rbac = new Chart(app, 'rbac');
   new KyvernoAccess(rbac, 'kyverno-access', { access: requiredAccess(policies), labels: PART_OF });
+  if (multiKueue?.role === 'worker') {
+    new MultiKueueWorkerAccess(rbac, 'multikueue-manager', { serviceAccount: multiKueue.manager, job: PIPELINE_RUN, workload: WORKLOAD, labels: PART_OF });
+  }
   new OptOutRole(rbac, 'opt-out', { permission: OPT_OUT_PERMISSION, name: OPT_OUT_ROLE, subjects: config.optOut.subjects, labels: PART_OF });
 
   const policyChart = new Chart(app, 'policies');

@@ -1,6 +1,6 @@
 import type { Config } from '../src/config/config.js';
-import type { Route, Sizing } from '../src/gate/model.js';
-import { MAX_EXEC_TIME_LABEL, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL } from '../src/gate/names.js';
+import type { Dispatch, Route, Sizing } from '../src/gate/model.js';
+import { MAX_EXEC_TIME_LABEL, MULTIKUEUE_CONTROLLER, PIPELINERUN_RESOURCE, PRIORITY_LABEL, QUEUE_LABEL } from '../src/gate/names.js';
 
 /** Queue, priority, requests and time limit of a run, as the config says to read them. */
 export function sizingOf(config: Config): Sizing {
@@ -24,6 +24,19 @@ export function sizingOf(config: Config): Sizing {
       fixed: { [PIPELINERUN_RESOURCE]: '1' },
     },
     maxExecutionTimeLabel: MAX_EXEC_TIME_LABEL,
+  };
+}
+
+/** Where a MultiKueue manager's gate marks runs for dispatch: in the LocalQueues that feed a dispatching ClusterQueue. */
+export function dispatchOf(config: Config): Dispatch | undefined {
+  if (config.multiKueue?.role !== 'manager') return undefined;
+  const dispatching = new Set(config.multiKueue.dispatching);
+  return {
+    rule: 'dispatch-to-worker',
+    managedBy: MULTIKUEUE_CONTROLLER,
+    queue: sizingOf(config).queue,
+    queues: config.namespaces.flatMap((ns) => ns.queues.filter((q) => dispatching.has(q.clusterQueue)).map((q) => ({ namespace: ns.name, queue: q.name }))),
+    tenantQueues: (config.tenants?.queues ?? []).filter((q) => dispatching.has(q.clusterQueue)).map((q) => q.name),
   };
 }
 

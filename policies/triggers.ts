@@ -1,6 +1,6 @@
 import { type Config, mechanismsOf } from '../src/config/config.js';
 import type { Hold, Namespaces, OnCondition, TargetName, Trigger } from '../src/gate/model.js';
-import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../src/gate/names.js';
+import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, PREBUILT_WORKLOAD_LABEL, WORKLOAD } from '../src/gate/names.js';
 
 /** How a run is held back: the two mechanisms the strategies combine. */
 export type Mechanism = 'customrun' | 'pending';
@@ -24,9 +24,22 @@ export function creationOf(kind: ApiKind, config: Config, labels?: Readonly<Reco
   return { kind, operations: ['CREATE'], namespaces: managedNamespaces(config), ...(labels ? { labels } : {}) };
 }
 
-/** Creation of a PipelineRun in the managed namespaces, unless opted out (which the tenant guard grants by RBAC). */
+/**
+ * Creation of a PipelineRun in the managed namespaces, unless opted out (which the tenant guard
+ * grants by RBAC), or, on a MultiKueue worker, a copy of a run the manager's gate held (which only
+ * the manager may create).
+ */
 export function runCreation(config: Config): Trigger {
-  return { ...creationOf(PIPELINE_RUN, config), unlessLabels: { [config.optOut.label]: 'true' } };
+  return {
+    ...creationOf(PIPELINE_RUN, config),
+    unlessLabels: { [config.optOut.label]: 'true' },
+    ...(config.multiKueue?.role === 'worker' ? { unlessLabelKeys: [PREBUILT_WORKLOAD_LABEL] } : {}),
+  };
+}
+
+/** Creation, on a MultiKueue worker, of the copy of a run the manager's gate held. */
+export function dispatchedRunCreation(config: Config): Trigger {
+  return { ...creationOf(PIPELINE_RUN, config), labelKeys: [PREBUILT_WORKLOAD_LABEL] };
 }
 
 /** A run the gate holds pending: created so, or released by its user and held by the gate then. */

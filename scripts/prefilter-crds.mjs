@@ -21,6 +21,9 @@ const groups = {
     ['kueue-v0.19.2/kueue.x-k8s.io_clusterqueues.yaml', 'v1beta2'],
     ['kueue-v0.19.2/kueue.x-k8s.io_localqueues.yaml', 'v1beta2'],
     ['kueue-v0.19.2/kueue.x-k8s.io_workloadpriorityclasses.yaml', 'v1beta2'],
+    ['kueue-v0.19.2/kueue.x-k8s.io_admissionchecks.yaml', 'v1beta2'],
+    ['kueue-v0.19.2/kueue.x-k8s.io_multikueueconfigs.yaml', 'v1beta2'],
+    ['kueue-v0.19.2/kueue.x-k8s.io_multikueueclusters.yaml', 'v1beta2'],
   ],
   tekton: [
     ['tekton-pipeline-v1.15.0/300-pipelinerun.yaml', 'v1'],

@@ -157,6 +157,21 @@ describe('Kyverno CLI suites', () => {
     expect(mutated).toEqual([YAML.parse(readFileSync(join(dir, 'patched-generate-name.yaml'), 'utf8'))]);
   });
 
+  // A manager marks the runs of its dispatching queues for MultiKueue; a worker lets the copies
+  // MultiKueue makes of them start, and gates its own runs.
+  it.each(['manager', 'worker'].flatMap((role) => ['clusterpolicy', 'cel'].map((dialect) => [role, dialect])))('mutate-pipelinerun of a MultiKueue %s (%s) as the example config makes it', (role, dialect) => {
+    const example = YAML.parse(readFileSync(join(root, 'policies', 'examples', `multikueue-${role}.yaml`), 'utf8'));
+    const files = renderFiles(buildBundle(parseConfig({ ...example, dialect }, `multikueue-${role}.yaml`)), APPLIED_COMPONENTS);
+    const bundle = mkdtempSync(join(tmpdir(), 'tkp-multikueue-'));
+    writePolicies(bundle, [['mutate-pipelinerun.yaml', files.get('policies/mutate-pipelinerun.yaml')!]]);
+    const dir = join(policiesDir, 'mutate-pipelinerun', 'test');
+    const out = join(bundle, 'out.yaml');
+    const { status, output } = kyverno('apply', join(bundle, 'policies', 'mutate-pipelinerun.yaml'), '--resource', join(dir, `multikueue-${role}.yaml`), '-o', out);
+    expect(status, output).toBe(0);
+    const docs = (file: string) => YAML.parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()).filter(Boolean);
+    expect(docs(out)).toEqual(docs(join(dir, `patched-multikueue-${role}.yaml`)));
+  });
+
   // `kyverno test` passes a generate result that generated nothing, so the suite's expected
   // Workloads are compared with what `kyverno apply` really generates.
   it('generate-workload makes exactly the Workloads its suite expects, and no other', () => {

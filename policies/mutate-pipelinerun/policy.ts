@@ -1,8 +1,8 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
-import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, ROUTED_BY, WORKLOAD } from '../../src/gate/names.js';
-import { routesOf } from '../sizing.js';
-import { runCreation, statusChangeOf } from '../triggers.js';
+import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PREBUILT_WORKLOAD_LABEL, ROUTED_BY, WORKLOAD } from '../../src/gate/names.js';
+import { dispatchOf, routesOf } from '../sizing.js';
+import { dispatchedRunCreation, runCreation, statusChangeOf } from '../triggers.js';
 
 /**
  * Step 1 of the flow: hold a new PipelineRun in a managed namespace back until Kueue admits it.
@@ -38,6 +38,10 @@ export function mutatePipelineRun(config: Config): PolicyDefinition {
       finallyWhen: { input: `$(tasks.${GATE_TASK}.status)`, operator: 'in', values: ['Succeeded'] },
     });
   }
+  if (config.multiKueue?.role === 'worker') {
+    steps.push({ type: 'release-dispatched', rule: 'release-dispatched-run', trigger: dispatchedRunCreation(config), pendingStatus: PENDING_STATUS, heldBy: HELD_BY_GATE });
+  }
+  const dispatch = dispatchOf(config);
   if (pending) {
     steps.push(
       {
@@ -49,6 +53,7 @@ export function mutatePipelineRun(config: Config): PolicyDefinition {
         heldBy: HELD_BY_GATE,
         gatedLabel: { key: GATED_LABEL, value: 'pending' },
         userPendingRule: 'label-user-pending',
+        ...(dispatch ? { dispatch } : {}),
       },
       {
         type: 'hold-user-release',
@@ -70,6 +75,10 @@ export function mutatePipelineRun(config: Config): PolicyDefinition {
       (pending
         ? `Creates ${customRun ? 'every other' : 'every'} PipelineRun with spec.status ${PENDING_STATUS} and the ${HELD_BY_GATE.key} annotation; a run created pending by its user is queued only once its user releases it, and then waits for Kueue. `
         : 'Runs that reference a Pipeline are left alone. ') +
+      (dispatch ? `A run in a LocalQueue of a ClusterQueue that dispatches to worker clusters gets spec.managedBy ${dispatch.managedBy}: Tekton leaves it alone here, and Kueue's MultiKueue runs a copy on a worker. ` : '') +
+      (config.multiKueue?.role === 'worker'
+        ? `A run Kueue's MultiKueue copied here (label ${PREBUILT_WORKLOAD_LABEL}) was held on its manager until its Workload was admitted here: its pending status is cleared, and the gate leaves it alone otherwise. `
+        : '') +
       `Runs labelled ${config.optOut.label}: "true" by a subject granted the opt-out are left alone.`,
     // Fail closed: while Kyverno is unreachable no run may start unqueued, nor be released by its user.
     failurePolicy: 'Fail',

@@ -1,5 +1,5 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
-import { CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, STOP_STATUS, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, PREBUILT_WORKLOAD_LABEL, STOP_STATUS, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import type { TenantGuard } from '../../src/guard/model.js';
 import { DIALECTS } from '../../src/kyverno/dialect.js';
 import { mutatePipelineRun } from '../mutate-pipelinerun/policy.js';
@@ -17,10 +17,14 @@ export const OPT_OUT_ROLE = 'tekton-kueue-policies:opt-out';
 export function tenantGuard(config: Config): TenantGuard {
   const { customRun, pending } = mechanismsOf(config.strategy);
   const gate = mutatePipelineRun(config);
+  const { multiKueue } = config;
   return {
     name: 'tekton-kueue-policies-guard',
     namespaces: managedNamespaces(config),
-    identities: config.trustedIdentities,
+    identities: {
+      ...config.trustedIdentities,
+      ...(multiKueue?.role === 'worker' ? { multiKueueManager: [`system:serviceaccount:${multiKueue.manager.namespace}:${multiKueue.manager.name}`] } : {}),
+    },
     optOut: { label: config.optOut.label, permission: OPT_OUT_PERMISSION, clusterRole: OPT_OUT_ROLE },
     run: {
       kind: PIPELINE_RUN,
@@ -33,6 +37,7 @@ export function tenantGuard(config: Config): TenantGuard {
       heldBy: HELD_BY_GATE,
       cancelStatus: 'Cancelled',
       finallyStatuses: ['CancelledRunFinally', STOP_STATUS],
+      ...(multiKueue?.role === 'worker' ? { prebuiltLabel: PREBUILT_WORKLOAD_LABEL } : {}),
     },
     gatePolicy: { resource: DIALECTS[config.dialect](gate)[0]!.kind.toLowerCase(), name: gate.name },
     taskRun: TASK_RUN,
@@ -47,6 +52,7 @@ export function tenantGuard(config: Config): TenantGuard {
       gateTaskKept: 'gate-task-kept',
       childrenByTekton: 'children-by-tekton',
       gateOpenedByGate: 'gate-opened-by-gate',
+      dispatchedByManager: 'dispatched-by-manager',
     },
   };
 }

@@ -118,6 +118,30 @@ export interface TrustedIdentities {
 /** Kyverno's policy language the gate is written in: `kyverno.io/v1` ClusterPolicy, or `policies.kyverno.io/v1` CEL policies. */
 export type DialectName = FromSchema<Fields['dialect']>;
 
+/** A worker cluster of a MultiKueue manager: its name, and the Secret in Kueue's namespace holding its kubeconfig (key `kubeconfig`). */
+export interface WorkerClusterConfig {
+  readonly name: string;
+  readonly kubeconfigSecret: string;
+}
+
+/**
+ * The cluster's part in Kueue's MultiKueue. A manager queues runs and has Kueue dispatch those of
+ * its dispatching ClusterQueues to a worker cluster with room; a worker runs the copies it gets,
+ * under the Workloads the manager's Kueue made for them.
+ */
+export type MultiKueueConfig =
+  | {
+      readonly role: 'manager';
+      readonly workers: readonly WorkerClusterConfig[];
+      /** ClusterQueues whose runs are dispatched to the workers. */
+      readonly dispatching: readonly string[];
+    }
+  | {
+      readonly role: 'worker';
+      /** The ServiceAccount the manager's Kueue acts as on this cluster (its kubeconfig's token is one of it). */
+      readonly manager: { readonly namespace: string; readonly name: string };
+    };
+
 /** The user config after defaults are applied and cross-references are checked. */
 export interface Config {
   readonly strategy: Strategy;
@@ -137,6 +161,8 @@ export interface Config {
   readonly defaultPriority?: string;
   /** Routing rules, in order: the first that matches a run is its. */
   readonly rules: readonly RuleConfig[];
+  /** The cluster's part in Kueue's MultiKueue; none: it runs what it queues. */
+  readonly multiKueue?: MultiKueueConfig;
   /** Emit the sample PipelineRuns under `samples/`. */
   readonly samples: boolean;
 }

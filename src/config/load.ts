@@ -3,7 +3,7 @@ import type { ErrorObject } from 'ajv';
 import type { FromSchema } from 'json-schema-to-ts';
 import YAML from 'yaml';
 import { PIPELINERUN_RESOURCE } from '../gate/names.js';
-import type { ClusterQueueConfig, CohortConfig, Config, NamespaceConfig, PriorityConfig, QueueConfig, ResourceList, RuleConfig, Subject, TenantNamespacesConfig } from './config.js';
+import type { ClusterQueueConfig, CohortConfig, Config, MultiKueueConfig, NamespaceConfig, PriorityConfig, QueueConfig, ResourceList, RuleConfig, Subject, TenantNamespacesConfig } from './config.js';
 import { quantityValue } from './quantity.js';
 import { configSchema } from './schema.js';
 import { schemaValidator } from './validator.js';
@@ -173,8 +173,11 @@ function crossCheck(raw: RawConfig, file: string): Config {
   const rules = (raw.rules ?? []).map((rule, i) => ruleOf(rule, `rules[${i}]`, file, { namespaces, tenants, clusterQueues, priorities }));
   unique(file, 'rules', rules.map((r) => r.name));
 
+  const strategy = raw.strategy ?? fields.strategy.default;
+  const multiKueue = raw.multiKueue && multiKueueOf(raw.multiKueue, strategy, clusterQueues, file);
+
   return {
-    strategy: raw.strategy ?? fields.strategy.default,
+    strategy,
     dialect: raw.dialect ?? fields.dialect.default,
     optOut: { label: raw.optOut?.label ?? fields.optOut.properties.label.default, subjects: optOutSubjects(raw.optOut?.subjects ?? [], file) },
     trustedIdentities: {
@@ -190,8 +193,47 @@ function crossCheck(raw: RawConfig, file: string): Config {
     priorities,
     defaultPriority: raw.defaultPriority,
     rules,
+    ...(multiKueue ? { multiKueue } : {}),
     samples: raw.samples ?? fields.samples.default,
   };
+}
+
+/** The ServiceAccount a worker's bundle makes for the manager's Kueue. */
+export const MULTIKUEUE_SERVICE_ACCOUNT = 'tekton-kueue-policies-multikueue';
+
+/**
+ * A manager names its workers and may limit dispatch to some ClusterQueues; a worker names nothing.
+ * Both hold runs by `spec.status` (strategy pending): a gate task would be copied to the worker with
+ * the run, and gate it a second time there.
+ */
+function multiKueueOf(raw: NonNullable<RawConfig['multiKueue']>, strategy: Config['strategy'], clusterQueues: readonly ClusterQueueConfig[], file: string): MultiKueueConfig {
+  const worksFor = raw.role === 'manager' ? 'dispatches' : 'runs copies of';
+  if (strategy === 'customrun' || (raw.role === 'manager' && strategy !== 'pending')) {
+    throw new ConfigError(
+      file,
+      'strategy',
+      `is ${strategy}, and a MultiKueue ${raw.role} ${worksFor} runs held by spec.status only: a gate task would travel with the run to the worker and gate it there again`,
+      raw.role === 'manager' ? 'set strategy: pending' : 'set strategy: pending or auto',
+    );
+  }
+  if (raw.role === 'worker') {
+    const managerOnly = (['workers', 'clusterQueues'] as const).find((field) => raw[field] !== undefined);
+    if (managerOnly) {
+      throw new ConfigError(file, `multiKueue.${managerOnly}`, 'is for a manager, and this cluster is a worker', `remove ${managerOnly}, or set role: manager`);
+    }
+    return { role: 'worker', manager: { namespace: raw.kueueNamespace ?? fields.multiKueue.properties.kueueNamespace.default, name: MULTIKUEUE_SERVICE_ACCOUNT } };
+  }
+  if (!raw.workers) {
+    throw new ConfigError(file, 'multiKueue.workers', 'a manager has no worker to dispatch to', 'list the worker clusters: name and kubeconfigSecret, a Secret in Kueue\'s namespace holding the kubeconfig');
+  }
+  unique(file, 'multiKueue.workers', raw.workers.map((w) => w.name));
+  const known = clusterQueues.map((q) => q.name);
+  (raw.clusterQueues ?? []).forEach((name, i) => {
+    if (!known.includes(name)) {
+      throw new ConfigError(file, `multiKueue.clusterQueues[${i}]`, `no ClusterQueue named "${name}"`, `name one of ${JSON.stringify(known)}, or leave clusterQueues out to dispatch from all`);
+    }
+  });
+  return { role: 'manager', workers: raw.workers, dispatching: raw.clusterQueues ?? known };
 }
 
 type RawClusterQueue = RawConfig['clusterQueues'][number];

@@ -181,6 +181,26 @@ export const configSchema = {
         },
       },
     },
+    multiKueue: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['role'],
+      properties: {
+        role: { enum: ['manager', 'worker'] },
+        workers: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'kubeconfigSecret'],
+            properties: { name: dnsLabel, kubeconfigSecret: dnsLabel },
+          },
+        },
+        clusterQueues: { type: 'array', minItems: 1, items: dnsLabel },
+        kueueNamespace: { ...dnsLabel, default: 'kueue-system' },
+      },
+    },
     samples: { type: 'boolean', default: true },
   },
 } as const;

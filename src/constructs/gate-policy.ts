@@ -85,5 +85,5 @@ export class GatePolicy extends Construct {
 
 /** The rule names of the model's steps (a step's own, and those of its parts), which every dialect keeps. */
 function ruleNames(definition: PolicyDefinition): string[] {
-  return definition.steps.flatMap((s) => [s.rule, ...('rules' in s ? Object.values(s.rules) : []), ...(s.type === 'hold-pending' ? [s.userPendingRule] : [])]);
+  return definition.steps.flatMap((s) => [s.rule, ...('rules' in s ? Object.values(s.rules) : []), ...(s.type === 'hold-pending' ? [s.userPendingRule, ...(s.dispatch ? [s.dispatch.rule] : [])] : [])]);
 }

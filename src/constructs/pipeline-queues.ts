@@ -28,6 +28,12 @@ export interface PipelineQueuesProps {
    */
   readonly tenants?: Pick<TenantNamespacesConfig, 'labels' | 'queues'>;
   /**
+   * An AdmissionCheck that the Workloads of these ClusterQueues must pass before they are admitted
+   * (MultiKueue's, which dispatches them to a worker cluster).
+   * @default - no ClusterQueue has admission checks
+   */
+  readonly admissionCheck?: { readonly name: string; readonly clusterQueues: readonly string[] };
+  /**
    * Name of the ResourceFlavor every ClusterQueue's quota is given in.
    * @default 'default-flavor'
    */
@@ -71,6 +77,7 @@ export class PipelineQueues extends Construct {
           ...(cohort ? { cohortName: cohort.name } : {}),
           ...(queue.fairSharingWeight ? { fairSharing: { weight: ClusterQueueSpecFairSharingWeight.fromString(queue.fairSharingWeight) } } : {}),
           queueingStrategy: queue.queueingStrategy as ClusterQueueSpecQueueingStrategy,
+          ...(props.admissionCheck?.clusterQueues.includes(queue.name) ? { admissionChecksStrategy: { admissionChecks: [{ name: props.admissionCheck.name }] } } : {}),
           // Only the namespaces whose LocalQueues point here may use this quota.
           namespaceSelector: namespaceSelectorOf(tenants ? { labels: tenants.labels } : { names: users }) as never,
           preemption: {

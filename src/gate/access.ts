@@ -32,6 +32,7 @@ function grantsOf(step: GateStep): Grant[] {
     case 'insert-gate':
     case 'hold-pending':
     case 'hold-user-release':
+    case 'release-dispatched':
       // Mutation at admission edits the request itself: no API access.
       return [reports];
     case 'generate-workload':

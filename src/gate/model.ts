@@ -40,6 +40,10 @@ export interface Trigger {
   readonly labels?: Readonly<Record<string, string>>;
   /** Only objects carrying none of these labels with these values start the step. */
   readonly unlessLabels?: Readonly<Record<string, string>>;
+  /** Only objects carrying each of these labels, whatever its value, start the step. */
+  readonly labelKeys?: readonly string[];
+  /** Only objects carrying none of these labels, whatever its value, start the step. */
+  readonly unlessLabelKeys?: readonly string[];
   /** On UPDATE, only this change starts the step. */
   readonly change?: Change;
   /** Only objects in this state start the step. */
@@ -148,6 +152,39 @@ export interface HoldPendingStep extends OnCreate {
    * its user releases it, which `HoldUserReleaseStep` turns into a hold of the gate's.
    */
   readonly userPendingRule: string;
+  /**
+   * Runs the step labels whose LocalQueue feeds a ClusterQueue that dispatches to worker clusters.
+   * @default no run is dispatched
+   */
+  readonly dispatch?: Dispatch;
+}
+
+/**
+ * Kueue's MultiKueue runs these runs on a worker cluster: they are marked for it at creation
+ * (`spec.managedBy` is immutable), so Tekton leaves them alone here and MultiKueue's adapter copies
+ * them, the mark removed, to the worker whose Kueue admits their Workload.
+ */
+export interface Dispatch {
+  readonly rule: string;
+  /** `spec.managedBy` of a dispatched run. */
+  readonly managedBy: string;
+  readonly queue: Sizing['queue'];
+  /** The dispatching LocalQueues of the listed namespaces. */
+  readonly queues: readonly { readonly namespace: string; readonly queue: string }[];
+  /** The dispatching LocalQueues of the namespaces chosen by label, by name. */
+  readonly tenantQueues: readonly string[];
+}
+
+/**
+ * A run MultiKueue copied here from the manager cluster (the trigger has MultiKueue's label naming
+ * the Workload it runs under, which this cluster's Kueue has admitted already): the gate held it
+ * on the manager until then, so it starts now. Only the manager's identity may create such a run
+ * (the tenant guard); the gate's other creation steps leave it alone.
+ */
+export interface ReleaseDispatchedStep extends StepBase {
+  readonly type: 'release-dispatched';
+  readonly pendingStatus: string;
+  readonly heldBy: LabelValue;
 }
 
 /**
@@ -371,6 +408,7 @@ export interface GenerateQueuesStep extends StepBase {
 
 export type GateStep =
   | RouteRunStep
+  | ReleaseDispatchedStep
   | InsertGateStep
   | HoldPendingStep
   | HoldUserReleaseStep

@@ -32,6 +32,12 @@ export interface GatedRun {
   readonly cancelStatus: string;
   /** `spec.status` values that stop a run but run its finally tasks. */
   readonly finallyStatuses: readonly string[];
+  /**
+   * MultiKueue's label naming the Workload a copy of a run from the manager cluster runs under: the
+   * gate leaves such a run alone, so only the manager may set it.
+   * @default - the cluster is no MultiKueue worker: the label means nothing to the gate
+   */
+  readonly prebuiltLabel?: string;
 }
 
 /** Names of the rules, which every refusal message starts with. */
@@ -54,14 +60,19 @@ export interface GuardRules {
   readonly childrenByTekton: string;
   /** Only the gate opens a gate CustomRun. */
   readonly gateOpenedByGate: string;
+  /** Only a MultiKueue manager creates a run under a Workload it made (a worker only). */
+  readonly dispatchedByManager: string;
 }
 
 export interface TenantGuard {
   /** Prefix of the policies' names. */
   readonly name: string;
   readonly namespaces: Namespaces;
-  /** Usernames of the gate (Kyverno's background controller) and of Tekton's controller. */
-  readonly identities: { readonly gate: readonly string[]; readonly tekton: readonly string[] };
+  /**
+   * Usernames of the gate (Kyverno's background controller), of Tekton's controller, and on a
+   * MultiKueue worker of the manager's Kueue, which creates there the runs the manager's gate held.
+   */
+  readonly identities: { readonly gate: readonly string[]; readonly tekton: readonly string[]; readonly multiKueueManager?: readonly string[] };
   readonly optOut: { readonly label: string; readonly permission: Permission; readonly clusterRole: string };
   readonly run: GatedRun;
   /** The Kyverno policy that gates a run at its creation: its name, and its resource as kubectl names it (`clusterpolicy`). */

@@ -131,7 +131,7 @@ export function renderAdmissionPolicies(guard: TenantGuard): AdmissionPolicy[] {
     guard,
     'pipelineruns',
     [{ kind: run.kind, operations: ['CREATE', 'UPDATE'] }],
-    guard.identities.gate,
+    [...guard.identities.gate, ...(guard.identities.multiKueueManager ?? [])],
     [
       { name: 'labels', expression: mapOf('object', 'labels') },
       { name: 'oldLabels', expression: mapOf('oldObject', 'labels') },
@@ -192,6 +192,17 @@ export function renderAdmissionPolicies(guard: TenantGuard): AdmissionPolicy[] {
         allows: `request.operation != 'UPDATE' || variables.oldGatedBy != 'customrun' || (${gated('variables.tasks', 'variables.finallyTasks')})`,
         says: `'PipelineRun ' + object.metadata.name + ' waits for its ${run.gateTask} task: its tasks and finally tasks must keep waiting for it. Leave them as they are.'`,
       },
+      ...(run.prebuiltLabel
+        ? [
+            {
+              name: rules.dispatchedByManager,
+              allows: `request.operation == 'CREATE' ? !(${q(run.prebuiltLabel)} in variables.labels) : ${valueOf('variables.labels', run.prebuiltLabel)} == ${valueOf('variables.oldLabels', run.prebuiltLabel)}`,
+              says:
+                `'label ${run.prebuiltLabel} is MultiKueue\'s: only the manager cluster\'s Kueue (${(guard.identities.multiKueueManager ?? []).join(', ')}) creates runs with it, under a Workload admitted here; ' + ` +
+                `${user} + ' may not set or change it. Remove the label: the run then waits in the Kueue queue.'`,
+            },
+          ]
+        : []),
     ],
   );
   const children = admissionPolicy(

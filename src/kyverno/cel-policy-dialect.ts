@@ -9,15 +9,15 @@
  */
 import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, RouteMatch, RouteRunStep, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, ReleaseDispatchedStep, RouteMatch, RouteRunStep, Sizing, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
 import { celHasKey, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
-type MutationStep = RouteRunStep | InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
+type MutationStep = ReleaseDispatchedStep | RouteRunStep | InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
 
 function isMutationStep(step: GateStep): step is MutationStep {
-  return step.type === 'route-run' || step.type === 'insert-gate' || step.type === 'hold-pending' || step.type === 'hold-user-release';
+  return ['release-dispatched', 'route-run', 'insert-gate', 'hold-pending', 'hold-user-release'].includes(step.type);
 }
 
 function isValidationStep(step: GateStep): step is ValidateRunStep {
@@ -74,6 +74,8 @@ function mutationsOf(step: MutationStep): MutatingPolicySpecMutations[] {
       return holdPendingMutations(step);
     case 'hold-user-release':
       return [holdUserReleaseMutation(step)];
+    case 'release-dispatched':
+      return [releaseDispatchedMutation(step)];
   }
 }
 
@@ -192,7 +194,36 @@ function holdPendingMutations(step: HoldPendingStep): MutatingPolicySpecMutation
     ),
     // Created pending by its user (the rule above has not just held it).
     rule(step.userPendingRule, [...trigger, `${celSpecStatus('object')} == ${celLiteral(step.pendingStatus)}`, `!${celHasValue('object', 'annotations', step.heldBy.key, step.heldBy.value)}`], setKey('labels', step.gatedLabel.key, step.gatedLabel.value)),
+    ...(step.dispatch ? [dispatchMutation(step, trigger)] : []),
   ];
+}
+
+/** Marks a run one of the rules above labelled, if its queue dispatches. */
+function dispatchMutation(step: HoldPendingStep, trigger: string[]): MutatingPolicySpecMutations {
+  const dispatch = step.dispatch!;
+  const defaults = celLiteral(Object.fromEntries(dispatch.queue.defaults.map((d) => [d.namespace, d.queue])));
+  const ns = 'object.metadata.namespace';
+  // A listed namespace's queue as `namespace/queue`, a tenant namespace's as `/queue`.
+  const queue = `(${ns} in ${defaults} ? ${ns} : '') + '/' + ${celQueueName(dispatch.queue, "object.metadata.?labels.orValue({})")}`;
+  const dispatching = celLiteral([...dispatch.queues.map((q) => `${q.namespace}/${q.queue}`), ...dispatch.tenantQueues.map((q) => `/${q}`)]);
+  return rule(dispatch.rule, [...trigger, celHasValue('object', 'labels', step.gatedLabel.key, step.gatedLabel.value), `${queue} in ${dispatching}`], `[${patch('add', '"/spec/managedBy"', celLiteral(dispatch.managedBy))}]`);
+}
+
+/**
+ * The LocalQueue of a run: its label (in the map `labels`), or its namespace's default. A namespace
+ * not listed is a tenant namespace: the policies match no other.
+ */
+function celQueueName(queue: Sizing['queue'], labels: string): string {
+  const defaults = celLiteral(Object.fromEntries(queue.defaults.map((d) => [d.namespace, d.queue])));
+  return `(${celLiteral(queue.label)} in ${labels} ? ${labels}[${celLiteral(queue.label)}] : ${defaults}[?object.metadata.namespace].orValue(${celLiteral(queue.tenantDefault ?? '')}))`;
+}
+
+function releaseDispatchedMutation(step: ReleaseDispatchedStep): MutatingPolicySpecMutations {
+  return rule(
+    step.rule,
+    [celStep(step, false), `${celSpecStatus('object')} == ${celLiteral(step.pendingStatus)}`, celHasValue('object', 'annotations', step.heldBy.key, step.heldBy.value)],
+    `[JSONPatch{op: "remove", path: "/spec/status"}]`,
+  );
 }
 
 function holdUserReleaseMutation(step: HoldUserReleaseStep): MutatingPolicySpecMutations {
@@ -227,8 +258,7 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     { name: 'annotations', expression: 'object.metadata.?annotations.orValue({})' },
     {
       name: 'queueName',
-      // A namespace not listed is a tenant namespace: the policies match no other.
-      expression: `${celLiteral(step.queue.label)} in variables.labels ? variables.labels[${celLiteral(step.queue.label)}] : ${celLiteral(Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])))}[?object.metadata.namespace].orValue(${celLiteral(step.queue.tenantDefault ?? '')})`,
+      expression: celQueueName(step.queue, 'variables.labels'),
     },
     // Read with the request's own fields only: the queue a run names need not exist.
     { name: 'queues', expression: queueApi(step.localQueue, 'object.metadata.namespace') },

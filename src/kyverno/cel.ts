@@ -62,6 +62,8 @@ function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
     ...(trigger.namespaces && 'names' in trigger.namespaces ? [`request.namespace in ${celLiteral(trigger.namespaces.names)}`] : []),
     ...Object.entries(trigger.labels ?? {}).map(([key, value]) => celHasValue('object', 'labels', key, value)),
     ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${celHasValue('object', 'labels', key, value)}`),
+    ...(trigger.labelKeys ?? []).map((key) => celHasKey('object', 'labels', key)),
+    ...(trigger.unlessLabelKeys ?? []).map((key) => `!${celHasKey('object', 'labels', key)}`),
   ];
   const change = trigger.change;
   if (change && 'specStatus' in change) {

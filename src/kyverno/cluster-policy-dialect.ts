@@ -24,6 +24,7 @@ import type {
   Namespaces,
   OnCondition,
   PolicyDefinition,
+  ReleaseDispatchedStep,
   RequeueWorkloadStep,
   RouteMatch,
   RouteRunStep,
@@ -97,6 +98,8 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
       return holdPendingRules(step);
     case 'hold-user-release':
       return [holdUserReleaseRule(step)];
+    case 'release-dispatched':
+      return [releaseDispatchedRule(step)];
     case 'validate-run':
       return validateRunRules(step);
     case 'generate-workload':
@@ -123,7 +126,10 @@ function rulesOf(step: GateStep): ClusterPolicySpecRules[] {
  */
 function on(trigger: Trigger, { reapply = false } = {}): { match: ClusterPolicySpecRulesMatch; exclude?: ClusterPolicySpecRulesExclude; filters: Precondition[] } {
   const kind = `${trigger.kind.apiVersion}/${trigger.kind.kind}`;
-  const unless = Object.entries(trigger.unlessLabels ?? {});
+  const unless = [
+    ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => ({ matchLabels: { [key]: value } })),
+    ...(trigger.unlessLabelKeys ?? []).map((key) => ({ matchExpressions: [{ key, operator: 'Exists' }] })),
+  ];
   const operation: Precondition = {
     key: variable("request.operation || ''"),
     operator: 'AnyIn',
@@ -139,14 +145,22 @@ function on(trigger: Trigger, { reapply = false } = {}): { match: ClusterPolicyS
             kinds: trigger.subresource ? [kind, `${kind}/${trigger.subresource}`] : [kind],
             ...(reapply ? {} : { operations: [...trigger.operations] as never }),
             ...namespacesMatch(trigger.namespaces),
-            ...(trigger.labels ? { selector: { matchLabels: { ...trigger.labels } } } : {}),
+            ...(trigger.labels || trigger.labelKeys ? { selector: selectorOf(trigger) } : {}),
           },
         },
       ],
     },
-    ...(unless.length > 0 ? { exclude: { any: unless.map(([key, value]) => ({ resources: { selector: { matchLabels: { [key]: value } } } })) } } : {}),
+    ...(unless.length > 0 ? { exclude: { any: unless.map((selector) => ({ resources: { selector: selector as never } })) } } : {}),
     filters: [...(reapply ? [operation] : []), ...changePreconditions(trigger.change), ...statePreconditions(trigger.state)],
   };
+}
+
+/** The labels, and the label keys, the trigger must carry. */
+function selectorOf(trigger: Trigger) {
+  return {
+    ...(trigger.labels ? { matchLabels: { ...trigger.labels } } : {}),
+    ...(trigger.labelKeys ? { matchExpressions: trigger.labelKeys.map((key) => ({ key, operator: 'Exists' })) } : {}),
+  } as never;
 }
 
 /** Kyverno evaluates a ClusterPolicy's namespaceSelector itself, from its cache of the namespaces' labels. */
@@ -396,7 +410,43 @@ function holdPendingRules(step: HoldPendingStep): ClusterPolicySpecRules[] {
       preconditions: all([...conditions, { key: variable(runStatus), operator: 'Equals', value: step.pendingStatus, message: 'the run was not created pending' }]),
       mutate: { patchesJson6902: jsonPatch([gatedLabel]) },
     },
+    ...(step.dispatch ? [dispatchRule(step, common)] : []),
   ];
+}
+
+/** Marks a run one of the rules above labelled, if its queue dispatches (they have set the label it is read after). */
+function dispatchRule(step: HoldPendingStep, common: Pick<ClusterPolicySpecRules, 'match' | 'exclude'>): ClusterPolicySpecRules {
+  const dispatch = step.dispatch!;
+  return {
+    name: dispatch.rule,
+    ...common,
+    context: queueContext(dispatch.queue),
+    preconditions: all([
+      { key: variable(label(TRIGGER, step.gatedLabel.key)), operator: 'Equals', value: step.gatedLabel.value, message: 'the gate did not label the run' },
+      {
+        // A listed namespace's queue as `namespace/queue`, a tenant namespace's as `/queue`.
+        key: variable(`join('/', [lookup(defaultQueues, ${TRIGGER}.metadata.namespace) && ${TRIGGER}.metadata.namespace || '', queueName])`),
+        operator: 'AnyIn',
+        value: [...dispatch.queues.map((q) => `${q.namespace}/${q.queue}`), ...dispatch.tenantQueues.map((q) => `/${q}`)],
+        message: 'the run\'s queue does not dispatch to worker clusters',
+      },
+    ]),
+    mutate: { patchesJson6902: jsonPatch([{ op: 'add', path: '/spec/managedBy', value: dispatch.managedBy }]) },
+  };
+}
+
+function releaseDispatchedRule(step: ReleaseDispatchedStep): ClusterPolicySpecRules {
+  const { match, exclude } = on(step.trigger);
+  return {
+    name: step.rule,
+    match,
+    ...(exclude ? { exclude } : {}),
+    preconditions: all([
+      { key: variable(runStatus), operator: 'Equals', value: step.pendingStatus, message: `the run is not ${step.pendingStatus}` },
+      { key: variable(`${TRIGGER}.metadata.annotations.${field(step.heldBy.key)} || ''`), operator: 'Equals', value: step.heldBy.value, message: 'the gate did not make the run pending' },
+    ]),
+    mutate: { patchesJson6902: jsonPatch([{ op: 'remove', path: '/spec/status' }]) },
+  };
 }
 
 function holdUserReleaseRule(step: HoldUserReleaseStep): ClusterPolicySpecRules {
@@ -550,18 +600,23 @@ function generateQueuesRules(step: GenerateQueuesStep): ClusterPolicySpecRules[]
 const labels = `${TRIGGER}.metadata.labels`;
 
 /** The run's queue and its requests as generate-workload makes them, for the rules that need them. */
+/** `defaultQueues` (per listed namespace) and `queueName`, the LocalQueue of the run; a namespace not listed is a tenant namespace (the policies match no other). */
+function queueContext(queue: Sizing['queue']): ClusterPolicySpecRulesContext[] {
+  return [
+    { name: 'defaultQueues', variable: { value: Object.fromEntries(queue.defaults.map((d) => [d.namespace, d.queue])) } },
+    {
+      name: 'queueName',
+      variable: { jmesPath: `${labels}.${field(queue.label)} || lookup(defaultQueues, ${TRIGGER}.metadata.namespace)${queue.tenantDefault ? ` || ${str(queue.tenantDefault)}` : ''}` },
+    },
+  ];
+}
+
 function queueAndRequests(step: Sizing): ClusterPolicySpecRulesContext[] {
   const prefix = step.requests.annotationPrefix;
   const requestAnnotations = `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)})]`;
-  // A namespace not listed is a tenant namespace: the policies match no other.
-  const { tenantDefault } = step.queue;
   const { tenantDefaults } = step.requests;
   return [
-    { name: 'defaultQueues', variable: { value: Object.fromEntries(step.queue.defaults.map((d) => [d.namespace, d.queue])) } },
-    {
-      name: 'queueName',
-      variable: { jmesPath: `${labels}.${field(step.queue.label)} || lookup(defaultQueues, ${TRIGGER}.metadata.namespace)${tenantDefault ? ` || ${str(tenantDefault)}` : ''}` },
-    },
+    ...queueContext(step.queue),
     { name: 'queueDefaults', variable: { value: Object.fromEntries(step.requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, d.value])) } },
     ...(tenantDefaults ? [{ name: 'tenantQueueDefaults', variable: { value: Object.fromEntries(tenantDefaults.map((d) => [d.queue, d.value])) } }] : []),
     {
