@@ -54,6 +54,9 @@ export function gatePolicies(config: Config): PolicyDefinition[] {
 /** Charts that a GitOps tool applies; `samples` is for trying the gate out and stays apart. */
 export const APPLIED_COMPONENTS = ['namespaces', 'kueue', 'rbac', 'policies', 'guard'] as const;
 
+/** The job kind of Kueue's one integration on by default, which a MultiKueue manager watches on its workers. */
+const BATCH_JOB = { apiVersion: 'batch/v1', kind: 'Job' };
+
 /** The AdmissionCheck (and MultiKueueConfig) of a MultiKueue manager's dispatching ClusterQueues. */
 export const MULTIKUEUE_CHECK = 'tekton-kueue-policies-multikueue';
 
@@ -85,7 +88,7 @@ export function buildBundle(config: Config): App {
   const rbac = new Chart(app, 'rbac');
   new KyvernoAccess(rbac, 'kyverno-access', { access: requiredAccess(policies), labels: PART_OF });
   if (multiKueue?.role === 'worker') {
-    new MultiKueueWorkerAccess(rbac, 'multikueue-manager', { serviceAccount: multiKueue.manager, job: PIPELINE_RUN, workload: WORKLOAD, labels: PART_OF });
+    new MultiKueueWorkerAccess(rbac, 'multikueue-manager', { serviceAccount: multiKueue.manager, job: PIPELINE_RUN, workload: WORKLOAD, watched: [BATCH_JOB], labels: PART_OF });
   }
   new OptOutRole(rbac, 'opt-out', { permission: OPT_OUT_PERMISSION, name: OPT_OUT_ROLE, subjects: config.optOut.subjects, labels: PART_OF });
 

@@ -1,6 +1,6 @@
 import { type Config, mechanismsOf } from '../src/config/config.js';
 import type { Hold, Namespaces, OnCondition, TargetName, Trigger } from '../src/gate/model.js';
-import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, PREBUILT_WORKLOAD_LABEL, WORKLOAD } from '../src/gate/names.js';
+import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../src/gate/names.js';
 
 /** How a run is held back: the two mechanisms the strategies combine. */
 export type Mechanism = 'customrun' | 'pending';
@@ -33,13 +33,13 @@ export function runCreation(config: Config): Trigger {
   return {
     ...creationOf(PIPELINE_RUN, config),
     unlessLabels: { [config.optOut.label]: 'true' },
-    ...(config.multiKueue?.role === 'worker' ? { unlessLabelKeys: [PREBUILT_WORKLOAD_LABEL] } : {}),
+    ...(config.multiKueue?.role === 'worker' ? { unlessLabelKeys: [MULTIKUEUE_ORIGIN_LABEL] } : {}),
   };
 }
 
 /** Creation, on a MultiKueue worker, of the copy of a run the manager's gate held. */
 export function dispatchedRunCreation(config: Config): Trigger {
-  return { ...creationOf(PIPELINE_RUN, config), labelKeys: [PREBUILT_WORKLOAD_LABEL] };
+  return { ...creationOf(PIPELINE_RUN, config), labelKeys: [MULTIKUEUE_ORIGIN_LABEL] };
 }
 
 /** A run the gate holds pending: created so, or released by its user and held by the gate then. */
@@ -89,11 +89,19 @@ export function workloadOfRun(mechanism: Mechanism): { readonly kind: ApiKind; r
   return { kind: WORKLOAD, name: mechanism === 'customrun' ? { from: 'child', pipelineTask: GATE_TASK } : { from: 'self' } };
 }
 
-/** What holds the run of a gate Workload back, seen from the Workload (its owner, or its run label). */
-export function holdOfWorkload(mechanism: Mechanism): Hold {
+/**
+ * What holds the run of a gate Workload back, seen from the Workload (its owner, or its run label);
+ * on a MultiKueue manager, a run dispatched to a worker is held here all along.
+ */
+export function holdOfWorkload(mechanism: Mechanism, config: Config): Hold {
   return mechanism === 'customrun'
     ? { by: 'gate', gate: { kind: CUSTOM_RUN, name: { from: 'owner' } } }
-    : { by: 'pending', run: { kind: PIPELINE_RUN, name: { from: 'label', key: PIPELINE_RUN_LABEL } }, pendingStatus: PENDING_STATUS };
+    : {
+        by: 'pending',
+        run: { kind: PIPELINE_RUN, name: { from: 'label', key: PIPELINE_RUN_LABEL } },
+        pendingStatus: PENDING_STATUS,
+        ...(config.multiKueue?.role === 'manager' ? { dispatchedBy: MULTIKUEUE_CONTROLLER } : {}),
+      };
 }
 
 /** An update of a gated-pending run changing its `spec.status` so (the user's release of a run they created pending). */

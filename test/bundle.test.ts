@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundle.js';
-import { parseConfig } from '../src/config/load.js';
+import { loadConfig, parseConfig } from '../src/config/load.js';
 import { requiredAccess } from '../src/gate/access.js';
 import { renderFiles } from '../src/synth.js';
 import { defaultConfig, defaultConfigObject, readTree, root } from './helpers.js';
@@ -348,5 +348,62 @@ describe('tenant namespaces (chosen by label)', () => {
     expect(validate.spec.matchConstraints.namespaceSelector).toEqual({ matchLabels: TENANT });
     expect(validate.spec.variables.find((v: any) => v.name === 'queueName').expression).toContain(".orValue(\"pipelines\")");
     expect(validate.spec.variables.find((v: any) => v.name === 'requested').expression).toContain('.or({"pipelines":["cpu","memory"],"releases":["cpu","memory"]}[?variables.queueName])');
+  });
+});
+
+describe('MultiKueue', () => {
+  const bundleOf = (role: 'manager' | 'worker') => {
+    const config = loadConfig(join(root, 'policies', 'examples', `multikueue-${role}.yaml`));
+    const files = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
+    return { config, docs: (path: string) => YAML.parseAllDocuments(files.get(path)!).map((d) => d.toJS()) };
+  };
+
+  it('a manager dispatches through an AdmissionCheck of MultiKueue that its dispatching ClusterQueues require, to the workers of the config', () => {
+    const { docs } = bundleOf('manager');
+    const objects = docs('kueue/multikueue.yaml').map((o) => `${o.kind} ${o.metadata.name}`);
+    expect(objects).toEqual(['MultiKueueCluster worker-1', 'MultiKueueCluster worker-2', 'MultiKueueConfig tekton-kueue-policies-multikueue', 'AdmissionCheck tekton-kueue-policies-multikueue']);
+    const [cluster] = docs('kueue/multikueue.yaml');
+    expect(cluster.spec.clusterSource.kubeConfig).toEqual({ locationType: 'Secret', location: 'worker-1-kubeconfig' });
+    const check = docs('kueue/multikueue.yaml')[3];
+    expect(check.spec).toEqual({ controllerName: 'kueue.x-k8s.io/multikueue', parameters: { apiGroup: 'kueue.x-k8s.io', kind: 'MultiKueueConfig', name: 'tekton-kueue-policies-multikueue' } });
+    const checks = docs('kueue/queues.yaml').filter((o) => o.kind === 'ClusterQueue').map((cq) => [cq.metadata.name, cq.spec.admissionChecksStrategy?.admissionChecks]);
+    expect(checks).toEqual([['shared', [{ name: 'tekton-kueue-policies-multikueue' }]], ['nightly', undefined]]);
+  });
+
+  it('a manager marks the runs of its dispatching queues, and counts them as held when Kueue evicts their Workloads (they never run there)', () => {
+    const { docs } = bundleOf('manager');
+    const rule = docs('policies/mutate-pipelinerun.yaml')[0].spec.rules.find((r: any) => r.name === 'dispatch-to-worker');
+    expect(rule.preconditions.all[1].value).toEqual(['team-a-ci/pipelines']);
+    expect(rule.mutate.patchesJson6902).toContain('path: /spec/managedBy');
+    const held = (policy: string, name: string) => docs(`policies/${policy}.yaml`)[0].spec.rules[0].mutate.targets[0].context.find((c: any) => c.name === name);
+    expect(held('requeue-workload', 'runStatus').apiCall.jmesPath).toBe("spec.managedBy == 'kueue.x-k8s.io/multikueue' && 'PipelineRunPending' || spec.status || ''");
+    expect(held('evict-pipelinerun', 'holdState').variable.jmesPath).toMatch(/^\(target\.spec\.managedBy == 'kueue\.x-k8s\.io\/multikueue' && 'PipelineRunPending' \|\| target\.spec\.status/);
+  });
+
+  it("a worker gives the manager's ServiceAccount what MultiKueue does there, trusts it with runs, and keeps MultiKueue's label its own", () => {
+    const { docs } = bundleOf('worker');
+    const [account, role, binding] = docs('rbac/multikueue-manager.yaml');
+    expect(account.metadata).toMatchObject({ name: 'tekton-kueue-policies-multikueue', namespace: 'kueue-system' });
+    expect(role.rules.map((r: any) => `${r.apiGroups[0]}/${r.resources[0]}: ${r.verbs.join(',')}`)).toEqual([
+      'kueue.x-k8s.io/workloads: create,delete,get,list,watch,patch,update',
+      'kueue.x-k8s.io/workloads/status: get,patch,update',
+      'tekton.dev/pipelineruns: create,delete,get,list,watch',
+      'tekton.dev/pipelineruns/status: get',
+      'batch/jobs: list,watch',
+    ]);
+    expect(binding.subjects).toEqual([{ apiGroup: '', kind: 'ServiceAccount', name: 'tekton-kueue-policies-multikueue', namespace: 'kueue-system' }]);
+    const runs = docs('guard/tenant-guard.yaml').find((o) => o.metadata.name === 'tekton-kueue-policies-guard-pipelineruns' && o.kind === 'ValidatingAdmissionPolicy');
+    expect(runs.spec.matchConditions[0].expression).toContain('system:serviceaccount:kueue-system:tekton-kueue-policies-multikueue');
+    expect(runs.spec.validations[0].messageExpression).toContain('(dispatched-by-manager)');
+    // The copies MultiKueue makes are left alone by every step at a run's creation but the one that releases them.
+    const mutate = docs('policies/mutate-pipelinerun.yaml')[0].spec.rules;
+    expect(mutate.map((r: any) => [r.name, r.exclude?.any.some((e: any) => e.resources.selector.matchExpressions?.[0].key === 'kueue.x-k8s.io/multikueue-origin') ?? false])).toEqual([
+      ['release-dispatched-run', false],
+      ['hold-pending', true],
+      ['label-user-pending', true],
+      ['hold-user-release', false],
+    ]);
+    const generate = docs('policies/generate-workload.yaml')[0].spec.rules.find((r: any) => r.name === 'workload-for-pipelinerun');
+    expect(generate.exclude.any.map((e: any) => e.resources.selector.matchExpressions?.[0].key)).toContain('kueue.x-k8s.io/multikueue-origin');
   });
 });

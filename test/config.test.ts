@@ -20,6 +20,8 @@ function problem(change: (c: Record<string, any>) => void): ConfigError {
 }
 
 const tenants = { namespaceSelector: { matchLabels: { 'ci.example.com/tenant': 'true' } }, queues: [{ name: 'pipelines', clusterQueue: 'pipelines' }] };
+/** A worker cluster of a MultiKueue manager. */
+const worker = { name: 'worker-1', kubeconfigSecret: 'worker-1-kubeconfig' };
 
 describe('config', () => {
   it('has a schema that is valid JSON Schema', () => {
@@ -122,6 +124,15 @@ describe('config', () => {
     ['lending more than the quota', (c: any) => Object.assign(c.clusterQueues[0], { cohort: 'ci', lendingLimit: { memory: '17Gi' } }), 'clusterQueues[0].lendingLimit.memory', 'lends 17Gi, more than the quota of 16Gi'],
     ['preempting to borrow without reclaiming', (c: any) => Object.assign(c.clusterQueues[0], { cohort: 'ci', borrowWithinCohort: 'LowerPriority' }), 'clusterQueues[0].borrowWithinCohort', 'which Kueue refuses'],
     ['an unknown queueing strategy', (c: any) => (c.clusterQueues[0].queueingStrategy = 'LIFO'), 'clusterQueues[0].queueingStrategy', 'must be one of'],
+    // MultiKueue.
+    ['a MultiKueue role that is none', (c: any) => (c.multiKueue = { role: 'hub' }), 'multiKueue.role', 'must be one of'],
+    ['a manager without workers', (c: any) => Object.assign(c, { strategy: 'pending', multiKueue: { role: 'manager' } }), 'multiKueue.workers', 'no worker to dispatch to'],
+    ['a manager that gates with a gate task', (c: any) => (c.multiKueue = { role: 'manager', workers: [worker] }), 'strategy', 'a gate task would travel with the run'],
+    ['a worker that gates only with a gate task', (c: any) => Object.assign(c, { strategy: 'customrun', multiKueue: { role: 'worker' } }), 'strategy', 'needs the steps of strategy pending'],
+    ['a worker with workers', (c: any) => (c.multiKueue = { role: 'worker', workers: [worker] }), 'multiKueue.workers', 'is for a manager'],
+    ['a dispatching ClusterQueue that does not exist', (c: any) => Object.assign(c, { strategy: 'pending', multiKueue: { role: 'manager', workers: [worker], clusterQueues: ['nope'] } }), 'multiKueue.clusterQueues[0]', 'no ClusterQueue named "nope"'],
+    ['two workers of one name', (c: any) => Object.assign(c, { strategy: 'pending', multiKueue: { role: 'manager', workers: [worker, worker] } }), 'multiKueue.workers[1].name', 'listed twice'],
+    ['a worker without its Secret', (c: any) => Object.assign(c, { strategy: 'pending', multiKueue: { role: 'manager', workers: [{ name: 'w1' }] } }), 'multiKueue.workers[0]', 'missing required field "kubeconfigSecret"'],
   ])('names file, field and fix: %s', (_, change, field, text) => {
     const err = problem(change);
     expect(err.file).toBe('my.yaml');

@@ -24,7 +24,7 @@ export function evictPipelineRun(config: Config): PolicyDefinition {
       trigger: statusUpdatesOf(WORKLOAD, config, mechanism),
       when: { condition: 'Evicted', statuses: ['True'] },
       target: { kind: PIPELINE_RUN, name: { from: 'label', key: PIPELINE_RUN_LABEL } },
-      change: { type: 'stop', stopStatus: STOP_STATUS, hold: holdOfWorkload(mechanism) },
+      change: { type: 'stop', stopStatus: STOP_STATUS, hold: holdOfWorkload(mechanism, config) },
     })),
   };
 }

@@ -1,6 +1,6 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
-import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PREBUILT_WORKLOAD_LABEL, ROUTED_BY, WORKLOAD } from '../../src/gate/names.js';
+import { GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, MULTIKUEUE_ORIGIN_LABEL, ROUTED_BY, WORKLOAD } from '../../src/gate/names.js';
 import { dispatchOf, routesOf } from '../sizing.js';
 import { dispatchedRunCreation, runCreation, statusChangeOf } from '../triggers.js';
 
@@ -77,7 +77,7 @@ export function mutatePipelineRun(config: Config): PolicyDefinition {
         : 'Runs that reference a Pipeline are left alone. ') +
       (dispatch ? `A run in a LocalQueue of a ClusterQueue that dispatches to worker clusters gets spec.managedBy ${dispatch.managedBy}: Tekton leaves it alone here, and Kueue's MultiKueue runs a copy on a worker. ` : '') +
       (config.multiKueue?.role === 'worker'
-        ? `A run Kueue's MultiKueue copied here (label ${PREBUILT_WORKLOAD_LABEL}) was held on its manager until its Workload was admitted here: its pending status is cleared, and the gate leaves it alone otherwise. `
+        ? `A run Kueue's MultiKueue copied here (label ${MULTIKUEUE_ORIGIN_LABEL}) was held on its manager until its Workload was admitted here: its pending status is cleared, and the gate leaves it alone otherwise. `
         : '') +
       `Runs labelled ${config.optOut.label}: "true" by a subject granted the opt-out are left alone.`,
     // Fail closed: while Kyverno is unreachable no run may start unqueued, nor be released by its user.

@@ -24,7 +24,7 @@ export function requeueWorkload(config: Config): PolicyDefinition {
       rule: `requeue-held-${mechanism}-workload`,
       trigger: statusUpdatesOf(WORKLOAD, config, mechanism),
       when: { condition: 'Evicted', statuses: ['True'] },
-      hold: holdOfWorkload(mechanism),
+      hold: holdOfWorkload(mechanism, config),
       requeueAtOnce: REQUEUE_AT_ONCE,
       unreserved: { quotaReservedReason: 'Pending', admittedReason: 'NoReservation', admittedMessage: 'The workload has no reservation' },
     })),

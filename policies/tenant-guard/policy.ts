@@ -1,5 +1,5 @@
 import { type Config, mechanismsOf } from '../../src/config/config.js';
-import { CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, PREBUILT_WORKLOAD_LABEL, STOP_STATUS, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, PENDING_STATUS, PIPELINE_RUN, MULTIKUEUE_ORIGIN_LABEL, STOP_STATUS, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import type { TenantGuard } from '../../src/guard/model.js';
 import { DIALECTS } from '../../src/kyverno/dialect.js';
 import { mutatePipelineRun } from '../mutate-pipelinerun/policy.js';
@@ -37,7 +37,7 @@ export function tenantGuard(config: Config): TenantGuard {
       heldBy: HELD_BY_GATE,
       cancelStatus: 'Cancelled',
       finallyStatuses: ['CancelledRunFinally', STOP_STATUS],
-      ...(multiKueue?.role === 'worker' ? { prebuiltLabel: PREBUILT_WORKLOAD_LABEL } : {}),
+      ...(multiKueue?.role === 'worker' ? { dispatchedLabel: MULTIKUEUE_ORIGIN_LABEL } : {}),
     },
     gatePolicy: { resource: DIALECTS[config.dialect](gate)[0]!.kind.toLowerCase(), name: gate.name },
     taskRun: TASK_RUN,

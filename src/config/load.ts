@@ -207,14 +207,11 @@ export const MULTIKUEUE_SERVICE_ACCOUNT = 'tekton-kueue-policies-multikueue';
  * the run, and gate it a second time there.
  */
 function multiKueueOf(raw: NonNullable<RawConfig['multiKueue']>, strategy: Config['strategy'], clusterQueues: readonly ClusterQueueConfig[], file: string): MultiKueueConfig {
-  const worksFor = raw.role === 'manager' ? 'dispatches' : 'runs copies of';
-  if (strategy === 'customrun' || (raw.role === 'manager' && strategy !== 'pending')) {
-    throw new ConfigError(
-      file,
-      'strategy',
-      `is ${strategy}, and a MultiKueue ${raw.role} ${worksFor} runs held by spec.status only: a gate task would travel with the run to the worker and gate it there again`,
-      raw.role === 'manager' ? 'set strategy: pending' : 'set strategy: pending or auto',
-    );
+  if (raw.role === 'manager' && strategy !== 'pending') {
+    throw new ConfigError(file, 'strategy', `is ${strategy}, and a MultiKueue manager holds the runs it dispatches by spec.status only: a gate task would travel with the run to the worker and gate it there again`, 'set strategy: pending');
+  }
+  if (raw.role === 'worker' && strategy === 'customrun') {
+    throw new ConfigError(file, 'strategy', 'is customrun, and a MultiKueue worker needs the steps of strategy pending: the runs it gets were held by spec.status on their manager', 'set strategy: pending or auto');
   }
   if (raw.role === 'worker') {
     const managerOnly = (['workers', 'clusterQueues'] as const).find((field) => raw[field] !== undefined);

@@ -30,17 +30,21 @@ const matchValues = {
 } as const;
 /** A label value, as Kubernetes allows it. */
 const labelValue = { type: 'string', pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$', maxLength: 63 } as const;
+/** A non-empty list of named entries, each naming an object of another kind in `ref`. */
+function namedRefs<Ref extends string>(ref: Ref) {
+  return {
+    type: 'array',
+    minItems: 1,
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', ref] as const,
+      properties: { name: dnsLabel, ...({ [ref]: dnsLabel } as { readonly [key in Ref]: typeof dnsLabel }) },
+    },
+  } as const;
+}
 /** The LocalQueues of a namespace and the ClusterQueue each feeds. */
-const queues = {
-  type: 'array',
-  minItems: 1,
-  items: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['name', 'clusterQueue'],
-    properties: { name: dnsLabel, clusterQueue: dnsLabel },
-  },
-} as const;
+const queues = namedRefs('clusterQueue');
 const matchMap = { type: 'object', propertyNames: qualifiedName, additionalProperties: matchValues } as const;
 
 export const configSchema = {
@@ -187,16 +191,7 @@ export const configSchema = {
       required: ['role'],
       properties: {
         role: { enum: ['manager', 'worker'] },
-        workers: {
-          type: 'array',
-          minItems: 1,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'kubeconfigSecret'],
-            properties: { name: dnsLabel, kubeconfigSecret: dnsLabel },
-          },
-        },
+        workers: namedRefs('kubeconfigSecret'),
         clusterQueues: { type: 'array', minItems: 1, items: dnsLabel },
         kueueNamespace: { ...dnsLabel, default: 'kueue-system' },
       },

@@ -10,6 +10,13 @@ export interface MultiKueueWorkerAccessProps {
   readonly job: ApiKind;
   readonly workload: ApiKind;
   /**
+   * Kinds the manager's Kueue watches on every worker whether or not it dispatches them: those of
+   * the job integrations it has on (Kueue's default: batch/Job). Without the watch, the manager
+   * takes the worker for unreachable.
+   * @default - none
+   */
+  readonly watched?: readonly ApiKind[];
+  /**
    * Labels of every object.
    * @default - none
    */
@@ -19,7 +26,7 @@ export interface MultiKueueWorkerAccessProps {
 /**
  * The identity a MultiKueue manager acts as on a worker cluster, and what it may do there: create,
  * watch and delete the Workloads and the copies of the jobs it dispatches, update a Workload's
- * status, read a job's. A token of this ServiceAccount goes in the kubeconfig of the manager's Secret.
+ * status, read a job's, and watch the kinds of Kueue's other job integrations. A token of this ServiceAccount goes in the kubeconfig of the manager's Secret.
  */
 export class MultiKueueWorkerAccess extends Construct {
   readonly serviceAccount: ServiceAccount;
@@ -37,6 +44,7 @@ export class MultiKueueWorkerAccess extends Construct {
     this.role.allow(['get', 'patch', 'update'], resource(props.workload, '/status'));
     this.role.allow(objects, resource(props.job));
     this.role.allow(['get'], resource(props.job, '/status'));
+    for (const kind of props.watched ?? []) this.role.allow(['list', 'watch'], resource(kind));
     new ClusterRoleBinding(this, 'binding', { metadata: { name, labels }, role: this.role }).addSubjects(this.serviceAccount);
   }
 }

@@ -176,10 +176,10 @@ export interface Dispatch {
 }
 
 /**
- * A run MultiKueue copied here from the manager cluster (the trigger has MultiKueue's label naming
- * the Workload it runs under, which this cluster's Kueue has admitted already): the gate held it
- * on the manager until then, so it starts now. Only the manager's identity may create such a run
- * (the tenant guard); the gate's other creation steps leave it alone.
+ * A run MultiKueue copied here from the manager cluster (the trigger has MultiKueue's origin label;
+ * the Workload it runs under, named in an annotation, this cluster's Kueue has admitted already):
+ * the gate held it on the manager until then, so it starts now. Only the manager's identity may
+ * create such a run (the tenant guard); the gate's other creation steps leave it alone.
  */
 export interface ReleaseDispatchedStep extends StepBase {
   readonly type: 'release-dispatched';
@@ -325,8 +325,12 @@ export type When = OnCondition | OnStarted | OnSpecStatus;
 export type Hold =
   /** Strategy customrun: the gate CustomRun that owns the trigger Workload, until it has Succeeded=True. */
   | { readonly by: 'gate'; readonly gate: { readonly kind: ApiKind; readonly name: TargetName } }
-  /** Strategy pending: the run's `spec.status`, while it is `pendingStatus`. */
-  | { readonly by: 'pending'; readonly run: { readonly kind: ApiKind; readonly name: TargetName }; readonly pendingStatus: string };
+  /**
+   * Strategy pending: the run's `spec.status`, while it is `pendingStatus`. With `dispatchedBy`, a
+   * run whose `spec.managedBy` is that counts as held too: it runs on a worker cluster, never here,
+   * so an eviction here takes it back into the queue, and MultiKueue dispatches it again.
+   */
+  | { readonly by: 'pending'; readonly run: { readonly kind: ApiKind; readonly name: TargetName }; readonly pendingStatus: string; readonly dispatchedBy?: string };
 
 /** When the trigger reaches `when`, set a condition on the status of a related object. */
 export interface SetConditionStep extends StepBase {

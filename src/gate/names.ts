@@ -34,8 +34,11 @@ export const PIPELINE_RUN_LABEL = 'tekton.dev/pipelineRun';
 export const PENDING_STATUS = 'PipelineRunPending';
 /** `spec.status` that stops a running PipelineRun but still runs its finally tasks. */
 export const STOP_STATUS = 'StoppedRunFinally';
-/** MultiKueue's label on the copy of a job it made on a worker cluster, naming the Workload the copy runs under. */
-export const PREBUILT_WORKLOAD_LABEL = 'kueue.x-k8s.io/prebuilt-workload-name';
+/**
+ * MultiKueue's label on the copy of a job it made on a worker cluster, naming the manager it came
+ * from (the Workload the copy runs under is in an annotation since Kueue 0.18).
+ */
+export const MULTIKUEUE_ORIGIN_LABEL = 'kueue.x-k8s.io/multikueue-origin';
 /** MultiKueue's controller name: of the AdmissionChecks it decides, and `spec.managedBy` of a job it dispatches to a worker cluster. */
 export const MULTIKUEUE_CONTROLLER = 'kueue.x-k8s.io/multikueue';
 /** Annotation saying the gate, not the user, made a run pending. */

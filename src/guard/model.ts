@@ -33,11 +33,11 @@ export interface GatedRun {
   /** `spec.status` values that stop a run but run its finally tasks. */
   readonly finallyStatuses: readonly string[];
   /**
-   * MultiKueue's label naming the Workload a copy of a run from the manager cluster runs under: the
-   * gate leaves such a run alone, so only the manager may set it.
+   * MultiKueue's label on a copy of a run from the manager cluster (which runs under a Workload the
+   * manager made): the gate leaves such a run alone, so only the manager may set it.
    * @default - the cluster is no MultiKueue worker: the label means nothing to the gate
    */
-  readonly prebuiltLabel?: string;
+  readonly dispatchedLabel?: string;
 }
 
 /** Names of the rules, which every refusal message starts with. */

@@ -147,6 +147,18 @@ export function renderAdmissionPolicies(guard: TenantGuard): AdmissionPolicy[] {
       { name: 'finallyTasks', expression: "has(object.spec.pipelineSpec) && has(object.spec.pipelineSpec.finally) ? object.spec.pipelineSpec['finally'] : []" },
     ],
     [
+      // First: a run that sets the label is refused for it, not for the gate's missing mark.
+      ...(run.dispatchedLabel
+        ? [
+            {
+              name: rules.dispatchedByManager,
+              allows: `request.operation == 'CREATE' ? !(${q(run.dispatchedLabel)} in variables.labels) : ${valueOf('variables.labels', run.dispatchedLabel)} == ${valueOf('variables.oldLabels', run.dispatchedLabel)}`,
+              says:
+                `'label ${run.dispatchedLabel} is MultiKueue\\'s: only the manager cluster\\'s Kueue (${(guard.identities.multiKueueManager ?? []).join(', ')}) creates runs with it, copies of runs queued there; ' + ` +
+                `${user} + ' may not set or change it. Remove the label: the run then waits in the Kueue queue.'`,
+            },
+          ]
+        : []),
       {
         name: rules.optOutGranted,
         allows: `!variables.optedOut || variables.wasOptedOut || ${mayOptOut}`,
@@ -192,17 +204,6 @@ export function renderAdmissionPolicies(guard: TenantGuard): AdmissionPolicy[] {
         allows: `request.operation != 'UPDATE' || variables.oldGatedBy != 'customrun' || (${gated('variables.tasks', 'variables.finallyTasks')})`,
         says: `'PipelineRun ' + object.metadata.name + ' waits for its ${run.gateTask} task: its tasks and finally tasks must keep waiting for it. Leave them as they are.'`,
       },
-      ...(run.prebuiltLabel
-        ? [
-            {
-              name: rules.dispatchedByManager,
-              allows: `request.operation == 'CREATE' ? !(${q(run.prebuiltLabel)} in variables.labels) : ${valueOf('variables.labels', run.prebuiltLabel)} == ${valueOf('variables.oldLabels', run.prebuiltLabel)}`,
-              says:
-                `'label ${run.prebuiltLabel} is MultiKueue\'s: only the manager cluster\'s Kueue (${(guard.identities.multiKueueManager ?? []).join(', ')}) creates runs with it, under a Workload admitted here; ' + ` +
-                `${user} + ' may not set or change it. Remove the label: the run then waits in the Kueue queue.'`,
-            },
-          ]
-        : []),
     ],
   );
   const children = admissionPolicy(

@@ -805,9 +805,11 @@ function holdStateOf(hold: Hold, target: { kind: ApiKind; name: TargetName }): T
     return [gate, { name: 'holdState', variable: { jmesPath: "gateSucceeded == 'Unknown' && 'held' || gateSucceeded == 'True' && 'let-go' || gateSucceeded" } }];
   }
   const pendingState = (status: string) => `${status} == ${str(hold.pendingStatus)} && 'held' || ${status} != 'Gone' && 'let-go' || ${status}`;
+  // A dispatched run reads as pending: it is held here while it runs on a worker.
+  const statusOf = (run: string) => `${hold.dispatchedBy ? `${run}spec.managedBy == ${str(hold.dispatchedBy)} && ${str(hold.pendingStatus)} || ` : ''}${run}spec.status || ''`;
   // The step changes the run itself: its status is the target's, just read.
-  if (sameObject(hold.run, target)) return [{ name: 'holdState', variable: { jmesPath: pendingState("(target.spec.status || '')") } }];
-  const run = read('runStatus', hold.run.kind, targetNameOf(hold.run.name, hold.run.kind.kind), "spec.status || ''", 'Gone');
+  if (sameObject(hold.run, target)) return [{ name: 'holdState', variable: { jmesPath: pendingState(`(${statusOf('target.')})`) } }];
+  const run = read('runStatus', hold.run.kind, targetNameOf(hold.run.name, hold.run.kind.kind), statusOf(''), 'Gone');
   return [run, { name: 'holdState', variable: { jmesPath: pendingState('runStatus') } }];
 }
 

@@ -22,6 +22,7 @@ const base = (extra: Schema, required: string[] = []): Schema => ({
 
 export const CORE_SCHEMAS: ReadonlyMap<string, Schema> = new Map([
   ['v1/Namespace', base({ spec: { type: 'object', additionalProperties: false, properties: { finalizers: strings } } })],
+  ['v1/ServiceAccount', base({ automountServiceAccountToken: { type: 'boolean' }, imagePullSecrets: named({}, []), secrets: named({ namespace: { type: 'string' } }, []) })],
   [
     'rbac.authorization.k8s.io/v1/ClusterRole',
     base({

@@ -11,9 +11,19 @@ export interface Finding {
   readonly message: string;
 }
 
+/**
+ * A CRD's pattern (Go's RE2 syntax) as a JavaScript RegExp: Go's inline `(?i)`, which Kueue's CRDs
+ * put after `^` for the whole pattern, becomes the `i` flag.
+ */
+const goPattern = Object.assign(
+  (pattern: string, flags: string): RegExp => (pattern.includes('(?i)') ? new RegExp(pattern.replace('(?i)', ''), `${flags}i`) : new RegExp(pattern, flags)),
+  // For ajv's standalone code, which this validator never generates.
+  { code: 'new RegExp' },
+);
+
 /** Validates Kubernetes objects against strict schemas keyed by `apiVersion/kind`. */
 export class ObjectValidator {
-  private readonly ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+  private readonly ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, code: { regExp: goPattern } });
   private readonly compiled = new Map<string, ValidateFunction>();
 
   constructor(private readonly schemas: ReadonlyMap<string, Record<string, unknown>>) {}

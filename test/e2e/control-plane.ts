@@ -232,6 +232,13 @@ export interface ControlPlaneOptions {
    * @default '20s'
    */
   readonly reapplyInterval?: string;
+  /**
+   * Kueue as a MultiKueue manager, which dispatches PipelineRuns (an external framework of
+   * MultiKueue) and gives a worker it lost `workerLostTimeout` (Kueue's default: 15 minutes) to
+   * come back before it dispatches the worker's runs again.
+   * @default - Kueue's own configuration: MultiKueue knows no PipelineRuns
+   */
+  readonly multiKueueManager?: { readonly workerLostTimeout: string };
 }
 
 /**
@@ -340,6 +347,19 @@ export class ControlPlane {
     await exited;
   }
 
+  /**
+   * Starts again every engine that has exited, as the kubelet restarts a crashed container: Kyverno's
+   * controllers exit when they lose the API server. Returns their names.
+   */
+  restartExited(): Engine[] {
+    const exited = [...this.specs.keys()].filter((name) => {
+      const child = this.running.get(name);
+      return !child || child.exitCode !== null || child.signalCode !== null;
+    });
+    for (const name of exited) this.start(name);
+    return exited;
+  }
+
   async restart(name: Engine): Promise<void> {
     await this.stop(name);
     this.start(name);
@@ -362,6 +382,25 @@ export class ControlPlane {
     return file;
   }
 
+  /**
+   * A kubeconfig reaching this plane's API server as a service account, the way another cluster's
+   * controller holds one in a Secret: the server's CA inline, a token, no file paths.
+   */
+  async remoteKubeconfig(namespace: string, serviceAccount: string): Promise<string> {
+    const token = this.kubectl('create', 'token', serviceAccount, '-n', namespace, '--duration=48h').trim();
+    // The API server's self-signed certificate and the CA that signed it, as it wrote them to its cert dir.
+    const ca = readFileSync(join(this.certs, 'apiserver.crt')).toString('base64');
+    const server = `https://127.0.0.1:${await this.ports.get('kube-apiserver')}`;
+    return YAML.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'remote', cluster: { server, 'certificate-authority-data': ca } }],
+      users: [{ name: serviceAccount, user: { token } }],
+      contexts: [{ name: 'remote', context: { cluster: 'remote', user: serviceAccount } }],
+      'current-context': 'remote',
+    });
+  }
+
   /** Runs kubectl; returns whether it succeeded and what it printed, without throwing. */
   tryKubectl(args: readonly string[], input?: string): { ok: boolean; stdout: string; stderr: string } {
     const run = spawnSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { input, encoding: 'utf8' });
@@ -377,7 +416,7 @@ export class ControlPlane {
     return JSON.parse(this.kubectl('get', '-o', 'json', ...args)) as T;
   }
 
-  private async boot({ taskSeconds, podsReadyTimeout = '15s', reapplyInterval = '20s', engines = 'all' }: ControlPlaneOptions): Promise<void> {
+  private async boot({ taskSeconds, podsReadyTimeout = '15s', reapplyInterval = '20s', engines = 'all', multiKueueManager }: ControlPlaneOptions): Promise<void> {
     this.kubectlPath = ensureTool(TOOLS.kubernetes).kubectl;
     await this.writeCredentials();
     await this.startEgressProxy();
@@ -391,7 +430,7 @@ export class ControlPlane {
     await this.startScheduler();
     await this.installCrds(true);
     await this.startKyverno(reapplyInterval);
-    await this.startKueue(podsReadyTimeout);
+    await this.startKueue(podsReadyTimeout, multiKueueManager);
     await this.startTekton();
     await this.startKwok(taskSeconds);
     await waitFor('Kyverno webhooks', () => this.kubectl('get', 'mutatingwebhookconfigurations', '-o', 'name').includes('kyverno-resource-mutating-webhook-cfg'));
@@ -576,7 +615,7 @@ export class ControlPlane {
    * for its webhook server, its metrics server and its visibility server (the last two it reads
    * from fixed paths, which needs root). Its webhooks are registered as its release does.
    */
-  private async startKueue(podsReadyTimeout: string): Promise<void> {
+  private async startKueue(podsReadyTimeout: string, multiKueueManager: ControlPlaneOptions['multiKueueManager']): Promise<void> {
     for (const fixed of ['/etc/kueue/metrics/certs', '/visibility']) {
       if (!existsSync(join(fixed, 'tls.crt'))) {
         mkdirSync(fixed, { recursive: true });
@@ -596,6 +635,7 @@ export class ControlPlane {
       // Kueue's default, spelled out because the scaled-down timeout sits beside it; the backoff
       // before a Workload evicted for it is queued again is scaled down likewise (default 60 s).
       waitForPodsReady: { timeout: podsReadyTimeout, requeuingStrategy: { backoffBaseSeconds: 5 } },
+      ...(multiKueueManager ? { multiKueue: { externalFrameworks: [{ name: 'PipelineRun.v1.tekton.dev' }], workerLostTimeout: multiKueueManager.workerLostTimeout } } : {}),
     });
     writeFileSync(join(this.dir, 'kueue.yaml'), configuration);
     // Where its release keeps it (and `doctor` reads it), though this Kueue reads the file.
