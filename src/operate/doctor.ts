@@ -5,7 +5,7 @@
  */
 import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import YAML from 'yaml';
-import { CUSTOM_RUN, groupOf, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../gate/names.js';
+import { CUSTOM_RUN, groupOf, MULTIKUEUE_CONTROLLER, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../gate/names.js';
 import { ENGINES, missingGrants, rolesToAggregate, unreadyPolicies } from './apply.js';
 import { type Component, describe } from './bundle-dir.js';
 import { type Cluster, type LabelSelector, readIfAny, reasonOf, selects } from './cluster.js';
@@ -39,6 +39,8 @@ function imageOf(deployment: Live): string | undefined {
 
 /** Kueue's configuration as its release keeps it. */
 const KUEUE_CONFIG = { namespace: 'kueue-system', name: 'kueue-manager-config', key: 'controller_manager_config.yaml' } as const;
+/** PipelineRuns as an external framework of MultiKueue, as Kueue's configuration names them. */
+export const MULTIKUEUE_PIPELINE_RUN = 'PipelineRun.v1.tekton.dev';
 /** Kueue's WaitForPodsReady timeout when its configuration names none. */
 const KUEUE_DEFAULT_PODS_READY_TIMEOUT = '30m';
 /** The policy that marks a started run's Workload PodsReady, so Kueue's WaitForPodsReady spares it. */
@@ -70,7 +72,7 @@ export async function diagnose(cluster: Cluster, components: readonly Component[
       ? unready.map(({ problem }) => ({ severity: 'problem' as const, subject: 'policies', message: problem, fix: 'run `tekton-kueue-policies apply` for a missing policy; `kubectl describe` one not Ready for Kyverno\'s own message' }))
       : [{ severity: 'ok' as const, subject: 'policies', message: `${policies.entries.length} policies Ready` }]),
     ...(await webhooks(api)),
-    ...(await kueueConfiguration(api, component('namespaces'), policyReady(READY_POLICY))),
+    ...(await kueueConfiguration(api, component('namespaces'), policyReady(READY_POLICY), dispatches(component('kueue')))),
     ...(await tektonFlags(api, policies.entries.some((e) => e.object.metadata.name === PENDING_RELEASE_POLICY))),
   ];
 }
@@ -198,19 +200,45 @@ function webhooks(api: KubernetesObjectApi): Promise<Finding[]> {
 /** Kueue's own default of managedJobsNamespaceSelector: every namespace but its own and kube-system. */
 const KUEUE_DEFAULT_NAMESPACE_SELECTOR: LabelSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', KUEUE_CONFIG.namespace] }] };
 
-/** Kueue settings that would undo the gate: WaitForPodsReady with nothing marking runs ready, the pod integration in gated namespaces. */
-function kueueConfiguration(api: KubernetesObjectApi, namespaces: Component, readyPolicyReady: boolean): Promise<Finding[]> {
+/** Whether the bundle dispatches runs to worker clusters: it has an AdmissionCheck of MultiKueue. */
+function dispatches(kueue: Component): boolean {
+  return kueue.entries.some((e) => e.object.kind === 'AdmissionCheck' && (e.object as Live).spec?.controllerName === MULTIKUEUE_CONTROLLER);
+}
+
+/**
+ * Kueue settings that would undo the gate: WaitForPodsReady with nothing marking runs ready, the pod
+ * integration in gated namespaces; on a MultiKueue manager, MultiKueue not knowing PipelineRuns.
+ */
+function kueueConfiguration(api: KubernetesObjectApi, namespaces: Component, readyPolicyReady: boolean, dispatching: boolean): Promise<Finding[]> {
   return guarded('Kueue configuration', async () => {
     const configMap = await readIfAny<Live>(api, { apiVersion: 'v1', kind: 'ConfigMap', metadata: KUEUE_CONFIG });
     const text: string | undefined = configMap?.data?.[KUEUE_CONFIG.key];
     if (text === undefined) return [{ severity: 'note', subject: 'Kueue configuration', message: `not found in ConfigMap ${KUEUE_CONFIG.namespace}/${KUEUE_CONFIG.name} (key ${KUEUE_CONFIG.key}): WaitForPodsReady and the pod integration were not checked` }];
-    const config = (YAML.parse(text) ?? {}) as { waitForPodsReady?: { timeout?: string }; integrations?: { frameworks?: string[] }; manageJobsWithoutQueueName?: boolean; managedJobsNamespaceSelector?: LabelSelector };
+    const config = (YAML.parse(text) ?? {}) as {
+      waitForPodsReady?: { timeout?: string };
+      integrations?: { frameworks?: string[] };
+      manageJobsWithoutQueueName?: boolean;
+      managedJobsNamespaceSelector?: LabelSelector;
+      multiKueue?: { externalFrameworks?: { name?: string }[] };
+    };
     const timeout = config.waitForPodsReady?.timeout ?? KUEUE_DEFAULT_PODS_READY_TIMEOUT;
     const findings: Finding[] = [
       readyPolicyReady
         ? { severity: 'ok', subject: 'Kueue configuration', message: `WaitForPodsReady (timeout ${timeout}) is met: ${READY_POLICY} marks a started run's Workload PodsReady` }
         : { severity: 'problem', subject: 'Kueue configuration', message: `WaitForPodsReady (always on in Kueue 0.19, timeout ${timeout}) evicts every admitted run not PodsReady within ${timeout}: policy ${READY_POLICY} is not Ready to mark started runs PodsReady`, fix: 'run `tekton-kueue-policies apply` with a bundle of this release' },
     ];
+    if (dispatching) {
+      findings.push(
+        (config.multiKueue?.externalFrameworks ?? []).some((f) => f.name === MULTIKUEUE_PIPELINE_RUN)
+          ? { severity: 'ok', subject: 'Kueue configuration', message: `MultiKueue dispatches PipelineRuns (external framework ${MULTIKUEUE_PIPELINE_RUN})` }
+          : {
+              severity: 'problem',
+              subject: 'Kueue configuration',
+              message: `the bundle dispatches runs to worker clusters, and MultiKueue does not know PipelineRuns: it rejects their Workloads ("No multikueue adapter found")`,
+              fix: `add {name: ${MULTIKUEUE_PIPELINE_RUN}} to multiKueue.externalFrameworks of Kueue's configuration, and restart Kueue`,
+            },
+      );
+    }
     if (!(config.integrations?.frameworks ?? []).includes('pod')) return [...findings, { severity: 'ok', subject: 'Kueue configuration', message: 'the pod integration is off: TaskRun pods are not queued a second time' }];
     const selector = config.managedJobsNamespaceSelector ?? KUEUE_DEFAULT_NAMESPACE_SELECTOR;
     const gated: string[] = [];

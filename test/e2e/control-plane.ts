@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
+import { MULTIKUEUE_PIPELINE_RUN } from '../../src/operate/doctor.js';
 import { crdFolders, yamlFiles } from '../../src/validate/crd-schemas.js';
 import { ENGINE_VERSIONS, ensureTool, moduleDir, TOOLS } from '../tools/go-tools.js';
 import { Objects } from './objects.js';
@@ -635,7 +636,7 @@ export class ControlPlane {
       // Kueue's default, spelled out because the scaled-down timeout sits beside it; the backoff
       // before a Workload evicted for it is queued again is scaled down likewise (default 60 s).
       waitForPodsReady: { timeout: podsReadyTimeout, requeuingStrategy: { backoffBaseSeconds: 5 } },
-      ...(multiKueueManager ? { multiKueue: { externalFrameworks: [{ name: 'PipelineRun.v1.tekton.dev' }], workerLostTimeout: multiKueueManager.workerLostTimeout } } : {}),
+      ...(multiKueueManager ? { multiKueue: { externalFrameworks: [{ name: MULTIKUEUE_PIPELINE_RUN }], workerLostTimeout: multiKueueManager.workerLostTimeout } } : {}),
     });
     writeFileSync(join(this.dir, 'kueue.yaml'), configuration);
     // Where its release keeps it (and `doctor` reads it), though this Kueue reads the file.

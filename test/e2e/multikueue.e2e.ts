@@ -5,13 +5,14 @@
  * Workload holding quota on either; a run of a queue that does not dispatch runs on the manager; on
  * the worker, MultiKueue's label is the manager's.
  */
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MULTIKUEUE_SERVICE_ACCOUNT } from '../../src/config/load.js';
 import { GATED_LABEL, MULTIKUEUE_CONTROLLER, PIPELINE_RUN, MULTIKUEUE_ORIGIN_LABEL, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkloadFinished, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
+import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkloadCondition, expectWorkloadFinished, PipelineRunBuilder, WAIT, workloadOf } from './scenario.js';
 
 const ns = 'e2e-mk';
 const DISPATCH = 'e2e-dispatch';
@@ -23,6 +24,7 @@ const PREBUILT_WORKLOAD = 'kueue.x-k8s.io/prebuilt-workload-name';
 
 let manager: ControlPlane;
 let worker: ControlPlane;
+let managerBundle: string;
 
 beforeAll(async () => {
   worker = await ControlPlane.start({ taskSeconds: 3 });
@@ -31,7 +33,8 @@ beforeAll(async () => {
   // The worker's bundle made the ServiceAccount the manager's Kueue acts as there.
   const kubeconfig = await worker.remoteKubeconfig('kueue-system', MULTIKUEUE_SERVICE_ACCOUNT);
   await manager.objects.create({ ...SECRET, metadata: { name: 'worker-1-kubeconfig', namespace: 'kueue-system' }, stringData: { kubeconfig } } as Obj);
-  await manager.installBundle(synthesize(join(import.meta.dirname, 'multikueue-manager.yaml')));
+  managerBundle = synthesize(join(import.meta.dirname, 'multikueue-manager.yaml'));
+  await manager.installBundle(managerBundle);
   worker.apply(`
 apiVersion: v1
 kind: ServiceAccount
@@ -59,6 +62,9 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
         message: 'AdmissionCheck tekton-kueue-policies-multikueue to be Active',
       })
       .toBe('True');
+    // doctor finds MultiKueue knows PipelineRuns in the manager's Kueue configuration.
+    const doctor = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'tekton-kueue-policies.mjs'), 'doctor', managerBundle, '--kubeconfig', manager.kubeconfig], { encoding: 'utf8' });
+    expect(doctor.stdout).toContain('MultiKueue dispatches PipelineRuns (external framework PipelineRun.v1.tekton.dev)');
   });
 
   it('runs queued on the manager run on the worker, one at a time as its quota says; their status is mirrored and no Workload holds quota on either cluster', async () => {
@@ -118,9 +124,8 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
   it("a worker lost for longer than Kueue's workerLostTimeout: the manager takes its run back into the queue, dispatches it again once the worker is back, and the run ends with no Workload holding quota", async () => {
     const run = await new PipelineRunBuilder(ns, 'lost').label(TASK_DURATION_LABEL, '20').create(manager);
     const name = run.metadata.name;
-    await expect
-      .poll(async () => ((await pipelineRun(worker, ns, name))?.status?.childReferences?.length ?? 0) > 0, { timeout: WAIT.step, interval: WAIT.poll, message: `${name} to run on the worker` })
-      .toBe(true);
+    // Running on the worker, as the manager has seen in the status it copied (the gate marked its Workload PodsReady there).
+    await expectWorkloadCondition(manager, ns, name, 'PodsReady', { reason: 'Started' });
     await worker.stop('kube-apiserver');
     try {
       // 30 s after it lost the worker (and at its next look at the Workload), the manager's Kueue
