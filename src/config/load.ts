@@ -203,8 +203,8 @@ export const MULTIKUEUE_SERVICE_ACCOUNT = 'tekton-kueue-policies-multikueue';
 
 /**
  * A manager names its workers and may limit dispatch to some ClusterQueues; a worker names nothing.
- * Both hold runs by `spec.status` (strategy pending): a gate task would be copied to the worker with
- * the run, and gate it a second time there.
+ * A manager holds runs by `spec.status` only (a gate task would be copied to the worker with the
+ * run, and gate it a second time there); a worker needs the steps of that strategy for the copies.
  */
 function multiKueueOf(raw: NonNullable<RawConfig['multiKueue']>, strategy: Config['strategy'], clusterQueues: readonly ClusterQueueConfig[], file: string): MultiKueueConfig {
   if (raw.role === 'manager' && strategy !== 'pending') {

@@ -8,6 +8,7 @@ export interface MultiKueueWorkerAccessProps {
   readonly serviceAccount: { readonly namespace: string; readonly name: string };
   /** The job kind MultiKueue copies here (its status read back), beside the Workloads. */
   readonly job: ApiKind;
+  /** Kueue's Workload kind, which MultiKueue copies here first and watches. */
   readonly workload: ApiKind;
   /**
    * Kinds the manager's Kueue watches on every worker whether or not it dispatches them: those of
@@ -26,7 +27,8 @@ export interface MultiKueueWorkerAccessProps {
 /**
  * The identity a MultiKueue manager acts as on a worker cluster, and what it may do there: create,
  * watch and delete the Workloads and the copies of the jobs it dispatches, update a Workload's
- * status, read a job's, and watch the kinds of Kueue's other job integrations. A token of this ServiceAccount goes in the kubeconfig of the manager's Secret.
+ * status, read a job's, and watch the kinds of Kueue's other job integrations. A token of this
+ * ServiceAccount goes in the kubeconfig of the manager's Secret.
  */
 export class MultiKueueWorkerAccess extends Construct {
   readonly serviceAccount: ServiceAccount;

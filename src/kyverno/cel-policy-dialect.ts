@@ -201,10 +201,9 @@ function holdPendingMutations(step: HoldPendingStep): MutatingPolicySpecMutation
 /** Marks a run one of the rules above labelled, if its queue dispatches. */
 function dispatchMutation(step: HoldPendingStep, trigger: string[]): MutatingPolicySpecMutations {
   const dispatch = step.dispatch!;
-  const defaults = celLiteral(Object.fromEntries(dispatch.queue.defaults.map((d) => [d.namespace, d.queue])));
   const ns = 'object.metadata.namespace';
   // A listed namespace's queue as `namespace/queue`, a tenant namespace's as `/queue`.
-  const queue = `(${ns} in ${defaults} ? ${ns} : '') + '/' + ${celQueueName(dispatch.queue, "object.metadata.?labels.orValue({})")}`;
+  const queue = `(${ns} in ${celDefaultQueues(dispatch.queue)} ? ${ns} : '') + '/' + ${celQueueName(dispatch.queue, 'object.metadata.?labels.orValue({})')}`;
   const dispatching = celLiteral([...dispatch.queues.map((q) => `${q.namespace}/${q.queue}`), ...dispatch.tenantQueues.map((q) => `/${q}`)]);
   return rule(dispatch.rule, [...trigger, celHasValue('object', 'labels', step.gatedLabel.key, step.gatedLabel.value), `${queue} in ${dispatching}`], `[${patch('add', '"/spec/managedBy"', celLiteral(dispatch.managedBy))}]`);
 }
@@ -214,8 +213,12 @@ function dispatchMutation(step: HoldPendingStep, trigger: string[]): MutatingPol
  * not listed is a tenant namespace: the policies match no other.
  */
 function celQueueName(queue: Sizing['queue'], labels: string): string {
-  const defaults = celLiteral(Object.fromEntries(queue.defaults.map((d) => [d.namespace, d.queue])));
-  return `(${celLiteral(queue.label)} in ${labels} ? ${labels}[${celLiteral(queue.label)}] : ${defaults}[?object.metadata.namespace].orValue(${celLiteral(queue.tenantDefault ?? '')}))`;
+  return `(${celLiteral(queue.label)} in ${labels} ? ${labels}[${celLiteral(queue.label)}] : ${celDefaultQueues(queue)}[?object.metadata.namespace].orValue(${celLiteral(queue.tenantDefault ?? '')}))`;
+}
+
+/** The default LocalQueue of each listed namespace, as a CEL map. */
+function celDefaultQueues(queue: Sizing['queue']): string {
+  return celLiteral(Object.fromEntries(queue.defaults.map((d) => [d.namespace, d.queue])));
 }
 
 function releaseDispatchedMutation(step: ReleaseDispatchedStep): MutatingPolicySpecMutations {

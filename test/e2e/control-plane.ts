@@ -349,8 +349,9 @@ export class ControlPlane {
   }
 
   /**
-   * Starts again every engine that has exited, as the kubelet restarts a crashed container: Kyverno's
-   * controllers exit when they lose the API server. Returns their names.
+   * Starts again every engine that is not running (exited, or stopped with `stop(name)`), as the
+   * kubelet restarts a crashed container: Kyverno's controllers exit when they lose the API server.
+   * Returns their names.
    */
   restartExited(): Engine[] {
     const exited = [...this.specs.keys()].filter((name) => {

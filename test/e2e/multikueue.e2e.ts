@@ -2,14 +2,16 @@
  * Kueue's MultiKueue with two control planes on loopback (multikueue-manager.yaml,
  * multikueue-worker.yaml): runs queued on the manager are dispatched to the worker, run there under
  * the Workload the manager's Kueue made, and end on both sides with their status mirrored and no
- * Workload holding quota on either; a run of a queue that does not dispatch runs on the manager; on
- * the worker, MultiKueue's label is the manager's.
+ * Workload holding quota on either; a run whose worker is lost is requeued on the manager and
+ * dispatched again; a run of a queue that does not dispatch runs on the manager; on the worker,
+ * MultiKueue's label is the manager's.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MULTIKUEUE_SERVICE_ACCOUNT } from '../../src/config/load.js';
-import { GATED_LABEL, MULTIKUEUE_CONTROLLER, PIPELINE_RUN, MULTIKUEUE_ORIGIN_LABEL, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { MULTIKUEUE_CHECK } from '../../policies/bundle.js';
+import { GATED_LABEL, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
 import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkloadCondition, expectWorkloadFinished, PipelineRunBuilder, WAIT, workloadOf } from './scenario.js';
@@ -56,10 +58,10 @@ afterAll(() => {
 describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
   it("the manager's AdmissionCheck is active: it reaches the worker with the kubeconfig of its Secret", async () => {
     await expect
-      .poll(async () => condition(await manager.objects.get(ADMISSION_CHECK, undefined, 'tekton-kueue-policies-multikueue'), 'Active')?.status, {
+      .poll(async () => condition(await manager.objects.get(ADMISSION_CHECK, undefined, MULTIKUEUE_CHECK), 'Active')?.status, {
         timeout: WAIT.step,
         interval: WAIT.poll,
-        message: 'AdmissionCheck tekton-kueue-policies-multikueue to be Active',
+        message: `AdmissionCheck ${MULTIKUEUE_CHECK} to be Active`,
       })
       .toBe('True');
     // doctor finds MultiKueue knows PipelineRuns in the manager's Kueue configuration.
@@ -121,6 +123,22 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
     await expectQueueEmpty(worker, DISPATCH);
   });
 
+  // Before the worker is lost: its engines restarted from an outage are no test of the guard.
+  it("on the worker, a tenant cannot skip the queue with MultiKueue's label, and a run of its own is gated", async () => {
+    // The edit role reaches Tekton's resources through ClusterRole aggregation.
+    await waitFor("edit to grant Tekton's resources", () => worker.tryKubectl(['auth', 'can-i', 'create', 'pipelineruns.tekton.dev', '-n', ns, '--as', TENANT]).ok, WAIT.step);
+    const tenant = as(worker, TENANT);
+    const forged = tenant.create(new PipelineRunBuilder(ns, 'forged').label(MULTIKUEUE_ORIGIN_LABEL, 'multikueue').build());
+    expect(forged.allowed, 'refused').toBe(false);
+    expect(forged.message).toContain(`label ${MULTIKUEUE_ORIGIN_LABEL} is MultiKueue's`);
+    const own = tenant.create(new PipelineRunBuilder(ns, 'own').build());
+    expect(own.allowed, own.message).toBe(true);
+    expect(own.object?.spec.status).toBe('PipelineRunPending');
+    const finished = await expectRunFinished(worker, ns, own.object!.metadata.name);
+    expect(condition(finished, 'Succeeded')?.status).toBe('True');
+    await expectQueueEmpty(worker, DISPATCH);
+  });
+
   it("a worker lost for longer than Kueue's workerLostTimeout: the manager takes its run back into the queue, dispatches it again once the worker is back, and the run ends with no Workload holding quota", async () => {
     const run = await new PipelineRunBuilder(ns, 'lost').label(TASK_DURATION_LABEL, '20').create(manager);
     const name = run.metadata.name;
@@ -161,16 +179,4 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
     await expectQueueEmpty(manager, 'e2e-local');
   });
 
-  it("on the worker, a tenant cannot skip the queue with MultiKueue's label, and a run of its own is gated", async () => {
-    const tenant = as(worker, TENANT);
-    const forged = tenant.create(new PipelineRunBuilder(ns, 'forged').label(MULTIKUEUE_ORIGIN_LABEL, 'multikueue').build());
-    expect(forged.allowed, 'refused').toBe(false);
-    expect(forged.message).toContain(`label ${MULTIKUEUE_ORIGIN_LABEL} is MultiKueue's`);
-    const own = tenant.create(new PipelineRunBuilder(ns, 'own').build());
-    expect(own.allowed, own.message).toBe(true);
-    expect(own.object?.spec.status).toBe('PipelineRunPending');
-    const finished = await expectRunFinished(worker, ns, own.object!.metadata.name);
-    expect(condition(finished, 'Succeeded')?.status).toBe('True');
-    await expectQueueEmpty(worker, DISPATCH);
-  });
 });
