@@ -8,8 +8,10 @@ import { requiredAccess } from '../src/gate/access.js';
 import { renderFiles } from '../src/synth.js';
 import { defaultConfig, defaultConfigObject, readTree, root } from './helpers.js';
 
+/** The objects of one file of a synthesized bundle. */
+const objectsIn = (rendered: ReadonlyMap<string, string>, path: string) => YAML.parseAllDocuments(rendered.get(path)!).map((d) => d.toJS());
 const files = renderFiles(buildBundle(defaultConfig()), APPLIED_COMPONENTS);
-const objects = (path: string) => YAML.parseAllDocuments(files.get(path)!).map((d) => d.toJS());
+const objects = (path: string) => objectsIn(files, path);
 type Rule = { name: string; match: { any: { resources: { kinds: string[]; operations: string[]; namespaces: string[] } }[] } };
 const policy = (name: string) => objects(`policies/${name}.yaml`)[0] as { metadata: { annotations: Record<string, string> }; spec: { failurePolicy: string; rules: Rule[] } & Record<string, unknown> };
 
@@ -295,7 +297,7 @@ describe('tenant namespaces (chosen by label)', () => {
     );
   const config = configOf('clusterpolicy');
   const tenantFiles = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
-  const docs = (path: string) => YAML.parseAllDocuments(tenantFiles.get(path)!).map((d) => d.toJS());
+  const docs = (path: string) => objectsIn(tenantFiles, path);
 
   it('select every managed namespace by the labels, and the listed namespaces carry them', () => {
     const policies = gatePolicies(config);
@@ -334,7 +336,7 @@ describe('tenant namespaces (chosen by label)', () => {
     expect(rule.exclude.any[0].resources.selector.matchLabels).toEqual({ 'app.kubernetes.io/part-of': 'tekton-kueue-policies' });
     // A namespace losing the label must reach Kyverno, which then deletes its LocalQueues.
     expect(localQueues.spec.webhookConfiguration.matchConditions[0].expression).toContain("request.operation == 'UPDATE' && ((has(oldObject.metadata.labels)");
-    const background = YAML.parseAllDocuments(tenantFiles.get('rbac/kyverno-access.yaml')!).map((d) => d.toJS()).find((r) => r.metadata.name.endsWith('background-controller'));
+    const background = docs('rbac/kyverno-access.yaml').find((r) => r.metadata.name.endsWith('background-controller'));
     expect(background.rules.find((r: any) => r.resources[0] === 'localqueues').verbs).toEqual(['create', 'delete', 'get', 'list', 'update']);
   });
 
@@ -352,14 +354,16 @@ describe('tenant namespaces (chosen by label)', () => {
 });
 
 describe('MultiKueue', () => {
+  /** The objects of a file of the bundle of an example config. */
   const bundleOf = (role: 'manager' | 'worker') => {
-    const config = loadConfig(join(root, 'policies', 'examples', `multikueue-${role}.yaml`));
-    const files = renderFiles(buildBundle(config), APPLIED_COMPONENTS);
-    return { config, docs: (path: string) => YAML.parseAllDocuments(files.get(path)!).map((d) => d.toJS()) };
+    const rendered = renderFiles(buildBundle(loadConfig(join(root, 'policies', 'examples', `multikueue-${role}.yaml`))), APPLIED_COMPONENTS);
+    return (path: string) => objectsIn(rendered, path);
   };
+  const managerDocs = bundleOf('manager');
+  const workerDocs = bundleOf('worker');
 
   it('a manager dispatches through an AdmissionCheck of MultiKueue that its dispatching ClusterQueues require, to the workers of the config', () => {
-    const { docs } = bundleOf('manager');
+    const docs = managerDocs;
     const objects = docs('kueue/multikueue.yaml').map((o) => `${o.kind} ${o.metadata.name}`);
     expect(objects).toEqual(['MultiKueueCluster worker-1', 'MultiKueueCluster worker-2', 'MultiKueueConfig tekton-kueue-policies-multikueue', 'AdmissionCheck tekton-kueue-policies-multikueue']);
     const [cluster] = docs('kueue/multikueue.yaml');
@@ -371,7 +375,7 @@ describe('MultiKueue', () => {
   });
 
   it('a manager marks the runs of its dispatching queues, and counts them as held when Kueue evicts their Workloads (they never run there)', () => {
-    const { docs } = bundleOf('manager');
+    const docs = managerDocs;
     const rule = docs('policies/mutate-pipelinerun.yaml')[0].spec.rules.find((r: any) => r.name === 'dispatch-to-worker');
     expect(rule.preconditions.all[1].value).toEqual(['team-a-ci/pipelines']);
     expect(rule.mutate.patchesJson6902).toContain('path: /spec/managedBy');
@@ -381,7 +385,7 @@ describe('MultiKueue', () => {
   });
 
   it("a worker gives the manager's ServiceAccount what MultiKueue does there, trusts it with runs, and keeps MultiKueue's label its own", () => {
-    const { docs } = bundleOf('worker');
+    const docs = workerDocs;
     const [account, role, binding] = docs('rbac/multikueue-manager.yaml');
     expect(account.metadata).toMatchObject({ name: 'tekton-kueue-policies-multikueue', namespace: 'kueue-system' });
     expect(role.rules.map((r: any) => `${r.apiGroups[0]}/${r.resources[0]}: ${r.verbs.join(',')}`)).toEqual([

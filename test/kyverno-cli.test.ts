@@ -168,7 +168,7 @@ describe('Kyverno CLI suites', () => {
     const out = join(bundle, 'out.yaml');
     const { status, output } = kyverno('apply', join(bundle, 'policies', 'mutate-pipelinerun.yaml'), '--resource', join(dir, `multikueue-${role}.yaml`), '-o', out);
     expect(status, output).toBe(0);
-    const docs = (file: string) => YAML.parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()).filter(Boolean);
+    const docs = (file: string) => docsOf(readFileSync(file, 'utf8'));
     expect(docs(out)).toEqual(docs(join(dir, `patched-multikueue-${role}.yaml`)));
   });
 

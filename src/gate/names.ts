@@ -1,6 +1,6 @@
 import { ClusterQueue, LocalQueue } from '../../imports/kueue-kueue.x-k8s.io.js';
 import { CustomRun, PipelineRun } from '../../imports/tekton-tekton.dev.js';
-import type { Namespaces, When } from './model.js';
+import type { Dispatch, Namespaces, When } from './model.js';
 
 /** An API kind as `apiVersion` + `kind`, the way manifests and Kyverno targets name it. */
 export interface ApiKind {
@@ -98,4 +98,12 @@ export function namespaceSelectorOf(namespaces: Namespaces): NamespaceSelector {
   return 'names' in namespaces
     ? { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: namespaces.names }] }
     : { matchLabels: namespaces.labels };
+}
+
+/**
+ * The LocalQueues whose runs are dispatched, each keyed as both dialects key a run's queue:
+ * `namespace/queue` in a listed namespace, `/queue` in a namespace chosen by label.
+ */
+export function dispatchingQueueKeys(dispatch: Dispatch): string[] {
+  return [...dispatch.queues.map((q) => `${q.namespace}/${q.queue}`), ...dispatch.tenantQueues.map((q) => `/${q}`)];
 }

@@ -10,7 +10,7 @@
 import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
 import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, ReleaseDispatchedStep, RouteMatch, RouteRunStep, Sizing, ValidateRunStep } from '../gate/model.js';
-import { type ApiKind, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
+import { type ApiKind, dispatchingQueueKeys, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
 import { celHasKey, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
@@ -202,9 +202,9 @@ function holdPendingMutations(step: HoldPendingStep): MutatingPolicySpecMutation
 function dispatchMutation(step: HoldPendingStep, trigger: string[]): MutatingPolicySpecMutations {
   const dispatch = step.dispatch!;
   const ns = 'object.metadata.namespace';
-  // A listed namespace's queue as `namespace/queue`, a tenant namespace's as `/queue`.
+  // The run's queue keyed as dispatchingQueueKeys does.
   const queue = `(${ns} in ${celDefaultQueues(dispatch.queue)} ? ${ns} : '') + '/' + ${celQueueName(dispatch.queue, 'object.metadata.?labels.orValue({})')}`;
-  const dispatching = celLiteral([...dispatch.queues.map((q) => `${q.namespace}/${q.queue}`), ...dispatch.tenantQueues.map((q) => `/${q}`)]);
+  const dispatching = celLiteral(dispatchingQueueKeys(dispatch));
   return rule(dispatch.rule, [...trigger, celHasValue('object', 'labels', step.gatedLabel.key, step.gatedLabel.value), `${queue} in ${dispatching}`], `[${patch('add', '"/spec/managedBy"', celLiteral(dispatch.managedBy))}]`);
 }
 

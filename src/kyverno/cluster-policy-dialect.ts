@@ -37,7 +37,7 @@ import type {
   ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { type ApiKind, apiPath, apiPathOfAll, endedUnlessReached } from '../gate/names.js';
+import { type ApiKind, apiPath, apiPathOfAll, dispatchingQueueKeys, endedUnlessReached } from '../gate/names.js';
 import { celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
@@ -424,10 +424,10 @@ function dispatchRule(step: HoldPendingStep, common: Pick<ClusterPolicySpecRules
     preconditions: all([
       { key: variable(label(TRIGGER, step.gatedLabel.key)), operator: 'Equals', value: step.gatedLabel.value, message: 'the gate did not label the run' },
       {
-        // A listed namespace's queue as `namespace/queue`, a tenant namespace's as `/queue`.
+        // The run's queue keyed as dispatchingQueueKeys does.
         key: variable(`join('/', [lookup(defaultQueues, ${TRIGGER}.metadata.namespace) && ${TRIGGER}.metadata.namespace || '', queueName])`),
         operator: 'AnyIn',
-        value: [...dispatch.queues.map((q) => `${q.namespace}/${q.queue}`), ...dispatch.tenantQueues.map((q) => `/${q}`)],
+        value: dispatchingQueueKeys(dispatch),
         message: 'the run\'s queue does not dispatch to worker clusters',
       },
     ]),
@@ -599,7 +599,6 @@ function generateQueuesRules(step: GenerateQueuesStep): ClusterPolicySpecRules[]
 
 const labels = `${TRIGGER}.metadata.labels`;
 
-/** The run's queue and its requests as generate-workload makes them, for the rules that need them. */
 /** `defaultQueues` (per listed namespace) and `queueName`, the LocalQueue of the run; a namespace not listed is a tenant namespace (the policies match no other). */
 function queueContext(queue: Sizing['queue']): ClusterPolicySpecRulesContext[] {
   return [
@@ -611,6 +610,7 @@ function queueContext(queue: Sizing['queue']): ClusterPolicySpecRulesContext[] {
   ];
 }
 
+/** The run's queue and its requests as generate-workload makes them, for the rules that need them. */
 function queueAndRequests(step: Sizing): ClusterPolicySpecRulesContext[] {
   const prefix = step.requests.annotationPrefix;
   const requestAnnotations = `items(${TRIGGER}.metadata.annotations || \`{}\`, 'key', 'value')[?starts_with(key, ${str(prefix)})]`;

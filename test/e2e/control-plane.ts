@@ -372,12 +372,17 @@ export class ControlPlane {
     return execFileSync(this.kubectlPath, ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
   }
 
+  /** A token of a service account, from the API server, valid for longer than any suite runs. */
+  private tokenOf(namespace: string, serviceAccount: string): string {
+    return this.kubectl('create', 'token', serviceAccount, '-n', namespace, '--duration=48h').trim();
+  }
+
   /**
    * A kubeconfig for a service account, with a token from the API server: an engine runs as its
    * own identity with its release's RBAC, as in a cluster.
    */
   private identity(namespace: string, serviceAccount: string): string {
-    const token = this.kubectl('create', 'token', serviceAccount, '-n', namespace, '--duration=48h').trim();
+    const token = this.tokenOf(namespace, serviceAccount);
     const file = join(this.dir, `kubeconfig-${serviceAccount}`);
     const admin = YAML.parse(readFileSync(this.kubeconfig, 'utf8'));
     writeFileSync(file, YAML.stringify({ ...admin, users: [{ name: 'admin', user: { token } }] }));
@@ -389,7 +394,7 @@ export class ControlPlane {
    * controller holds one in a Secret: the server's CA inline, a token, no file paths.
    */
   async remoteKubeconfig(namespace: string, serviceAccount: string): Promise<string> {
-    const token = this.kubectl('create', 'token', serviceAccount, '-n', namespace, '--duration=48h').trim();
+    const token = this.tokenOf(namespace, serviceAccount);
     // The API server's self-signed certificate and the CA that signed it, as it wrote them to its cert dir.
     const ca = readFileSync(join(this.certs, 'apiserver.crt')).toString('base64');
     const server = `https://127.0.0.1:${await this.ports.get('kube-apiserver')}`;
