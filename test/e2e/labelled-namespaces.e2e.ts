@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATED_LABEL, NAMESPACE } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { expectQueueEmpty, expectRunFinished, expectWorkload, LOCAL_QUEUE, PipelineRunBuilder, WAIT, workloadOf } from './scenario.js';
+import { createNamespace, expectQueueEmpty, expectRunFinished, expectWorkload, LOCAL_QUEUE, PipelineRunBuilder, WAIT, workloadOf } from './scenario.js';
 
 const TENANT = 'e2e.example.com/tenant';
 const CLUSTER_QUEUE = 'e2e-labelled';
@@ -18,7 +18,7 @@ let plane: ControlPlane;
 beforeAll(async () => {
   plane = await ControlPlane.start({ taskSeconds: 3 });
   // Labelled before the bundle: the policy gives it its queue when it is created.
-  await plane.objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'e2e-early', labels: { [TENANT]: 'true' } } });
+  await createNamespace(plane, 'e2e-early', { [TENANT]: 'true' });
   await plane.installBundle(synthesize(join(import.meta.dirname, 'labelled-namespaces.yaml')));
 });
 
@@ -61,7 +61,7 @@ describe('namespaces chosen by label', () => {
 
   it('a namespace that gets the label gets its LocalQueue and gated runs; once it loses the label, its queue is gone and its runs start ungated', async () => {
     const ns = 'e2e-tenant';
-    await plane.objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await createNamespace(plane, ns);
     const before = await new PipelineRunBuilder(ns, 'unlabelled').create(plane);
     expect(before.metadata.labels?.[GATED_LABEL]).toBeUndefined();
 
@@ -74,7 +74,10 @@ describe('namespaces chosen by label', () => {
     const after = await new PipelineRunBuilder(ns, 'unlabelled-again').create(plane);
     expect(after.metadata.labels?.[GATED_LABEL]).toBeUndefined();
     expect(after.spec.pipelineSpec.tasks.map((t: { name: string }) => t.name)).toEqual(['build', 'test']);
-    for (const run of [before, after]) expect(condition(await expectRunFinished(plane, ns, run.metadata.name), 'Succeeded')?.status, run.metadata.name).toBe('True');
+    for (const run of [before, after]) {
+      const succeeded = condition(await expectRunFinished(plane, ns, run.metadata.name), 'Succeeded');
+      expect(succeeded?.status, `${run.metadata.name}: ${succeeded?.reason} ${succeeded?.message}`).toBe('True');
+    }
     expect(await workloadOf(plane, ns, after.metadata.name)).toBeUndefined();
   });
 });

@@ -18,6 +18,7 @@ export interface Obj {
 
 export const POD: ApiKind = { apiVersion: 'v1', kind: 'Pod' };
 export const EVENT: ApiKind = { apiVersion: 'v1', kind: 'Event' };
+export const SERVICE_ACCOUNT: ApiKind = { apiVersion: 'v1', kind: 'ServiceAccount' };
 /** Kyverno's record of work for its background controller, in Kyverno's namespace. */
 export const UPDATE_REQUEST: ApiKind = { apiVersion: 'kyverno.io/v2', kind: 'UpdateRequest' };
 

@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import { CUSTOM_RUN, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD } from '../../src/gate/names.js';
 import { type ControlPlane, FAIL_LABEL, TASK_DURATION_LABEL, TASK_RESULTS_ANNOTATION } from './control-plane.js';
-import { condition, EVENT, type Obj, POD } from './objects.js';
+import { condition, EVENT, type Obj, POD, SERVICE_ACCOUNT } from './objects.js';
 
 /** Shared timeouts: a queue step (admission, release, a stop), a whole run, a drain of several. */
 export const WAIT = { step: 60_000, run: 180_000, drain: 300_000, poll: 500 } as const;
@@ -244,6 +244,20 @@ export async function expectStays(what: string, probe: () => Promise<boolean>, m
   const until = Date.now() + ms;
   while (Date.now() < until) {
     expect(await probe(), what).toBe(true);
+    await new Promise((r) => setTimeout(r, WAIT.poll));
+  }
+}
+
+/**
+ * Creates a namespace and waits for its `default` ServiceAccount: until the API server's
+ * ServiceAccount controller has made it, Tekton fails a run there ("serviceaccounts "default" not found").
+ */
+export async function createNamespace(plane: ControlPlane, name: string, labels?: Record<string, string>): Promise<void> {
+  await plane.objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+  // A loop, not expect.poll: namespaces are made in beforeAll hooks too.
+  const deadline = Date.now() + WAIT.step;
+  while (!(await plane.objects.get(SERVICE_ACCOUNT, name, 'default'))) {
+    if (Date.now() > deadline) throw new Error(`ServiceAccount ${name}/default did not appear within ${WAIT.step / 1000} s`);
     await new Promise((r) => setTimeout(r, WAIT.poll));
   }
 }
