@@ -16,7 +16,7 @@ import { SamplePipelineRun } from '../src/constructs/sample-pipeline-run.js';
 import { TenantGuard } from '../src/constructs/tenant-guard.js';
 import { requiredAccess } from '../src/gate/access.js';
 import type { PolicyDefinition } from '../src/gate/model.js';
-import { PIPELINE_RUN, WORKLOAD } from '../src/gate/names.js';
+import { MULTIKUEUE_CHECK, PIPELINE_RUN, WORKLOAD } from '../src/gate/names.js';
 import { BUNDLE_LABEL } from '../src/operate/bundle-dir.js';
 import { admitCustomRun } from './admit-customrun/policy.js';
 import { admitPipelineRun } from './admit-pipelinerun/policy.js';
@@ -57,8 +57,6 @@ export const APPLIED_COMPONENTS = ['namespaces', 'kueue', 'rbac', 'policies', 'g
 /** The job kind of Kueue's one integration on by default, which a MultiKueue manager watches on its workers. */
 const BATCH_JOB = { apiVersion: 'batch/v1', kind: 'Job' };
 
-/** The AdmissionCheck (and MultiKueueConfig) of a MultiKueue manager's dispatching ClusterQueues. */
-export const MULTIKUEUE_CHECK = 'tekton-kueue-policies-multikueue';
 
 export function buildBundle(config: Config): App {
   const app = new App();

@@ -384,6 +384,24 @@ describe('MultiKueue', () => {
     expect(held('evict-pipelinerun', 'holdState').variable.jmesPath).toMatch(/^\(target\.spec\.managedBy == 'kueue\.x-k8s\.io\/multikueue' && 'PipelineRunPending' \|\| target\.spec\.status/);
   });
 
+  it("a manager's run whose Workload waits for MultiKueue shows Tekton's pending condition, and Kyverno may write it", () => {
+    const rules = (docs: typeof managerDocs) => docs('policies/admit-pipelinerun.yaml')[0].spec.rules;
+    const pending = rules(managerDocs).find((r: any) => r.name === 'show-dispatched-run-pending');
+    expect(pending.match.any[0].resources.kinds).toEqual(['kueue.x-k8s.io/v1beta2/Workload', 'kueue.x-k8s.io/v1beta2/Workload/status']);
+    expect(pending.preconditions.all[1].key).toBe("{{ length(request.object.status.admissionChecks[?name=='tekton-kueue-policies-multikueue'] || `[]`) }}");
+    const [target] = pending.mutate.targets;
+    expect(target.kind).toBe('PipelineRun/status');
+    expect(target.preconditions.all.map((p: any) => p.message)).toEqual([
+      'the Workload is no longer QuotaReserved=True|False',
+      'the Workload became Admitted=True meanwhile',
+      'the Workload became Finished=True meanwhile',
+      'Succeeded is set already',
+    ]);
+    expect(target.preconditions.all[3].value).toEqual(['True', 'False', 'Unknown']);
+    expect(managerDocs('rbac/kyverno-access.yaml').some((o) => o.rules?.some((r: any) => r.resources.includes('pipelineruns/status') && r.verbs.includes('update')))).toBe(true);
+    expect(rules(workerDocs).map((r: any) => r.name)).toEqual(['release-pending-run']);
+  });
+
   it("a worker gives the manager's ServiceAccount what MultiKueue does there, trusts it with runs, and keeps MultiKueue's label its own", () => {
     const docs = workerDocs;
     const [account, role, binding] = docs('rbac/multikueue-manager.yaml');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundle.js';
+import type { Config } from '../src/config/config.js';
 import { loadConfig, parseConfig } from '../src/config/load.js';
 import { renderFiles } from '../src/synth.js';
 import { crdFolders, yamlFiles } from '../src/validate/crd-schemas.js';
@@ -16,6 +17,14 @@ import { defaultConfig, defaultConfigObject, root } from './helpers.js';
 
 /** A config choosing tenant namespaces by label, whose generate-localqueues the suites run too. */
 const tenantExample = loadConfig(join(root, 'policies', 'examples', 'multi-team-ci.yaml'));
+
+/** A MultiKueue manager: its admit-pipelinerun has a step of its own. */
+const managerExample = loadConfig(join(root, 'policies', 'examples', 'multikueue-manager.yaml'));
+
+/** The policy files (name, YAML) of the bundle of `config`. */
+function policiesOf(config: Config): [string, string][] {
+  return [...renderFiles(buildBundle(config), APPLIED_COMPONENTS)].filter(([path]) => path.startsWith('policies/')).map(([path, text]): [string, string] => [path.slice('policies/'.length), text]);
+}
 
 /**
  * The suites run on a copy of the project in which dist/'s policies have no webhook match
@@ -29,8 +38,9 @@ function projectForTheCli(): string {
   const shipped = readdirSync(join(root, 'dist', 'policies')).map((file): [string, string] => [file, readFileSync(join(root, 'dist', 'policies', file), 'utf8')]);
   writePolicies(join(copy, 'dist'), shipped);
   // The policies of a config choosing tenant namespaces by label (the shipped one lists them).
-  const tenants = [...renderFiles(buildBundle(tenantExample), APPLIED_COMPONENTS)].filter(([path]) => path.startsWith('policies/')).map(([path, text]): [string, string] => [path.slice('policies/'.length), text]);
-  writePolicies(join(copy, 'dist-tenants'), tenants);
+  writePolicies(join(copy, 'dist-tenants'), policiesOf(tenantExample));
+  // The policies of a MultiKueue manager, whose own step a suite runs.
+  writePolicies(join(copy, 'dist-multikueue-manager'), policiesOf(managerExample));
   return copy;
 }
 
@@ -63,6 +73,22 @@ function detailedResults(suite: string, fileName = 'kyverno-test.yaml'): { rows:
   const { status, output, stdout } = kyverno('test', join(policiesDir, suite), '--file-name', fileName, '--detailed-results', '--remove-color', '-o', 'json');
   const json = stdout.slice(stdout.indexOf('\n[') + 1, stdout.lastIndexOf(']') + 1);
   return { rows: JSON.parse(json) as Row[], status, output };
+}
+
+/** Every expected result of the suite holds, and each resource of `reasonsOf` was skipped or refused for its reason. */
+function expectSuiteHolds(suite: string, fileName: string, reasonsOf: Readonly<Record<string, string>>): void {
+  const test = YAML.parse(readFileSync(join(policiesDir, suite, fileName), 'utf8')) as { results: { resources: string[] }[] };
+  const expected = test.results.reduce((n, r) => n + r.resources.length, 0);
+  const { rows, status, output } = detailedResults(suite, fileName);
+  // The CLI passes silently over a result it cannot pair with a resource: count them too.
+  expect(output, output).toContain(`Test Summary: ${expected} tests passed and 0 tests failed`);
+  expect(status, output).toBe(0);
+  // ...and counts a rule of a policy it found invalid as passed.
+  expect(rows.filter((r) => r.RESULT !== 'Pass'), output).toEqual([]);
+  for (const [resource, reason] of Object.entries(reasonsOf)) {
+    const row = rows.find((r) => r.RESOURCE.endsWith(`/${resource}`) && !r.Message.startsWith('validation rule'));
+    expect(row?.Message, `${suite} ${resource}`).toContain(reason);
+  }
 }
 
 /**
@@ -134,18 +160,16 @@ describe('Kyverno CLI suites', () => {
   });
 
   it.each(suites)('%s: every expected result holds, each skip for its reason', (suite) => {
-    const test = YAML.parse(readFileSync(join(policiesDir, suite, 'kyverno-test.yaml'), 'utf8')) as { results: { resources: string[] }[] };
-    const expected = test.results.reduce((n, r) => n + r.resources.length, 0);
-    const { rows, status, output } = detailedResults(suite);
-    // The CLI passes silently over a result it cannot pair with a resource: count them too.
-    expect(output, output).toContain(`Test Summary: ${expected} tests passed and 0 tests failed`);
-    expect(status, output).toBe(0);
-    // ...and counts a rule of a policy it found invalid as passed.
-    expect(rows.filter((r) => r.RESULT !== 'Pass'), output).toEqual([]);
-    for (const [resource, reason] of Object.entries(reasons[suite] ?? {})) {
-      const row = rows.find((r) => r.RESOURCE.endsWith(`/${resource}`) && !r.Message.startsWith('validation rule'));
-      expect(row?.Message, `${suite} ${resource}`).toContain(reason);
-    }
+    expectSuiteHolds(suite, 'kyverno-test.yaml', reasons[suite] ?? {});
+  });
+
+  it("admit-pipelinerun of a MultiKueue manager shows Tekton's pending condition on a run whose Workload waits for MultiKueue, and on no other", () => {
+    expectSuiteHolds('admit-pipelinerun', 'kyverno-test-multikueue.yaml', {
+      'local-m3': 'the Workload is not held to AdmissionCheck tekton-kueue-policies-multikueue',
+      'admitted-m4': 'the Workload became Admitted=True meanwhile',
+      'shown-m5': 'Succeeded is set already',
+      'new-m6': 'the Workload is not QuotaReserved=True|False',
+    });
   });
 
   it.each(['dist', 'dist-cel'])('mutate-pipelinerun of %s gates a generateName run and keeps text that looks like a variable', (bundle) => {

@@ -44,6 +44,8 @@ export interface Trigger {
   readonly labelKeys?: readonly string[];
   /** Only objects carrying none of these labels, whatever its value, start the step. */
   readonly unlessLabelKeys?: readonly string[];
+  /** Only Workloads that Kueue holds to this AdmissionCheck (named in their `status.admissionChecks`) start the step. */
+  readonly admissionCheck?: string;
   /** On UPDATE, only this change starts the step. */
   readonly change?: Change;
   /** Only objects in this state start the step. */
@@ -332,6 +334,8 @@ export type Hold =
    */
   | { readonly by: 'pending'; readonly run: { readonly kind: ApiKind; readonly name: TargetName }; readonly pendingStatus: string; readonly dispatchedBy?: string };
 
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
 /** When the trigger reaches `when`, set a condition on the status of a related object. */
 export interface SetConditionStep extends StepBase {
   readonly type: 'set-condition';
@@ -352,7 +356,7 @@ export interface SetConditionStep extends StepBase {
   readonly reapplied?: boolean;
   readonly set: {
     readonly type: string;
-    readonly status: 'True' | 'False';
+    readonly status: ConditionStatus;
     /** Reason of the new condition for each status of the trigger's condition, or of the object `read` (`True` when `when` is not a condition). */
     readonly reasons: Readonly<Partial<Record<'True' | 'False', string>>>;
     readonly message: string;
@@ -366,7 +370,7 @@ export interface SetConditionStep extends StepBase {
      * Statuses of the target's condition of this type that leave the target alone (set once).
      * Otherwise the condition replaces any of its type; the target's other conditions are kept.
      */
-    readonly unlessTargetHas: readonly ('True' | 'False')[];
+    readonly unlessTargetHas: readonly ConditionStatus[];
   };
 }
 

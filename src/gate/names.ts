@@ -39,8 +39,15 @@ export const STOP_STATUS = 'StoppedRunFinally';
  * from (the Workload the copy runs under is in an annotation since Kueue 0.18).
  */
 export const MULTIKUEUE_ORIGIN_LABEL = 'kueue.x-k8s.io/multikueue-origin';
+/** The AdmissionCheck (and MultiKueueConfig) of a MultiKueue manager's dispatching ClusterQueues. */
+export const MULTIKUEUE_CHECK = 'tekton-kueue-policies-multikueue';
 /** MultiKueue's controller name: of the AdmissionChecks it decides, and `spec.managedBy` of a job it dispatches to a worker cluster. */
 export const MULTIKUEUE_CONTROLLER = 'kueue.x-k8s.io/multikueue';
+/**
+ * The condition a manager's run marked for MultiKueue shows while it waits: Tekton's reason for a
+ * pending run, which Tekton writes for the runs it manages only.
+ */
+export const DISPATCHED_RUN_PENDING = { reason: PENDING_STATUS, message: 'Queued in Kueue: it runs on a worker cluster once MultiKueue dispatches it' } as const;
 /** Annotation saying the gate, not the user, made a run pending. */
 export const HELD_BY_GATE = { key: 'tekton-kueue-policies.dev/pending-set-by-gate', value: 'true' } as const;
 /** Annotation naming the routing rule that routed a run. */

@@ -64,6 +64,7 @@ function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
     ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${celHasValue('object', 'labels', key, value)}`),
     ...(trigger.labelKeys ?? []).map((key) => celHasKey('object', 'labels', key)),
     ...(trigger.unlessLabelKeys ?? []).map((key) => `!${celHasKey('object', 'labels', key)}`),
+    ...(trigger.admissionCheck ? [`(has(object.status) && has(object.status.admissionChecks) && object.status.admissionChecks.exists(c, has(c.name) && c.name == ${celLiteral(trigger.admissionCheck)}))`] : []),
   ];
   const change = trigger.change;
   if (change && 'specStatus' in change) {

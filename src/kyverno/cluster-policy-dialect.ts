@@ -151,7 +151,7 @@ function on(trigger: Trigger, { reapply = false } = {}): { match: ClusterPolicyS
       ],
     },
     ...(unless.length > 0 ? { exclude: { any: unless.map((selector) => ({ resources: { selector: selector as never } })) } } : {}),
-    filters: [...(reapply ? [operation] : []), ...changePreconditions(trigger.change), ...statePreconditions(trigger.state)],
+    filters: [...(reapply ? [operation] : []), ...admissionCheckPreconditions(trigger), ...changePreconditions(trigger.change), ...statePreconditions(trigger.state)],
   };
 }
 
@@ -167,6 +167,11 @@ function selectorOf(trigger: Trigger) {
 function namespacesMatch(namespaces: Namespaces | undefined): { namespaces?: string[]; namespaceSelector?: { matchLabels: Record<string, string> } } {
   if (!namespaces) return {};
   return 'names' in namespaces ? { namespaces: [...namespaces.names] } : { namespaceSelector: { matchLabels: { ...namespaces.labels } } };
+}
+
+function admissionCheckPreconditions({ admissionCheck, kind }: Trigger): Precondition[] {
+  if (!admissionCheck) return [];
+  return [{ key: count(`${TRIGGER}.status.admissionChecks`, `[?name==${str(admissionCheck)}]`), operator: 'GreaterThan', value: 0, message: `the ${kind.kind} is not held to AdmissionCheck ${admissionCheck}` }];
 }
 
 function changePreconditions(change: Change | undefined): Precondition[] {

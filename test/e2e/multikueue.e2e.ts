@@ -1,17 +1,16 @@
 /**
  * Kueue's MultiKueue with two control planes on loopback (multikueue-manager.yaml,
- * multikueue-worker.yaml): runs queued on the manager are dispatched to the worker, run there under
- * the Workload the manager's Kueue made, and end on both sides with their status mirrored and no
- * Workload holding quota on either; a run whose worker is lost is requeued on the manager and
- * dispatched again; a run of a queue that does not dispatch runs on the manager; on the worker,
- * MultiKueue's label is the manager's.
+ * multikueue-worker.yaml): runs queued on the manager, pending there until then, are dispatched to
+ * the worker, run there under the Workload the manager's Kueue made, and end on both sides with
+ * their status mirrored and no Workload holding quota on either; a run whose worker is lost is
+ * requeued on the manager and dispatched again; a run of a queue that does not dispatch runs on the
+ * manager; on the worker, MultiKueue's label is the manager's.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MULTIKUEUE_SERVICE_ACCOUNT } from '../../src/config/load.js';
-import { MULTIKUEUE_CHECK } from '../../policies/bundle.js';
-import { GATED_LABEL, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { DISPATCHED_RUN_PENDING, GATED_LABEL, MULTIKUEUE_CHECK, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
 import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkloadCondition, expectWorkloadFinished, PipelineRunBuilder, WAIT, workloadOf } from './scenario.js';
@@ -30,7 +29,8 @@ let managerBundle: string;
 
 beforeAll(async () => {
   worker = await ControlPlane.start({ taskSeconds: 3 });
-  manager = await ControlPlane.start({ taskSeconds: 3, multiKueueManager: { workerLostTimeout: '30s' } });
+  // Kyverno's own re-apply interval on the manager: what the gate does there, it does on events.
+  manager = await ControlPlane.start({ taskSeconds: 3, reapplyInterval: '1h', multiKueueManager: { workerLostTimeout: '30s' } });
   await worker.installBundle(synthesize(join(import.meta.dirname, 'multikueue-worker.yaml')));
   // The worker's bundle made the ServiceAccount the manager's Kueue acts as there.
   const kubeconfig = await worker.remoteKubeconfig('kueue-system', MULTIKUEUE_SERVICE_ACCOUNT);
@@ -76,11 +76,19 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
       expect(run.spec.managedBy, run.metadata.name).toBe(MULTIKUEUE_CONTROLLER);
       expect(run.metadata.labels?.[GATED_LABEL], run.metadata.name).toBe('pending');
     }
-    // MultiKueue's copies live on the worker while they run: watch them come and go.
+    // MultiKueue's copies live on the worker while they run: watch them come and go, and the
+    // manager's runs say they are pending while they wait.
     const copies = new Map<string, Obj>();
+    const shownPending = new Set<string>();
     const watching = setInterval(() => {
       void worker.objects.list(PIPELINE_RUN, ns, MULTIKUEUE_ORIGIN_LABEL).then((seen) => {
         for (const copy of seen) if ((copy.status?.childReferences?.length ?? 0) > 0) copies.set(copy.metadata.name, copy);
+      }, () => undefined);
+      void manager.objects.list(PIPELINE_RUN, ns).then((seen) => {
+        for (const run of seen) {
+          const succeeded = condition(run, 'Succeeded');
+          if (succeeded?.status === 'Unknown' && succeeded.reason === DISPATCHED_RUN_PENDING.reason && succeeded.message === DISPATCHED_RUN_PENDING.message) shownPending.add(run.metadata.name);
+        }
       }, () => undefined);
     }, 250);
     const mirrored: Obj[] = [];
@@ -100,6 +108,8 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
     } finally {
       clearInterval(watching);
     }
+    // The worker takes one at a time: the second and third waited on the manager, and said so.
+    expect([...shownPending].sort(), 'runs seen pending on the manager').toEqual(expect.arrayContaining(runs.slice(1).map((r) => r.metadata.name).sort()));
     // On the worker, each ran as MultiKueue's copy, under the Workload the manager made, released by the gate.
     for (const run of runs) {
       const copy = copies.get(run.metadata.name);
