@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MULTIKUEUE_SERVICE_ACCOUNT } from '../../src/config/load.js';
 import { DISPATCHED_RUN_PENDING, GATED_LABEL, MULTIKUEUE_CHECK, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
-import { ControlPlane, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
+import { ControlPlane, FAIL_LABEL, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkloadCondition, expectWorkloadFinished, PipelineRunBuilder, WAIT, workloadOf } from './scenario.js';
+import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkloadCondition, expectWorkloadFinished, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
 
 const ns = 'e2e-mk';
 const DISPATCH = 'e2e-dispatch';
@@ -146,6 +146,25 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
     expect(own.object?.spec.status).toBe('PipelineRunPending');
     const finished = await expectRunFinished(worker, ns, own.object!.metadata.name);
     expect(condition(finished, 'Succeeded')?.status).toBe('True');
+    await expectQueueEmpty(worker, DISPATCH);
+  });
+
+  it('a run that fails on the worker ends failed on the manager; one cancelled on the manager while it waits ends cancelled, no task run; both give their quota back on both clusters', async () => {
+    const failing = await new PipelineRunBuilder(ns, 'failing').label(FAIL_LABEL, 'true').label(TASK_DURATION_LABEL, '10').create(manager);
+    const waiting = await new PipelineRunBuilder(ns, 'cancelled').create(manager);
+    // It waits for the worker's one place, and says so; its tenant cancels it there.
+    await expect
+      .poll(async () => condition(await pipelineRun(manager, ns, waiting.metadata.name), 'Succeeded')?.reason, { timeout: WAIT.step, interval: WAIT.poll, message: `${waiting.metadata.name} to show it is pending` })
+      .toBe(DISPATCHED_RUN_PENDING.reason);
+    await manager.objects.patch(PIPELINE_RUN, ns, waiting.metadata.name, { spec: { status: 'Cancelled' } });
+    const failed = await expectRunFinished(manager, ns, failing.metadata.name, WAIT.drain);
+    expect(condition(failed, 'Succeeded')?.status).toBe('False');
+    await expectWorkloadFinished(manager, ns, failing.metadata.name, 'Failed');
+    // MultiKueue dispatches it all the same, cancelled: Tekton ends it there before any task.
+    const cancelled = await expectRunFinished(manager, ns, waiting.metadata.name, WAIT.drain);
+    expect(condition(cancelled, 'Succeeded')).toMatchObject({ status: 'False', reason: 'Cancelled' });
+    expect(cancelled.status?.childReferences ?? []).toEqual([]);
+    await expectQueueEmpty(manager, DISPATCH);
     await expectQueueEmpty(worker, DISPATCH);
   });
 
