@@ -57,7 +57,6 @@ export const APPLIED_COMPONENTS = ['namespaces', 'kueue', 'rbac', 'policies', 'g
 /** The job kind of Kueue's one integration on by default, which a MultiKueue manager watches on its workers. */
 const BATCH_JOB = { apiVersion: 'batch/v1', kind: 'Job' };
 
-
 export function buildBundle(config: Config): App {
   const app = new App();
   const { multiKueue } = config;

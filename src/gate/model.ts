@@ -334,6 +334,7 @@ export type Hold =
    */
   | { readonly by: 'pending'; readonly run: { readonly kind: ApiKind; readonly name: TargetName }; readonly pendingStatus: string; readonly dispatchedBy?: string };
 
+/** A condition's status, as Kubernetes spells it. */
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 /** When the trigger reaches `when`, set a condition on the status of a related object. */

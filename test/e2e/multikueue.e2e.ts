@@ -2,9 +2,10 @@
  * Kueue's MultiKueue with two control planes on loopback (multikueue-manager.yaml,
  * multikueue-worker.yaml): runs queued on the manager, pending there until then, are dispatched to
  * the worker, run there under the Workload the manager's Kueue made, and end on both sides with
- * their status mirrored and no Workload holding quota on either; a run whose worker is lost is
- * requeued on the manager and dispatched again; a run of a queue that does not dispatch runs on the
- * manager; on the worker, MultiKueue's label is the manager's.
+ * their status mirrored and no Workload holding quota on either, whether they succeed, fail or are
+ * cancelled while they wait; a run whose worker is lost is requeued on the manager and dispatched
+ * again; a run of a queue that does not dispatch runs on the manager; on the worker, MultiKueue's
+ * label is the manager's.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -152,7 +153,7 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
   it('a run that fails on the worker ends failed on the manager; one cancelled on the manager while it waits ends cancelled, no task run; both give their quota back on both clusters', async () => {
     const failing = await new PipelineRunBuilder(ns, 'failing').label(FAIL_LABEL, 'true').label(TASK_DURATION_LABEL, '10').create(manager);
     const waiting = await new PipelineRunBuilder(ns, 'cancelled').create(manager);
-    // It waits for the worker's one place, and says so; its tenant cancels it there.
+    // It waits for the worker's one place, and says so; then it is cancelled there, as its tenant may.
     await expect
       .poll(async () => condition(await pipelineRun(manager, ns, waiting.metadata.name), 'Succeeded')?.reason, { timeout: WAIT.step, interval: WAIT.poll, message: `${waiting.metadata.name} to show it is pending` })
       .toBe(DISPATCHED_RUN_PENDING.reason);
