@@ -185,9 +185,8 @@ describe('Kyverno CLI suites', () => {
   // MultiKueue makes of them start, and gates its own runs.
   it.each(['manager', 'worker'].flatMap((role) => ['clusterpolicy', 'cel'].map((dialect) => [role, dialect])))('mutate-pipelinerun of a MultiKueue %s (%s) as the example config makes it', (role, dialect) => {
     const example = YAML.parse(readFileSync(join(root, 'policies', 'examples', `multikueue-${role}.yaml`), 'utf8'));
-    const files = renderFiles(buildBundle(parseConfig({ ...example, dialect }, `multikueue-${role}.yaml`)), APPLIED_COMPONENTS);
     const bundle = mkdtempSync(join(tmpdir(), 'tkp-multikueue-'));
-    writePolicies(bundle, [['mutate-pipelinerun.yaml', files.get('policies/mutate-pipelinerun.yaml')!]]);
+    writePolicies(bundle, policiesOf(parseConfig({ ...example, dialect }, `multikueue-${role}.yaml`)).filter(([file]) => file === 'mutate-pipelinerun.yaml'));
     const dir = join(policiesDir, 'mutate-pipelinerun', 'test');
     const out = join(bundle, 'out.yaml');
     const { status, output } = kyverno('apply', join(bundle, 'policies', 'mutate-pipelinerun.yaml'), '--resource', join(dir, `multikueue-${role}.yaml`), '-o', out);
@@ -276,9 +275,9 @@ type Crd = { kind: string; spec: { group: string; names: { kind: string; plural:
 
 /** The bundle synthesized with `dialect: cel`: file name → its policies. */
 const celFiles = new Map(
-  [...renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'cel.yaml')), APPLIED_COMPONENTS)]
-    .filter(([path]) => path.startsWith('policies/') && path !== 'policies/kustomization.yaml')
-    .map(([path, text]) => [path.slice('policies/'.length, -'.yaml'.length), docsOf(text)]),
+  policiesOf(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'cel.yaml'))
+    .filter(([file]) => file !== 'kustomization.yaml')
+    .map(([file, text]) => [file.slice(0, -'.yaml'.length), docsOf(text)]),
 );
 const celSuites = suites.filter((suite) => celFiles.get(suite)?.some((p) => p.kind !== 'ClusterPolicy'));
 mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });

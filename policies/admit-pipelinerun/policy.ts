@@ -10,11 +10,12 @@ import { ADMITTED_STILL, statusUpdatesOf } from '../triggers.js';
  * the runs it manages.
  */
 export function admitPipelineRun(config: Config): PolicyDefinition {
+  const workloadStatus = statusUpdatesOf(WORKLOAD, config, 'pending');
   const steps: GateStep[] = [
     {
       type: 'set-run-status',
       rule: 'release-pending-run',
-      trigger: statusUpdatesOf(WORKLOAD, config, 'pending'),
+      trigger: workloadStatus,
       when: ADMITTED_STILL,
       target: { kind: PIPELINE_RUN, name: { from: 'owner' } },
       change: { type: 'release', pendingStatus: PENDING_STATUS, heldBy: HELD_BY_GATE },
@@ -27,7 +28,7 @@ export function admitPipelineRun(config: Config): PolicyDefinition {
     steps.push({
       type: 'set-condition',
       rule: 'show-dispatched-run-pending',
-      trigger: { ...statusUpdatesOf(WORKLOAD, config, 'pending'), admissionCheck: MULTIKUEUE_CHECK },
+      trigger: { ...workloadStatus, admissionCheck: MULTIKUEUE_CHECK },
       when: { condition: 'QuotaReserved', statuses: ['True', 'False'], recheck: { unlessTrue: ['Admitted', 'Finished'] } },
       target: { kind: PIPELINE_RUN, name: { from: 'owner' } },
       set: {

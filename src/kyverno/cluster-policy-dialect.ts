@@ -852,15 +852,16 @@ function conditionObject(fields: { type: string; status: string; reason: string;
 
 function setConditionRule(step: SetConditionStep): ClusterPolicySpecRules {
   const targetName = targetNameOf(step.target.name, step.target.kind.kind);
-  const reasons = Object.entries(step.set.reasons);
+  // One reason whatever the status: a constant.
+  const reasons = [...new Set(Object.values(step.set.reasons))];
   const reason =
     reasons.length === 1
-      ? str(reasons[0]![1])
+      ? str(reasons[0]!)
       : step.read
         ? `lookup(${literal(step.set.reasons)}, read.status) || ''`
         : 'condition' in step.when
           ? `lookup(${literal(step.set.reasons)}, ${conditionStatus(TRIGGER, step.when.condition)}) || ''`
-          : str(reasons[0]![1]);
+          : str(reasons[0]!);
   const transitionTime =
     step.set.at === 'now'
       ? 'time_now_utc()'

@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import { CUSTOM_RUN, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD } from '../../src/gate/names.js';
-import { type ControlPlane, FAIL_LABEL, TASK_DURATION_LABEL, TASK_RESULTS_ANNOTATION } from './control-plane.js';
+import { type ControlPlane, FAIL_LABEL, TASK_DURATION_LABEL, TASK_RESULTS_ANNOTATION, waitFor } from './control-plane.js';
 import { condition, EVENT, type Obj, POD, SERVICE_ACCOUNT } from './objects.js';
 
 /** Shared timeouts: a queue step (admission, release, a stop), a whole run, a drain of several. */
@@ -254,12 +254,8 @@ export async function expectStays(what: string, probe: () => Promise<boolean>, m
  */
 export async function createNamespace(plane: ControlPlane, name: string, labels?: Record<string, string>): Promise<void> {
   await plane.objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
-  // A loop, not expect.poll: namespaces are made in beforeAll hooks too.
-  const deadline = Date.now() + WAIT.step;
-  while (!(await plane.objects.get(SERVICE_ACCOUNT, name, 'default'))) {
-    if (Date.now() > deadline) throw new Error(`ServiceAccount ${name}/default did not appear within ${WAIT.step / 1000} s`);
-    await new Promise((r) => setTimeout(r, WAIT.poll));
-  }
+  // waitFor, not expect.poll: namespaces are made in beforeAll hooks too.
+  await waitFor(`ServiceAccount ${name}/default`, () => plane.objects.get(SERVICE_ACCOUNT, name, 'default'), WAIT.step, WAIT.poll);
 }
 
 /** Sets a ClusterQueue's or LocalQueue's stop policy (`None` starts it again). */
