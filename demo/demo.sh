@@ -9,7 +9,7 @@ set -euo pipefail
 CLUSTER="${CLUSTER:-tekton-kueue-policies}"
 TEKTON_VERSION="v1.15.0"
 KUEUE_VERSION="v0.19.2"
-KYVERNO_VERSION="v1.19.0"
+KYVERNO_VERSION="v1.19.1"
 NAMESPACE="ci-team-a"
 QUEUE="pipelines"           # ClusterQueue "pipelines" admits 2 runs at once (policies/config.yaml)
 RUNS="${RUNS:-6}"

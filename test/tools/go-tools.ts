@@ -31,7 +31,7 @@ export interface GoTool {
 const K8S_VERSION = 'v1.36.3';
 
 /** Versions of the engines the gate runs on (the wrapper modules under test/tools require the same). */
-export const ENGINE_VERSIONS = { kyverno: 'v1.19.0', kueue: 'v0.19.2', tekton: 'v1.15.0' } as const;
+export const ENGINE_VERSIONS = { kyverno: 'v1.19.1', kueue: 'v0.19.2', tekton: 'v1.15.0' } as const;
 
 export const TOOLS = {
   kyvernoCli: { name: 'kyverno-cli', module: 'kyverno', binaries: { kyverno: '.' }, coldMinutes: 8 },
