@@ -3,10 +3,11 @@
  * kinds prune looks at, what diff reports, how status reads a run and a ClusterQueue, and doctor's
  * version and selector checks. On a cluster they are tested by test/e2e/operate.e2e.ts.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiObject } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
 import { parseConfig } from '../src/config/load.js';
 import { inApplyOrder, missingGrants, PRUNED_KINDS } from '../src/operate/apply.js';
@@ -44,10 +45,11 @@ it('applies RBAC before the policies and the policies before the guard, whatever
   expect(inApplyOrder(components).map((c) => c.name)).toEqual(['namespaces', 'rbac', 'kueue', 'policies', 'guard', 'extra']);
 });
 
-it('prune looks at every kind the bundle makes, in both dialects, and never at namespaces', () => {
-  const config = { ...defaultConfigObject(), optOut: { subjects: [{ kind: 'Group', name: 'release-bots' }] } };
+it('prune looks at every kind the bundle makes, in both dialects and every example, and never at namespaces', () => {
+  const examples = ['multi-team-ci', 'multikueue-manager', 'multikueue-worker'].map((name) => YAML.parse(readFileSync(join(root, 'policies', 'examples', `${name}.yaml`), 'utf8')));
+  const configs = [{ ...defaultConfigObject(), optOut: { subjects: [{ kind: 'Group', name: 'release-bots' }] } }, ...examples];
   const kinds = new Set<string>();
-  for (const dialect of ['clusterpolicy', 'cel']) {
+  for (const [config, dialect] of configs.flatMap((config) => ['clusterpolicy', 'cel'].map((dialect) => [config, dialect] as const))) {
     const app = buildBundle(parseConfig({ ...config, dialect }, 'config.yaml'));
     for (const chart of app.charts.filter((c) => (APPLIED_COMPONENTS as readonly string[]).includes(c.node.id))) {
       for (const object of chart.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject)) {
