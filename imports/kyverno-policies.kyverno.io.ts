@@ -6,6 +6,1222 @@ import { Construct } from 'constructs';
 /**
  *
  *
+ * @schema GeneratingPolicy
+ */
+export class GeneratingPolicy extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "GeneratingPolicy"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'policies.kyverno.io/v1',
+    kind: 'GeneratingPolicy',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "GeneratingPolicy".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: GeneratingPolicyProps): any {
+    return {
+      ...GeneratingPolicy.GVK,
+      ...toJson_GeneratingPolicyProps(props),
+    };
+  }
+
+  /**
+   * Defines a "GeneratingPolicy" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: GeneratingPolicyProps) {
+    super(scope, id, {
+      ...GeneratingPolicy.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...GeneratingPolicy.GVK,
+      ...toJson_GeneratingPolicyProps(resolved),
+    };
+  }
+}
+
+/**
+ * @schema GeneratingPolicy
+ */
+export interface GeneratingPolicyProps {
+  /**
+   * @schema GeneratingPolicy#metadata
+   */
+  readonly metadata?: ApiObjectMetadata;
+
+  /**
+   * GeneratingPolicySpec is the specification of the desired behavior of the GeneratingPolicy.
+   *
+   * @schema GeneratingPolicy#spec
+   */
+  readonly spec: GeneratingPolicySpec;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicyProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicyProps(obj: GeneratingPolicyProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': obj.metadata,
+    'spec': toJson_GeneratingPolicySpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * GeneratingPolicySpec is the specification of the desired behavior of the GeneratingPolicy.
+ *
+ * @schema GeneratingPolicySpec
+ */
+export interface GeneratingPolicySpec {
+  /**
+   * AuditAnnotations contains CEL expressions which are used to produce audit annotations for the audit event of the
+   * API server. auditAnnotations are evaluated after the policy has been evaluated but before the decision is logged.
+   * The results of evaluating the expressions are attached to the audit event as annotations with the key
+   * "<policy name>/<key>".
+   * If the expression evaluates to an empty string or null the annotation will not be included in the audit event.
+   *
+   * @schema GeneratingPolicySpec#auditAnnotations
+   */
+  readonly auditAnnotations?: GeneratingPolicySpecAuditAnnotations[];
+
+  /**
+   * EvaluationConfiguration defines the configuration for the policy evaluation.
+   *
+   * @schema GeneratingPolicySpec#evaluation
+   */
+  readonly evaluation?: GeneratingPolicySpecEvaluation;
+
+  /**
+   * Generation defines a set of CEL expressions that will be evaluated to generate resources.
+   * Required.
+   *
+   * @schema GeneratingPolicySpec#generate
+   */
+  readonly generate: GeneratingPolicySpecGenerate[];
+
+  /**
+   * MatchConditions is a list of conditions that must be met for a request to be validated.
+   * Match conditions filter requests that have already been matched by the rules,
+   * namespaceSelector, and objectSelector. An empty list of matchConditions matches all requests.
+   * There are a maximum of 64 match conditions allowed.
+   *
+   * The exact matching logic is (in order):
+   * 1. If ANY matchCondition evaluates to FALSE, the policy is skipped.
+   * 2. If ALL matchConditions evaluate to TRUE, the policy is evaluated.
+   * 3. If any matchCondition evaluates to an error (but none are FALSE):
+   * - If failurePolicy=Fail, reject the request
+   * - If failurePolicy=Ignore, the policy is skipped
+   *
+   * @schema GeneratingPolicySpec#matchConditions
+   */
+  readonly matchConditions?: GeneratingPolicySpecMatchConditions[];
+
+  /**
+   * MatchConstraints specifies what resources will trigger this policy.
+   * The AdmissionPolicy cares about a request if it matches _all_ Constraints.
+   * Required.
+   *
+   * @schema GeneratingPolicySpec#matchConstraints
+   */
+  readonly matchConstraints?: GeneratingPolicySpecMatchConstraints;
+
+  /**
+   * UseServerSideApply controls whether to use server-side apply for generate rules.
+   * If set to "true", create & update for generated resources will use apply instead of create/update.
+   * Defaults to "false" if not specified.
+   *
+   * @default false" if not specified.
+   * @schema GeneratingPolicySpec#useServerSideApply
+   */
+  readonly useServerSideApply?: boolean;
+
+  /**
+   * Variables contain definitions of variables that can be used in composition of other expressions.
+   * Each variable is defined as a named CEL expression.
+   * The variables defined here will be available under `variables` in other expressions of the policy
+   * except MatchConditions because MatchConditions are evaluated before the rest of the policy.
+   *
+   * The expression of a variable can refer to other variables defined earlier in the list but not those after.
+   * Thus, Variables must be sorted by the order of first appearance and acyclic.
+   *
+   * @schema GeneratingPolicySpec#variables
+   */
+  readonly variables?: GeneratingPolicySpecVariables[];
+
+  /**
+   * WebhookConfiguration defines the configuration for the webhook.
+   *
+   * @schema GeneratingPolicySpec#webhookConfiguration
+   */
+  readonly webhookConfiguration?: GeneratingPolicySpecWebhookConfiguration;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpec(obj: GeneratingPolicySpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'auditAnnotations': obj.auditAnnotations?.map(y => toJson_GeneratingPolicySpecAuditAnnotations(y)),
+    'evaluation': toJson_GeneratingPolicySpecEvaluation(obj.evaluation),
+    'generate': obj.generate?.map(y => toJson_GeneratingPolicySpecGenerate(y)),
+    'matchConditions': obj.matchConditions?.map(y => toJson_GeneratingPolicySpecMatchConditions(y)),
+    'matchConstraints': toJson_GeneratingPolicySpecMatchConstraints(obj.matchConstraints),
+    'useServerSideApply': obj.useServerSideApply,
+    'variables': obj.variables?.map(y => toJson_GeneratingPolicySpecVariables(y)),
+    'webhookConfiguration': toJson_GeneratingPolicySpecWebhookConfiguration(obj.webhookConfiguration),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * AuditAnnotation describes how to produce an audit annotation for an API request.
+ *
+ * @schema GeneratingPolicySpecAuditAnnotations
+ */
+export interface GeneratingPolicySpecAuditAnnotations {
+  /**
+   * key specifies the audit annotation key. The audit annotation keys of
+   * a ValidatingAdmissionPolicy must be unique. The key must be a qualified
+   * name ([A-Za-z0-9][-A-Za-z0-9_.]*) no more than 63 bytes in length.
+   *
+   * The key is combined with the resource name of the
+   * ValidatingAdmissionPolicy to construct an audit annotation key:
+   * "{ValidatingAdmissionPolicy name}/{key}".
+   *
+   * If an admission webhook uses the same resource name as this ValidatingAdmissionPolicy
+   * and the same audit annotation key, the annotation key will be identical.
+   * In this case, the first annotation written with the key will be included
+   * in the audit event and all subsequent annotations with the same key
+   * will be discarded.
+   *
+   * Required.
+   *
+   * @schema GeneratingPolicySpecAuditAnnotations#key
+   */
+  readonly key: string;
+
+  /**
+   * valueExpression represents the expression which is evaluated by CEL to
+   * produce an audit annotation value. The expression must evaluate to either
+   * a string or null value. If the expression evaluates to a string, the
+   * audit annotation is included with the string value. If the expression
+   * evaluates to null or empty string the audit annotation will be omitted.
+   * The valueExpression may be no longer than 5kb in length.
+   * If the result of the valueExpression is more than 10kb in length, it
+   * will be truncated to 10kb.
+   *
+   * If multiple ValidatingAdmissionPolicyBinding resources match an
+   * API request, then the valueExpression will be evaluated for
+   * each binding. All unique values produced by the valueExpressions
+   * will be joined together in a comma-separated list.
+   *
+   * Required.
+   *
+   * @schema GeneratingPolicySpecAuditAnnotations#valueExpression
+   */
+  readonly valueExpression: string;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecAuditAnnotations' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecAuditAnnotations(obj: GeneratingPolicySpecAuditAnnotations | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'key': obj.key,
+    'valueExpression': obj.valueExpression,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * EvaluationConfiguration defines the configuration for the policy evaluation.
+ *
+ * @schema GeneratingPolicySpecEvaluation
+ */
+export interface GeneratingPolicySpecEvaluation {
+  /**
+   * Admission controls policy evaluation during admission.
+   *
+   * @schema GeneratingPolicySpecEvaluation#admission
+   */
+  readonly admission?: GeneratingPolicySpecEvaluationAdmission;
+
+  /**
+   * GenerateExisting defines the configuration for generating resources for existing triggeres.
+   *
+   * @schema GeneratingPolicySpecEvaluation#generateExisting
+   */
+  readonly generateExisting?: GeneratingPolicySpecEvaluationGenerateExisting;
+
+  /**
+   * OrphanDownstreamOnPolicyDelete defines the configuration for orphaning downstream resources on policy delete.
+   *
+   * @schema GeneratingPolicySpecEvaluation#orphanDownstreamOnPolicyDelete
+   */
+  readonly orphanDownstreamOnPolicyDelete?: GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete;
+
+  /**
+   * SkipBackgroundRequests bypasses admission requests that are sent by the background controller.
+   * The default value is set to "true", it must be set to "false" to apply generateExisting rules to those requests.
+   *
+   * @schema GeneratingPolicySpecEvaluation#skipBackgroundRequests
+   */
+  readonly skipBackgroundRequests?: boolean;
+
+  /**
+   * Synchronization defines the configuration for the synchronization of generated resources.
+   *
+   * @schema GeneratingPolicySpecEvaluation#synchronize
+   */
+  readonly synchronize?: GeneratingPolicySpecEvaluationSynchronize;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecEvaluation' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecEvaluation(obj: GeneratingPolicySpecEvaluation | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'admission': toJson_GeneratingPolicySpecEvaluationAdmission(obj.admission),
+    'generateExisting': toJson_GeneratingPolicySpecEvaluationGenerateExisting(obj.generateExisting),
+    'orphanDownstreamOnPolicyDelete': toJson_GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete(obj.orphanDownstreamOnPolicyDelete),
+    'skipBackgroundRequests': obj.skipBackgroundRequests,
+    'synchronize': toJson_GeneratingPolicySpecEvaluationSynchronize(obj.synchronize),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Generation defines the configuration for the generation of resources.
+ *
+ * @schema GeneratingPolicySpecGenerate
+ */
+export interface GeneratingPolicySpecGenerate {
+  /**
+   * Expression is a CEL expression that takes a list of resources to be generated.
+   *
+   * @schema GeneratingPolicySpecGenerate#expression
+   */
+  readonly expression?: string;
+
+  /**
+   * Template declares the resources to be generated as a YAML document,
+   * with optional CEL interpolation.
+   *
+   * @schema GeneratingPolicySpecGenerate#template
+   */
+  readonly template?: GeneratingPolicySpecGenerateTemplate;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecGenerate' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecGenerate(obj: GeneratingPolicySpecGenerate | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'template': toJson_GeneratingPolicySpecGenerateTemplate(obj.template),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MatchCondition represents a condition which must by fulfilled for a request to be sent to a webhook.
+ *
+ * @schema GeneratingPolicySpecMatchConditions
+ */
+export interface GeneratingPolicySpecMatchConditions {
+  /**
+   * expression represents the expression which will be evaluated by CEL. Must evaluate to bool.
+   * CEL expressions have access to the contents of the AdmissionRequest and Authorizer, organized into CEL variables:
+   *
+   * 'object' - The object from the incoming request. The value is null for DELETE requests.
+   * 'oldObject' - The existing object. The value is null for CREATE requests.
+   * 'request' - Attributes of the admission request(/pkg/apis/admission/types.go#AdmissionRequest).
+   * 'authorizer' - A CEL Authorizer. May be used to perform authorization checks for the principal (user or service account) of the request.
+   * See https://pkg.go.dev/k8s.io/apiserver/pkg/cel/library#Authz
+   * 'authorizer.requestResource' - A CEL ResourceCheck constructed from the 'authorizer' and configured with the
+   * request resource.
+   * Documentation on CEL: https://kubernetes.io/docs/reference/using-api/cel/
+   *
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConditions#expression
+   */
+  readonly expression: string;
+
+  /**
+   * name is an identifier for this match condition, used for strategic merging of MatchConditions,
+   * as well as providing an identifier for logging purposes. A good name should be descriptive of
+   * the associated expression.
+   * Name must be a qualified name consisting of alphanumeric characters, '-', '_' or '.', and
+   * must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or
+   * '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an
+   * optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')
+   *
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConditions#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConditions' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConditions(obj: GeneratingPolicySpecMatchConditions | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MatchConstraints specifies what resources will trigger this policy.
+ * The AdmissionPolicy cares about a request if it matches _all_ Constraints.
+ * Required.
+ *
+ * @schema GeneratingPolicySpecMatchConstraints
+ */
+export interface GeneratingPolicySpecMatchConstraints {
+  /**
+   * excludeResourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy should not care about.
+   * The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
+   *
+   * @schema GeneratingPolicySpecMatchConstraints#excludeResourceRules
+   */
+  readonly excludeResourceRules?: GeneratingPolicySpecMatchConstraintsExcludeResourceRules[];
+
+  /**
+   * matchPolicy defines how the "MatchResources" list is used to match incoming requests.
+   * Allowed values are "Exact" or "Equivalent".
+   *
+   * - Exact: match a request only if it exactly matches a specified rule.
+   * For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1,
+   * but "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`,
+   * a request to apps/v1beta1 or extensions/v1beta1 would not be sent to the ValidatingAdmissionPolicy.
+   *
+   * - Equivalent: match a request if modifies a resource listed in rules, even via another API group or version.
+   * For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1,
+   * and "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`,
+   * a request to apps/v1beta1 or extensions/v1beta1 would be converted to apps/v1 and sent to the ValidatingAdmissionPolicy.
+   *
+   * Defaults to "Equivalent"
+   *
+   * @default Equivalent"
+   * @schema GeneratingPolicySpecMatchConstraints#matchPolicy
+   */
+  readonly matchPolicy?: string;
+
+  /**
+   * namespaceSelector decides whether to run the admission control policy on an object based
+   * on whether the namespace for that object matches the selector. If the
+   * object itself is a namespace, the matching is performed on
+   * object.metadata.labels. If the object is another cluster scoped resource,
+   * it never skips the policy.
+   *
+   * For example, to run the webhook on any objects whose namespace is not
+   * associated with "runlevel" of "0" or "1";  you will set the selector as
+   * follows:
+   * "namespaceSelector": {
+   * "matchExpressions": [
+   * {
+   * "key": "runlevel",
+   * "operator": "NotIn",
+   * "values": [
+   * "0",
+   * "1"
+   * ]
+   * }
+   * ]
+   * }
+   *
+   * If instead you want to only run the policy on any objects whose
+   * namespace is associated with the "environment" of "prod" or "staging";
+   * you will set the selector as follows:
+   * "namespaceSelector": {
+   * "matchExpressions": [
+   * {
+   * "key": "environment",
+   * "operator": "In",
+   * "values": [
+   * "prod",
+   * "staging"
+   * ]
+   * }
+   * ]
+   * }
+   *
+   * See
+   * https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/
+   * for more examples of label selectors.
+   *
+   * Default to the empty LabelSelector, which matches everything.
+   *
+   * @default the empty LabelSelector, which matches everything.
+   * @schema GeneratingPolicySpecMatchConstraints#namespaceSelector
+   */
+  readonly namespaceSelector?: GeneratingPolicySpecMatchConstraintsNamespaceSelector;
+
+  /**
+   * objectSelector decides whether to run the validation based on if the
+   * object has matching labels. objectSelector is evaluated against both
+   * the oldObject and newObject that would be sent to the cel validation, and
+   * is considered to match if either object matches the selector. A null
+   * object (oldObject in the case of create, or newObject in the case of
+   * delete) or an object that cannot have labels (like a
+   * DeploymentRollback or a PodProxyOptions object) is not considered to
+   * match.
+   * Use the object selector only if the webhook is opt-in, because end
+   * users may skip the admission webhook by setting the labels.
+   * Default to the empty LabelSelector, which matches everything.
+   *
+   * @default the empty LabelSelector, which matches everything.
+   * @schema GeneratingPolicySpecMatchConstraints#objectSelector
+   */
+  readonly objectSelector?: GeneratingPolicySpecMatchConstraintsObjectSelector;
+
+  /**
+   * resourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy matches.
+   * The policy cares about an operation if it matches _any_ Rule.
+   *
+   * @schema GeneratingPolicySpecMatchConstraints#resourceRules
+   */
+  readonly resourceRules?: GeneratingPolicySpecMatchConstraintsResourceRules[];
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConstraints' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConstraints(obj: GeneratingPolicySpecMatchConstraints | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'excludeResourceRules': obj.excludeResourceRules?.map(y => toJson_GeneratingPolicySpecMatchConstraintsExcludeResourceRules(y)),
+    'matchPolicy': obj.matchPolicy,
+    'namespaceSelector': toJson_GeneratingPolicySpecMatchConstraintsNamespaceSelector(obj.namespaceSelector),
+    'objectSelector': toJson_GeneratingPolicySpecMatchConstraintsObjectSelector(obj.objectSelector),
+    'resourceRules': obj.resourceRules?.map(y => toJson_GeneratingPolicySpecMatchConstraintsResourceRules(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Variable is the definition of a variable that is used for composition. A variable is defined as a named expression.
+ *
+ * @schema GeneratingPolicySpecVariables
+ */
+export interface GeneratingPolicySpecVariables {
+  /**
+   * expression is the expression that will be evaluated as the value of the variable.
+   * The CEL expression has access to the same identifiers as the CEL expressions in Validation.
+   *
+   * @schema GeneratingPolicySpecVariables#expression
+   */
+  readonly expression: string;
+
+  /**
+   * name is the name of the variable. The name must be a valid CEL identifier and unique among all variables.
+   * The variable can be accessed in other expressions through `variables`
+   * For example, if name is "foo", the variable will be available as `variables.foo`
+   *
+   * @schema GeneratingPolicySpecVariables#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecVariables' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecVariables(obj: GeneratingPolicySpecVariables | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WebhookConfiguration defines the configuration for the webhook.
+ *
+ * @schema GeneratingPolicySpecWebhookConfiguration
+ */
+export interface GeneratingPolicySpecWebhookConfiguration {
+  /**
+   * TimeoutSeconds specifies the maximum time in seconds allowed to apply this policy.
+   * After the configured time expires, the admission request may fail, or may simply ignore the policy results,
+   * based on the failure policy. The default timeout is 10s, the value must be between 1 and 30 seconds.
+   *
+   * @schema GeneratingPolicySpecWebhookConfiguration#timeoutSeconds
+   */
+  readonly timeoutSeconds?: number;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecWebhookConfiguration' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecWebhookConfiguration(obj: GeneratingPolicySpecWebhookConfiguration | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'timeoutSeconds': obj.timeoutSeconds,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Admission controls policy evaluation during admission.
+ *
+ * @schema GeneratingPolicySpecEvaluationAdmission
+ */
+export interface GeneratingPolicySpecEvaluationAdmission {
+  /**
+   * Enabled controls if rules are applied during admission.
+   * Optional. Default value is "true".
+   *
+   * @schema GeneratingPolicySpecEvaluationAdmission#enabled
+   */
+  readonly enabled?: boolean;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecEvaluationAdmission' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecEvaluationAdmission(obj: GeneratingPolicySpecEvaluationAdmission | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'enabled': obj.enabled,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * GenerateExisting defines the configuration for generating resources for existing triggeres.
+ *
+ * @schema GeneratingPolicySpecEvaluationGenerateExisting
+ */
+export interface GeneratingPolicySpecEvaluationGenerateExisting {
+  /**
+   * Enabled controls whether to trigger the policy for existing resources
+   * If is set to "true" the policy will be triggered and applied to existing matched resources.
+   * Optional. Defaults to "false" if not specified.
+   *
+   * @default false" if not specified.
+   * @schema GeneratingPolicySpecEvaluationGenerateExisting#enabled
+   */
+  readonly enabled?: boolean;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecEvaluationGenerateExisting' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecEvaluationGenerateExisting(obj: GeneratingPolicySpecEvaluationGenerateExisting | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'enabled': obj.enabled,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * OrphanDownstreamOnPolicyDelete defines the configuration for orphaning downstream resources on policy delete.
+ *
+ * @schema GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete
+ */
+export interface GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete {
+  /**
+   * Enabled controls whether generated resources should be deleted when the policy that generated
+   * them is deleted with synchronization enabled. This option is only applicable to generate rules of the data type.
+   * Optional. Defaults to "false" if not specified.
+   *
+   * @default false" if not specified.
+   * @schema GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete#enabled
+   */
+  readonly enabled?: boolean;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete(obj: GeneratingPolicySpecEvaluationOrphanDownstreamOnPolicyDelete | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'enabled': obj.enabled,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Synchronization defines the configuration for the synchronization of generated resources.
+ *
+ * @schema GeneratingPolicySpecEvaluationSynchronize
+ */
+export interface GeneratingPolicySpecEvaluationSynchronize {
+  /**
+   * Enabled controls if generated resources should be kept in-sync with their source resource.
+   * If Synchronize is set to "true" changes to generated resources will be overwritten with resource
+   * data from Data or the resource specified in the Clone declaration.
+   * Optional. Defaults to "false" if not specified.
+   *
+   * @default false" if not specified.
+   * @schema GeneratingPolicySpecEvaluationSynchronize#enabled
+   */
+  readonly enabled?: boolean;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecEvaluationSynchronize' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecEvaluationSynchronize(obj: GeneratingPolicySpecEvaluationSynchronize | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'enabled': obj.enabled,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Template declares the resources to be generated as a YAML document,
+ * with optional CEL interpolation.
+ *
+ * @schema GeneratingPolicySpecGenerateTemplate
+ */
+export interface GeneratingPolicySpecGenerateTemplate {
+  /**
+   * Interpolate controls placeholder evaluation in Value:
+   * "none" (default) treats Value as plain YAML;
+   * "cel" evaluates `(( ... ))` placeholders as CEL expressions before the YAML is parsed.
+   *
+   * @schema GeneratingPolicySpecGenerateTemplate#interpolate
+   */
+  readonly interpolate?: GeneratingPolicySpecGenerateTemplateInterpolate;
+
+  /**
+   * Value is a YAML string, single or multi-document, defining the resources to generate.
+   * The namespace of each generated resource is taken from its rendered metadata.namespace,
+   * resources without a namespace are treated as cluster-scoped.
+   *
+   * @schema GeneratingPolicySpecGenerateTemplate#value
+   */
+  readonly value: string;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecGenerateTemplate' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecGenerateTemplate(obj: GeneratingPolicySpecGenerateTemplate | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'interpolate': obj.interpolate,
+    'value': obj.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NamedRuleWithOperations is a tuple of Operations and Resources with ResourceNames.
+ *
+ * @schema GeneratingPolicySpecMatchConstraintsExcludeResourceRules
+ */
+export interface GeneratingPolicySpecMatchConstraintsExcludeResourceRules {
+  /**
+   * apiGroups is the API groups the resources belong to. '*' is all groups.
+   * If '*' is present, the length of the slice must be one.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsExcludeResourceRules#apiGroups
+   */
+  readonly apiGroups?: string[];
+
+  /**
+   * apiVersions is the API versions the resources belong to. '*' is all versions.
+   * If '*' is present, the length of the slice must be one.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsExcludeResourceRules#apiVersions
+   */
+  readonly apiVersions?: string[];
+
+  /**
+   * operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or *
+   * for all of those operations and any future admission operations that are added.
+   * If '*' is present, the length of the slice must be one.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsExcludeResourceRules#operations
+   */
+  readonly operations?: string[];
+
+  /**
+   * resourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsExcludeResourceRules#resourceNames
+   */
+  readonly resourceNames?: string[];
+
+  /**
+   * resources is a list of resources this rule applies to.
+   *
+   * For example:
+   * 'pods' means pods.
+   * 'pods/log' means the log subresource of pods.
+   * '*' means all resources, but not subresources.
+   * 'pods/*' means all subresources of pods.
+   * '_/scale' means all scale subresources.
+   * '_/*' means all resources and their subresources.
+   *
+   * If wildcard is present, the validation rule will ensure resources do not
+   * overlap with each other.
+   *
+   * Depending on the enclosing object, subresources might not be allowed.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsExcludeResourceRules#resources
+   */
+  readonly resources?: string[];
+
+  /**
+   * scope specifies the scope of this rule.
+   * Valid values are "Cluster", "Namespaced", and "*"
+   * "Cluster" means that only cluster-scoped resources will match this rule.
+   * Namespace API objects are cluster-scoped.
+   * "Namespaced" means that only namespaced resources will match this rule.
+   * "*" means that there are no scope restrictions.
+   * Subresources match the scope of their parent resource.
+   * Default is "*".
+   *
+   * @default .
+   * @schema GeneratingPolicySpecMatchConstraintsExcludeResourceRules#scope
+   */
+  readonly scope?: string;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConstraintsExcludeResourceRules' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConstraintsExcludeResourceRules(obj: GeneratingPolicySpecMatchConstraintsExcludeResourceRules | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'apiGroups': obj.apiGroups?.map(y => y),
+    'apiVersions': obj.apiVersions?.map(y => y),
+    'operations': obj.operations?.map(y => y),
+    'resourceNames': obj.resourceNames?.map(y => y),
+    'resources': obj.resources?.map(y => y),
+    'scope': obj.scope,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * namespaceSelector decides whether to run the admission control policy on an object based
+ * on whether the namespace for that object matches the selector. If the
+ * object itself is a namespace, the matching is performed on
+ * object.metadata.labels. If the object is another cluster scoped resource,
+ * it never skips the policy.
+ *
+ * For example, to run the webhook on any objects whose namespace is not
+ * associated with "runlevel" of "0" or "1";  you will set the selector as
+ * follows:
+ * "namespaceSelector": {
+ * "matchExpressions": [
+ * {
+ * "key": "runlevel",
+ * "operator": "NotIn",
+ * "values": [
+ * "0",
+ * "1"
+ * ]
+ * }
+ * ]
+ * }
+ *
+ * If instead you want to only run the policy on any objects whose
+ * namespace is associated with the "environment" of "prod" or "staging";
+ * you will set the selector as follows:
+ * "namespaceSelector": {
+ * "matchExpressions": [
+ * {
+ * "key": "environment",
+ * "operator": "In",
+ * "values": [
+ * "prod",
+ * "staging"
+ * ]
+ * }
+ * ]
+ * }
+ *
+ * See
+ * https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/
+ * for more examples of label selectors.
+ *
+ * Default to the empty LabelSelector, which matches everything.
+ *
+ * @default the empty LabelSelector, which matches everything.
+ * @schema GeneratingPolicySpecMatchConstraintsNamespaceSelector
+ */
+export interface GeneratingPolicySpecMatchConstraintsNamespaceSelector {
+  /**
+   * matchExpressions is a list of label selector requirements. The requirements are ANDed.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsNamespaceSelector#matchExpressions
+   */
+  readonly matchExpressions?: GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions[];
+
+  /**
+   * matchLabels is a map of {key,value} pairs. A single {key,value} in the matchLabels
+   * map is equivalent to an element of matchExpressions, whose key field is "key", the
+   * operator is "In", and the values array contains only "value". The requirements are ANDed.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsNamespaceSelector#matchLabels
+   */
+  readonly matchLabels?: { [key: string]: string };
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConstraintsNamespaceSelector' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConstraintsNamespaceSelector(obj: GeneratingPolicySpecMatchConstraintsNamespaceSelector | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'matchExpressions': obj.matchExpressions?.map(y => toJson_GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions(y)),
+    'matchLabels': ((obj.matchLabels) === undefined) ? undefined : (Object.entries(obj.matchLabels).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * objectSelector decides whether to run the validation based on if the
+ * object has matching labels. objectSelector is evaluated against both
+ * the oldObject and newObject that would be sent to the cel validation, and
+ * is considered to match if either object matches the selector. A null
+ * object (oldObject in the case of create, or newObject in the case of
+ * delete) or an object that cannot have labels (like a
+ * DeploymentRollback or a PodProxyOptions object) is not considered to
+ * match.
+ * Use the object selector only if the webhook is opt-in, because end
+ * users may skip the admission webhook by setting the labels.
+ * Default to the empty LabelSelector, which matches everything.
+ *
+ * @default the empty LabelSelector, which matches everything.
+ * @schema GeneratingPolicySpecMatchConstraintsObjectSelector
+ */
+export interface GeneratingPolicySpecMatchConstraintsObjectSelector {
+  /**
+   * matchExpressions is a list of label selector requirements. The requirements are ANDed.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsObjectSelector#matchExpressions
+   */
+  readonly matchExpressions?: GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions[];
+
+  /**
+   * matchLabels is a map of {key,value} pairs. A single {key,value} in the matchLabels
+   * map is equivalent to an element of matchExpressions, whose key field is "key", the
+   * operator is "In", and the values array contains only "value". The requirements are ANDed.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsObjectSelector#matchLabels
+   */
+  readonly matchLabels?: { [key: string]: string };
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConstraintsObjectSelector' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConstraintsObjectSelector(obj: GeneratingPolicySpecMatchConstraintsObjectSelector | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'matchExpressions': obj.matchExpressions?.map(y => toJson_GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions(y)),
+    'matchLabels': ((obj.matchLabels) === undefined) ? undefined : (Object.entries(obj.matchLabels).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NamedRuleWithOperations is a tuple of Operations and Resources with ResourceNames.
+ *
+ * @schema GeneratingPolicySpecMatchConstraintsResourceRules
+ */
+export interface GeneratingPolicySpecMatchConstraintsResourceRules {
+  /**
+   * apiGroups is the API groups the resources belong to. '*' is all groups.
+   * If '*' is present, the length of the slice must be one.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsResourceRules#apiGroups
+   */
+  readonly apiGroups?: string[];
+
+  /**
+   * apiVersions is the API versions the resources belong to. '*' is all versions.
+   * If '*' is present, the length of the slice must be one.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsResourceRules#apiVersions
+   */
+  readonly apiVersions?: string[];
+
+  /**
+   * operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or *
+   * for all of those operations and any future admission operations that are added.
+   * If '*' is present, the length of the slice must be one.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsResourceRules#operations
+   */
+  readonly operations?: string[];
+
+  /**
+   * resourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsResourceRules#resourceNames
+   */
+  readonly resourceNames?: string[];
+
+  /**
+   * resources is a list of resources this rule applies to.
+   *
+   * For example:
+   * 'pods' means pods.
+   * 'pods/log' means the log subresource of pods.
+   * '*' means all resources, but not subresources.
+   * 'pods/*' means all subresources of pods.
+   * '_/scale' means all scale subresources.
+   * '_/*' means all resources and their subresources.
+   *
+   * If wildcard is present, the validation rule will ensure resources do not
+   * overlap with each other.
+   *
+   * Depending on the enclosing object, subresources might not be allowed.
+   * Required.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsResourceRules#resources
+   */
+  readonly resources?: string[];
+
+  /**
+   * scope specifies the scope of this rule.
+   * Valid values are "Cluster", "Namespaced", and "*"
+   * "Cluster" means that only cluster-scoped resources will match this rule.
+   * Namespace API objects are cluster-scoped.
+   * "Namespaced" means that only namespaced resources will match this rule.
+   * "*" means that there are no scope restrictions.
+   * Subresources match the scope of their parent resource.
+   * Default is "*".
+   *
+   * @default .
+   * @schema GeneratingPolicySpecMatchConstraintsResourceRules#scope
+   */
+  readonly scope?: string;
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConstraintsResourceRules' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConstraintsResourceRules(obj: GeneratingPolicySpecMatchConstraintsResourceRules | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'apiGroups': obj.apiGroups?.map(y => y),
+    'apiVersions': obj.apiVersions?.map(y => y),
+    'operations': obj.operations?.map(y => y),
+    'resourceNames': obj.resourceNames?.map(y => y),
+    'resources': obj.resources?.map(y => y),
+    'scope': obj.scope,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Interpolate controls placeholder evaluation in Value:
+ * "none" (default) treats Value as plain YAML;
+ * "cel" evaluates `(( ... ))` placeholders as CEL expressions before the YAML is parsed.
+ *
+ * @schema GeneratingPolicySpecGenerateTemplateInterpolate
+ */
+export enum GeneratingPolicySpecGenerateTemplateInterpolate {
+  /** none */
+  NONE = "none",
+  /** cel */
+  CEL = "cel",
+}
+
+/**
+ * A label selector requirement is a selector that contains values, a key, and an operator that
+ * relates the key and values.
+ *
+ * @schema GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions
+ */
+export interface GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions {
+  /**
+   * key is the label key that the selector applies to.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions#key
+   */
+  readonly key: string;
+
+  /**
+   * operator represents a key's relationship to a set of values.
+   * Valid operators are In, NotIn, Exists and DoesNotExist.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions#operator
+   */
+  readonly operator: string;
+
+  /**
+   * values is an array of string values. If the operator is In or NotIn,
+   * the values array must be non-empty. If the operator is Exists or DoesNotExist,
+   * the values array must be empty. This array is replaced during a strategic
+   * merge patch.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions#values
+   */
+  readonly values?: string[];
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions(obj: GeneratingPolicySpecMatchConstraintsNamespaceSelectorMatchExpressions | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'key': obj.key,
+    'operator': obj.operator,
+    'values': obj.values?.map(y => y),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * A label selector requirement is a selector that contains values, a key, and an operator that
+ * relates the key and values.
+ *
+ * @schema GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions
+ */
+export interface GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions {
+  /**
+   * key is the label key that the selector applies to.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions#key
+   */
+  readonly key: string;
+
+  /**
+   * operator represents a key's relationship to a set of values.
+   * Valid operators are In, NotIn, Exists and DoesNotExist.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions#operator
+   */
+  readonly operator: string;
+
+  /**
+   * values is an array of string values. If the operator is In or NotIn,
+   * the values array must be non-empty. If the operator is Exists or DoesNotExist,
+   * the values array must be empty. This array is replaced during a strategic
+   * merge patch.
+   *
+   * @schema GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions#values
+   */
+  readonly values?: string[];
+}
+
+/**
+ * Converts an object of type 'GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions(obj: GeneratingPolicySpecMatchConstraintsObjectSelectorMatchExpressions | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'key': obj.key,
+    'operator': obj.operator,
+    'values': obj.values?.map(y => y),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+
+/**
+ *
+ *
  * @schema MutatingPolicy
  */
 export class MutatingPolicy extends ApiObject {

@@ -83,7 +83,7 @@ export function buildBundle(config: Config): App {
   }
 
   const rbac = new Chart(app, 'rbac');
-  new KyvernoAccess(rbac, 'kyverno-access', { access: requiredAccess(policies), labels: PART_OF });
+  new KyvernoAccess(rbac, 'kyverno-access', { access: requiredAccess(policies, config.dialect), labels: PART_OF });
   if (multiKueue?.role === 'worker') {
     new MultiKueueWorkerAccess(rbac, 'multikueue-manager', { serviceAccount: multiKueue.manager, job: PIPELINE_RUN, workload: WORKLOAD, watched: [BATCH_JOB], labels: PART_OF });
   }

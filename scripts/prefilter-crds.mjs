@@ -15,6 +15,7 @@ const groups = {
     ['kyverno-v1.19.0/kyverno.io_clusterpolicies.yaml', 'v1'],
     ['kyverno-v1.19.0/policies.kyverno.io_mutatingpolicies.yaml', 'v1'],
     ['kyverno-v1.19.0/policies.kyverno.io_validatingpolicies.yaml', 'v1'],
+    ['kyverno-v1.19.0/policies.kyverno.io_generatingpolicies.yaml', 'v1'],
   ],
   kueue: [
     ['kueue-v0.19.2/kueue.x-k8s.io_resourceflavors.yaml', 'v1beta2'],

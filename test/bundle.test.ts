@@ -182,7 +182,7 @@ describe('RBAC', () => {
   it('follows the strategy: no grant for a mechanism the bundle does not use', () => {
     const accessOf = (strategy: string) => {
       const config = parseConfig({ ...defaultConfigObject(), strategy }, 'c.yaml');
-      return Object.fromEntries(requiredAccess(gatePolicies(config)).get('background-controller')!.map((r) => [`${r.apiGroup}/${r.resource}`, r.verbs]));
+      return Object.fromEntries(requiredAccess(gatePolicies(config), config.dialect).get('background-controller')!.map((r) => [`${r.apiGroup}/${r.resource}`, r.verbs]));
     };
     const customRun = accessOf('customrun');
     expect(customRun['tekton.dev/pipelineruns']).toEqual(['get', 'list', 'update', 'watch']); // stopping evicted runs
@@ -326,9 +326,9 @@ describe('tenant namespaces (chosen by label)', () => {
   it('give a labelled namespace its LocalQueues, also one labelled before, and take them back with the label; the bundle\'s own namespaces keep theirs', () => {
     const localQueues = docs('policies/generate-localqueues.yaml')[0];
     expect(localQueues.spec.webhookConfiguration.failurePolicy).toBe('Fail');
-    expect(localQueues.spec.rules.map((r: any) => [r.name, r.generate.name, r.generate.data.spec.clusterQueue, r.generate.synchronize, r.generate.generateExisting])).toEqual([
-      ['localqueue-pipelines', 'pipelines', 'pipelines', true, true],
-      ['localqueue-releases', 'releases', 'releases', true, true],
+    expect(localQueues.spec.rules.map((r: any) => [r.name, r.generate.name, r.generate.data.spec.clusterQueue, r.generate.synchronize, r.generate.generateExisting, r.generate.orphanDownstreamOnPolicyDelete])).toEqual([
+      ['localqueue-pipelines', 'pipelines', 'pipelines', true, true, true],
+      ['localqueue-releases', 'releases', 'releases', true, true, true],
     ]);
     const rule = localQueues.spec.rules[0];
     expect(rule.generate.namespace).toBe('{{ request.object.metadata.name }}');
@@ -338,6 +338,24 @@ describe('tenant namespaces (chosen by label)', () => {
     expect(localQueues.spec.webhookConfiguration.matchConditions[0].expression).toContain("request.operation == 'UPDATE' && ((has(oldObject.metadata.labels)");
     const background = docs('rbac/kyverno-access.yaml').find((r) => r.metadata.name.endsWith('background-controller'));
     expect(background.rules.find((r: any) => r.resources[0] === 'localqueues').verbs).toEqual(['create', 'delete', 'get', 'list', 'update']);
+  });
+
+  it('are given their LocalQueues by a GeneratingPolicy in the CEL dialect, which Kyverno watches them for', () => {
+    const cel = renderFiles(buildBundle(configOf('cel')), APPLIED_COMPONENTS);
+    const policy = objectsIn(cel, 'policies/generate-localqueues.yaml');
+    expect(policy.map((p) => `${p.apiVersion} ${p.kind}`)).toEqual(['policies.kyverno.io/v1 GeneratingPolicy']);
+    const { spec } = policy[0];
+    expect(spec.evaluation).toEqual({ synchronize: { enabled: true }, generateExisting: { enabled: true }, orphanDownstreamOnPolicyDelete: { enabled: true } });
+    expect(policy[0].metadata.annotations['policies.kyverno.io/minversion']).toBe('1.19.1');
+    // Namespaces are listed by the selector at each re-apply; the bundle's own keep their listed queues.
+    expect(spec.matchConstraints.objectSelector).toEqual({ matchLabels: TENANT, matchExpressions: [{ key: 'app.kubernetes.io/part-of', operator: 'NotIn', values: ['tekton-kueue-policies'] }] });
+    expect(spec.matchConditions.map((c: any) => c.name)).toEqual(['localqueue']);
+    expect(spec.generate.map((g: any) => g.expression.split('\n')[0])).toEqual(['// localqueue-pipelines', '// localqueue-releases']);
+    expect(spec.generate[0].expression).toContain('generator.Apply(object.metadata.name, [{"apiVersion": dyn("kueue.x-k8s.io/v1beta2"), "kind": dyn("LocalQueue"), "metadata": dyn({"name": dyn("pipelines")}), "spec": dyn({"clusterQueue": dyn("pipelines")})}])');
+    const access = objectsIn(cel, 'rbac/kyverno-access.yaml');
+    const rulesOf = (controller: string) => access.find((r) => r.metadata.name.endsWith(controller)).rules;
+    expect(rulesOf('background-controller').find((r: any) => r.resources[0] === 'localqueues').verbs).toEqual(['create', 'delete', 'get', 'list', 'update', 'watch']);
+    expect(rulesOf('admission-controller').find((r: any) => r.resources[0] === 'localqueues').verbs).toEqual(['list']);
   });
 
   it('size a run of a namespace not listed by the tenant defaults, in both dialects', () => {

@@ -1,5 +1,5 @@
 /**
- * Tier 1 proof: the real Kyverno engine (CLI v1.19.0) runs every rule of the synthesized policies
+ * Tier 1 proof: the real Kyverno engine (CLI v1.19.1) runs every rule of the synthesized policies
  * against the suites beside them (policies/<step>/kyverno-test.yaml).
  */
 import { spawnSync } from 'node:child_process';
@@ -39,6 +39,7 @@ function projectForTheCli(): string {
   writePolicies(join(copy, 'dist'), shipped);
   // The policies of a config choosing tenant namespaces by label (the shipped one lists them).
   writePolicies(join(copy, 'dist-tenants'), policiesOf(tenantExample));
+  writePolicies(join(copy, 'dist-tenants-cel'), policiesOf({ ...tenantExample, dialect: 'cel' }));
   // The policies of a MultiKueue manager, whose own step a suite runs.
   writePolicies(join(copy, 'dist-multikueue-manager'), policiesOf(managerExample));
   return copy;
@@ -48,9 +49,9 @@ function projectForTheCli(): string {
 function writePolicies(bundle: string, files: readonly [string, string][]): void {
   mkdirSync(join(bundle, 'policies'), { recursive: true });
   for (const [file, text] of files.filter(([file]) => file !== 'kustomization.yaml')) {
-    const policy = YAML.parse(text);
-    delete policy.spec.webhookConfiguration?.matchConditions;
-    writeFileSync(join(bundle, 'policies', file), YAML.stringify(policy));
+    const policies = docsOf(text) as { spec: { webhookConfiguration?: { matchConditions?: unknown } } }[];
+    for (const policy of policies) delete policy.spec.webhookConfiguration?.matchConditions;
+    writeFileSync(join(bundle, 'policies', file), policies.map((policy) => YAML.stringify(policy)).join('---\n'));
   }
 }
 
@@ -149,14 +150,19 @@ describe('Kyverno CLI suites', () => {
     expect(suites.sort()).toEqual([...new Set([...gatePolicies(defaultConfig()), ...gatePolicies(tenantExample)].map((p) => p.name))].sort());
   });
 
-  it('generate-localqueues gives the labelled namespace its LocalQueues, and no other namespace any', () => {
+  // The CLI labels what a ClusterPolicy generates as Kyverno does, and what a GeneratingPolicy does
+  // not at all: the queues themselves must be the same.
+  it.each([
+    ['clusterpolicy', 'dist-tenants', (queue: Doc) => queue],
+    ['cel', 'dist-tenants-cel', ({ apiVersion, kind, metadata: { name, namespace }, spec }: Doc) => ({ apiVersion, kind, metadata: { name, namespace }, spec })],
+  ])('generate-localqueues (%s) gives the labelled namespace its LocalQueues, and no other namespace any', (_dialect, bundle, compared) => {
     const out = mkdtempSync(join(tmpdir(), 'tkp-localqueues-'));
     const dir = join(policiesDir, 'generate-localqueues');
-    const { status, output } = kyverno('apply', join(copy, 'dist-tenants', 'policies', 'generate-localqueues.yaml'), '--resource', join(dir, 'test', 'resources.yaml'), '-o', out);
+    const { status, output } = kyverno('apply', join(copy, bundle, 'policies', 'generate-localqueues.yaml'), '--resource', join(dir, 'test', 'resources.yaml'), '-o', out);
     expect(status, output).toBe(0);
-    const generated = readdirSync(out).flatMap((f) => YAML.parseAllDocuments(readFileSync(join(out, f), 'utf8')).map((d) => d.toJS()).filter(Boolean));
-    const expected = ['localqueue-pipelines.yaml', 'localqueue-releases.yaml'].map((f) => YAML.parse(readFileSync(join(dir, 'test', f), 'utf8')));
-    expect(generated).toEqual(expected);
+    const generated = readdirSync(out).flatMap((f) => docsOf(readFileSync(join(out, f), 'utf8')));
+    const expected = ['localqueue-pipelines.yaml', 'localqueue-releases.yaml'].map((f) => YAML.parse(readFileSync(join(dir, 'test', f), 'utf8')) as Doc);
+    expect(generated.map(compared)).toEqual(expected.map(compared));
   });
 
   it.each(suites)('%s: every expected result holds, each skip for its reason', (suite) => {
@@ -401,6 +407,36 @@ describe('Kyverno CLI suites of the CEL dialect', () => {
     expect(celSuites).toEqual(['mutate-pipelinerun', 'validate-pipelinerun']);
     expect(celFiles.get('mutate-pipelinerun')!.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`)).toEqual(['policies.kyverno.io/v1 MutatingPolicy mutate-pipelinerun']);
     expect(celFiles.get('validate-pipelinerun')!.map((p) => `${p.kind} ${p.metadata.name}`)).toEqual(['ValidatingPolicy validate-pipelinerun', 'ValidatingPolicy validate-pipelinerun-known-priority']);
+  });
+
+  // The CLI compares what a GeneratingPolicy generates with the ClusterPolicy suite's files, but for
+  // the labels Kyverno adds (generate.kyverno.io/*), which differ by kind of policy.
+  it("generate-localqueues: the GeneratingPolicy generates each queue the ClusterPolicy suite expects, and no other", () => {
+    const suite = 'generate-localqueues';
+    const test = YAML.parse(readFileSync(join(policiesDir, suite, 'kyverno-test.yaml'), 'utf8')) as Omit<Suite, 'results'> & { results: { resources: string[]; generatedResource: string }[] };
+    const resources = [...new Set(test.results.flatMap((r) => r.resources))];
+    writeFileSync(
+      join(policiesDir, suite, 'kyverno-test-cel.yaml'),
+      YAML.stringify({
+        apiVersion: 'cli.kyverno.io/v1alpha1',
+        kind: 'Test',
+        metadata: { name: `${suite}-cel` },
+        policies: [`../../dist-tenants-cel/policies/${suite}.yaml`],
+        resources: test.resources,
+        results: resources.map((resource) => ({
+          policy: suite,
+          isGeneratingPolicy: true,
+          kind: 'Namespace',
+          resources: [resource],
+          generatedResources: test.results.filter((r) => r.resources.includes(resource)).map((r) => r.generatedResource),
+          result: 'pass',
+        })),
+      }),
+    );
+    const { rows, status, output } = detailedResults(suite, 'kyverno-test-cel.yaml');
+    expect(status, output).toBe(0);
+    // A row per queue generated, named after it.
+    expect(rows.map((r) => `${r.RESOURCE.split('/').pop()} ${r.RESULT}`).sort(), output).toEqual(test.results.map((r) => `${YAML.parse(readFileSync(join(policiesDir, suite, r.generatedResource), 'utf8')).metadata.name} Pass`).sort());
   });
 
   it.each(celSuites)('%s: every resource of the ClusterPolicy suite comes out as that suite expects it, refused for the same reason', (suite) => {

@@ -7,7 +7,9 @@ import { BUNDLE_LABEL } from '../../src/operate/bundle-dir.js';
  * Step 0 of the flow, for tenant namespaces: a namespace that gets the tenant labels gets the
  * tenant LocalQueues, and loses them when it loses the labels (Kyverno's generate rules with
  * `synchronize`, so no controller of ours). The bundle's own namespaces carry the labels too, but
- * have their listed queues: they are left out by the bundle's label.
+ * have their listed queues: they are left out by the bundle's label. The queues outlive the policy
+ * (Kyverno does not delete them with it): a move to the other dialect prunes this policy while the
+ * new one takes its queues over, Workloads and all.
  */
 export function generateLocalQueues(config: Config): PolicyDefinition | undefined {
   const tenants = config.tenants;

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import type { ApiObject } from 'cdk8s';
 import { ClusterPolicy } from '../../imports/kyverno-kyverno.io.js';
-import { MutatingPolicy, ValidatingPolicy } from '../../imports/kyverno-policies.kyverno.io.js';
+import { GeneratingPolicy, MutatingPolicy, ValidatingPolicy } from '../../imports/kyverno-policies.kyverno.io.js';
 import type { DialectName } from '../config/config.js';
 import type { PolicyDefinition } from '../gate/model.js';
 import { DIALECTS } from '../kyverno/dialect.js';
@@ -17,7 +17,7 @@ export interface GatePolicyProps {
   readonly category?: string;
   /**
    * Oldest Kyverno version the policy is known to work with (`policies.kyverno.io/minversion`).
-   * @default '1.19.0'
+   * @default '1.19.0', or the newer release a policy of the dialect needs
    */
   readonly minVersion?: string;
   /**
@@ -50,14 +50,14 @@ export class GatePolicy extends Construct {
       throw new Error(`GatePolicy ${id}: name "${definition.name}" is not a valid Kubernetes name (lower-case letters, digits, "-")`);
     }
     const rendered = DIALECTS[props.dialect ?? 'clusterpolicy'](definition);
-    const metadata = (name: string) => ({
+    const metadata = ({ name, minVersion }: { name: string; minVersion?: string }) => ({
       name,
       labels: { ...props.labels },
       annotations: {
         'policies.kyverno.io/title': definition.title,
         'policies.kyverno.io/category': props.category ?? 'Tekton, Kueue',
         'policies.kyverno.io/subject': [...new Set(definition.steps.map((s) => s.trigger.kind.kind))].join(', '),
-        'policies.kyverno.io/minversion': props.minVersion ?? '1.19.0',
+        'policies.kyverno.io/minversion': props.minVersion ?? minVersion ?? '1.19.0',
         'policies.kyverno.io/description': definition.description,
       },
     });
@@ -65,11 +65,13 @@ export class GatePolicy extends Construct {
       const id = i === 0 ? 'Resource' : `Resource-${policy.name}`;
       switch (policy.kind) {
         case 'ClusterPolicy':
-          return new ClusterPolicy(this, id, { metadata: metadata(policy.name), spec: policy.spec });
+          return new ClusterPolicy(this, id, { metadata: metadata(policy), spec: policy.spec });
         case 'MutatingPolicy':
-          return new MutatingPolicy(this, id, { metadata: metadata(policy.name), spec: policy.spec });
+          return new MutatingPolicy(this, id, { metadata: metadata(policy), spec: policy.spec });
         case 'ValidatingPolicy':
-          return new ValidatingPolicy(this, id, { metadata: metadata(policy.name), spec: policy.spec });
+          return new ValidatingPolicy(this, id, { metadata: metadata(policy), spec: policy.spec });
+        case 'GeneratingPolicy':
+          return new GeneratingPolicy(this, id, { metadata: metadata(policy), spec: policy.spec });
       }
     });
     this.node.addValidation({

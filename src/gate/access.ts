@@ -2,6 +2,7 @@
  * The API access each Kyverno controller needs to run the gate, derived from the steps themselves:
  * a new step cannot ship without the RBAC it needs, and no grant outlives the step that used it.
  */
+import type { DialectName } from '../config/config.js';
 import type { GateStep, Hold, PolicyDefinition } from './model.js';
 import { type ApiKind, groupOf, resourceOf } from './names.js';
 
@@ -21,7 +22,7 @@ export interface AccessRule {
 
 type Grant = { controller: KyvernoController; kind: ApiKind; subresource?: 'status'; verbs: string[] };
 
-function grantsOf(step: GateStep): Grant[] {
+function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
   // The reports controller reads every matched kind to write policy reports.
   const reports: Grant = { controller: 'reports-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
   // Listing triggers lets Kyverno re-apply a status step to existing objects (mutateExistingOnPolicyUpdate);
@@ -62,14 +63,18 @@ function grantsOf(step: GateStep): Grant[] {
     case 'requeue-workload':
       return [reports, triggers, { controller: 'background-controller', kind: step.trigger.kind, subresource: 'status', verbs: ['get', 'update'] }, ...readsOf(step.hold)];
     case 'generate-queues':
-      // Kyverno refuses a generate rule with synchronize unless both controllers have these verbs:
-      // the background controller makes, updates and deletes what it generated (listed by label when
-      // the trigger no longer matches); the admission controller reads it when it changes.
+      // The background controller makes, updates and deletes what it generated: a ClusterPolicy lists
+      // it by label when the trigger no longer matches, a GeneratingPolicy watches it. Kyverno refuses
+      // a ClusterPolicy's generate rule with synchronize unless the admission controller may read it too.
       return [
         reports,
         triggers,
-        { controller: 'background-controller', kind: step.localQueue, verbs: ['create', 'delete', 'get', 'list', 'update'] },
-        { controller: 'admission-controller', kind: step.localQueue, verbs: ['get', 'list'] },
+        ...(dialect === 'clusterpolicy'
+          ? [
+              { controller: 'background-controller', kind: step.localQueue, verbs: ['create', 'delete', 'get', 'list', 'update'] } satisfies Grant,
+              { controller: 'admission-controller', kind: step.localQueue, verbs: ['get', 'list'] } satisfies Grant,
+            ]
+          : [{ controller: 'background-controller', kind: step.localQueue, verbs: ['create', 'delete', 'get', 'list', 'update', 'watch'] } satisfies Grant]),
       ];
     case 'validate-run':
       // The LocalQueues of the run's namespace and the ClusterQueues, read while the run is admitted.
@@ -87,10 +92,10 @@ function readsOf(hold: Hold): Grant[] {
   return [{ controller: 'background-controller', kind, verbs: ['get'] }];
 }
 
-/** Access rules per controller, merged by resource, sorted so the output is stable. */
-export function requiredAccess(policies: readonly PolicyDefinition[]): Map<KyvernoController, AccessRule[]> {
+/** Access rules per controller for the gate rendered in `dialect`, merged by resource, sorted so the output is stable. */
+export function requiredAccess(policies: readonly PolicyDefinition[], dialect: DialectName): Map<KyvernoController, AccessRule[]> {
   const merged = new Map<KyvernoController, Map<string, { apiGroup: string; resource: string; verbs: Set<string> }>>();
-  for (const grant of policies.flatMap((p) => p.steps.flatMap(grantsOf))) {
+  for (const grant of policies.flatMap((p) => p.steps.flatMap((step) => grantsOf(step, dialect)))) {
     const resource = resourceOf(grant.kind) + (grant.subresource ? `/${grant.subresource}` : '');
     const apiGroup = groupOf(grant.kind);
     const rules = merged.get(grant.controller) ?? new Map();

@@ -1,17 +1,18 @@
 /**
  * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today, the steps at a
- * run's admission:
+ * run's admission, and the tenant namespaces' queues:
  * - insert-gate, hold-pending and hold-user-release as a MutatingPolicy of JSON patches, one
  *   mutation per rule of the model, in the model's order. Kyverno applies the mutations in turn,
  *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
  * - validate-run as a ValidatingPolicy that denies, one validation per rule, and one that warns for
- *   the rule that only warns (a policy denies or warns, not both).
+ *   the rule that only warns (a policy denies or warns, not both);
+ * - generate-queues as a GeneratingPolicy that synchronizes, one generation per queue.
  */
-import type { MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
+import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, PolicyDefinition, ReleaseDispatchedStep, RouteMatch, RouteRunStep, Sizing, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, GenerateQueuesStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RouteMatch, RouteRunStep, Sizing, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, dispatchingQueueKeys, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
-import { celHasKey, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
+import { celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
 type MutationStep = ReleaseDispatchedStep | RouteRunStep | InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
@@ -25,13 +26,29 @@ function isValidationStep(step: GateStep): step is ValidateRunStep {
 }
 
 /** The CEL policies of a policy of the gate: their names and specs; none when the dialect does not render its steps yet. */
-export type CelPolicy = { readonly name: string } & ({ readonly kind: 'MutatingPolicy'; readonly spec: MutatingPolicySpec } | { readonly kind: 'ValidatingPolicy'; readonly spec: ValidatingPolicySpec });
+export type CelPolicy = {
+  readonly name: string;
+  /** The oldest Kyverno release the policy works on, when it is newer than the gate's. */
+  readonly minVersion?: string;
+} & (
+  | { readonly kind: 'MutatingPolicy'; readonly spec: MutatingPolicySpec }
+  | { readonly kind: 'ValidatingPolicy'; readonly spec: ValidatingPolicySpec }
+  | { readonly kind: 'GeneratingPolicy'; readonly spec: GeneratingPolicySpec }
+);
 
 export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
   const { steps } = definition;
+  const [step] = steps;
   if (steps.every(isMutationStep)) return [{ name: definition.name, kind: 'MutatingPolicy', spec: mutatingPolicySpec(definition, steps) }];
-  if (steps.length === 1 && isValidationStep(steps[0]!)) return validatingPolicies(definition, steps[0]);
+  if (steps.length === 1 && isValidationStep(step!)) return validatingPolicies(definition, step);
+  // 1.19.0 deletes and makes again, at each periodic re-apply, what a GeneratingPolicy synchronizes (kyverno/kyverno#17594).
+  if (steps.length === 1 && step!.type === 'generate-queues') return [{ name: definition.name, kind: 'GeneratingPolicy', spec: generatingQueuesSpec(step), minVersion: '1.19.1' }];
   return [];
+}
+
+/** The requests of `operations` on `kind`, as a rule of match constraints. */
+function resourceRule(kind: ApiKind, operations: readonly Operation[]) {
+  return { apiGroups: [groupOf(kind)], apiVersions: [kind.apiVersion.split('/').pop()!], operations: [...operations] as never[], resources: [resourceOf(kind)] };
 }
 
 /** Match constraints and conditions of policies whose steps are triggered on one kind at admission. */
@@ -45,14 +62,7 @@ function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]
     matchConstraints: {
       // Evaluated by the API server; namespaces listed by name are in the match conditions.
       ...(namespaces && 'labels' in namespaces ? { namespaceSelector: namespaceSelectorOf(namespaces) as never } : {}),
-      resourceRules: [
-        {
-          apiGroups: [groupOf(kind)],
-          apiVersions: [kind.apiVersion.split('/').pop()!],
-          operations: [...new Set(steps.flatMap(({ trigger }) => trigger.operations))] as never[],
-          resources: [resourceOf(kind)],
-        },
-      ],
+      resourceRules: [resourceRule(kind, [...new Set(steps.flatMap(({ trigger }) => trigger.operations))])],
     },
     // Evaluated by the API server, as the ClusterPolicy's: requests no step reacts to never reach Kyverno.
     matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((step) => celStep(step, false)))].join(' || ') }],
@@ -339,4 +349,38 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     // A policy either denies or warns.
     { name: `${definition.name}-${step.rules.knownPriority}`, kind: 'ValidatingPolicy', spec: { ...match, validationActions: ['Warn' as never], variables, validations: [warn] } },
   ];
+}
+
+// --- generate-queues ------------------------------------------------------------------------------
+
+/**
+ * The queues of a namespace that has the trigger's labels. Kyverno lists the namespaces to generate
+ * for by the object selector, at each periodic re-apply (so a namespace labelled while Kyverno was
+ * down gets its queues then: a GeneratingPolicy's webhook always fails open). With synchronize,
+ * updates of a namespace that had the labels reach Kyverno whatever the match conditions say, and
+ * a namespace that fails them loses what was generated for it. The queues outlive the policy, as in
+ * the ClusterPolicy dialect: the other dialect's policy takes them over when a cluster moves.
+ */
+function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
+  const { trigger } = step;
+  const unless = Object.entries(trigger.unlessLabels ?? {});
+  return {
+    matchConstraints: {
+      resourceRules: [resourceRule(trigger.kind, trigger.operations)],
+      objectSelector: {
+        matchLabels: { ...trigger.labels },
+        ...(unless.length > 0 ? { matchExpressions: unless.map(([key, value]) => ({ key, operator: 'NotIn', values: [value] })) } : {}),
+      },
+    },
+    matchConditions: [
+      {
+        name: step.rule,
+        expression: [celHasLabels('object', trigger.labels), ...unless.map(([key, value]) => `!${celHasValue('object', 'labels', key, value)}`)].join(' && '),
+      },
+    ],
+    evaluation: { synchronize: { enabled: true }, generateExisting: { enabled: true }, orphanDownstreamOnPolicyDelete: { enabled: true } },
+    generate: step.queues.map((queue) => ({
+      expression: `// ${step.rule}-${queue.name}\ngenerator.Apply(object.metadata.name, [${celValue({ ...step.localQueue, metadata: { name: queue.name }, spec: { clusterQueue: queue.clusterQueue } })}])`,
+    })),
+  };
 }

@@ -21,6 +21,11 @@ export function celHasValue(object: string, map: 'labels' | 'annotations', key: 
   return `(${celHasKey(object, map, key)} && ${object}.metadata.${map}[${celLiteral(key)}] == ${celLiteral(value)})`;
 }
 
+/** `object` has every label of `labels`, with its value. */
+export function celHasLabels(object: string, labels: Readonly<Record<string, string>> = {}): string {
+  return Object.entries(labels).map(([key, value]) => celHasValue(object, 'labels', key, value)).join(' && ');
+}
+
 /** `spec.status` of a run, `''` when it has none. */
 export function celSpecStatus(object: string): string {
   return `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
@@ -50,8 +55,7 @@ export function celStep(step: GateStep, reapplied: boolean): string {
  * existing objects evaluates the condition with no operation.
  */
 function celLabelledOrUnlabelled(trigger: Trigger): string {
-  const labelled = (object: string) => Object.entries(trigger.labels ?? {}).map(([key, value]) => celHasValue(object, 'labels', key, value)).join(' && ');
-  return `(request.operation in ${celLiteral([...trigger.operations, ''])} && ((${labelled('object')}) || (request.operation == 'UPDATE' && ${labelled('oldObject')})))`;
+  return `(request.operation in ${celLiteral([...trigger.operations, ''])} && ((${celHasLabels('object', trigger.labels)}) || (request.operation == 'UPDATE' && ${celHasLabels('oldObject', trigger.labels)})))`;
 }
 
 function celTrigger(trigger: Trigger, reapplied: boolean): string[] {

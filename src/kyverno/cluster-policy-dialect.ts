@@ -595,6 +595,7 @@ function generateQueuesRules(step: GenerateQueuesStep): ClusterPolicySpecRules[]
       namespace: variable(`${TRIGGER}.metadata.name`),
       synchronize: true,
       generateExisting: true,
+      orphanDownstreamOnPolicyDelete: true,
       data: { spec: { clusterQueue: queue.clusterQueue } },
     },
   }));

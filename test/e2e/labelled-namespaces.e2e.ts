@@ -1,10 +1,13 @@
 /**
  * Tenant namespaces chosen by label (labelled-namespaces.yaml): a namespace gets its LocalQueue and
- * gated runs when it gets the label, also one labelled before the bundle was installed, and loses
- * both with the label; the listed namespace is gated as ever.
+ * gated runs when it gets the label, also one labelled before the bundle was installed, keeps the
+ * queue through Kyverno's re-apply and a move to the other dialect, and loses both with the label;
+ * the listed namespace is gated as ever.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { GATED_LABEL, NAMESPACE } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
@@ -12,14 +15,18 @@ import { createNamespace, expectQueueEmpty, expectRunFinished, expectWorkload, L
 
 const TENANT = 'e2e.example.com/tenant';
 const CLUSTER_QUEUE = 'e2e-labelled';
+const REAPPLY_SECONDS = 20;
+const CONFIG = join(import.meta.dirname, 'labelled-namespaces.yaml');
 
 let plane: ControlPlane;
+let bundle: string;
 
 beforeAll(async () => {
-  plane = await ControlPlane.start({ taskSeconds: 3 });
+  plane = await ControlPlane.start({ taskSeconds: 3, reapplyInterval: `${REAPPLY_SECONDS}s` });
   // Labelled before the bundle: the policy gives it its queue when it is created.
   await createNamespace(plane, 'e2e-early', { [TENANT]: 'true' });
-  await plane.installBundle(synthesize(join(import.meta.dirname, 'labelled-namespaces.yaml')));
+  bundle = synthesize(CONFIG);
+  await plane.installBundle(bundle);
 });
 
 afterAll(() => {
@@ -59,6 +66,16 @@ describe('namespaces chosen by label', () => {
     await expectGatedRuns('e2e-early');
   });
 
+  // Kyverno 1.19.0 deleted and made again what a synchronized GeneratingPolicy had generated at
+  // each re-apply (kyverno/kyverno#17594): Workloads would lose their queue for a moment, every hour.
+  it("keeps a namespace's LocalQueue, the same object, through Kyverno's re-apply and an update of the namespace", async () => {
+    await expectLocalQueue('e2e-early', true);
+    const uid = (await plane.objects.get(LOCAL_QUEUE, 'e2e-early', 'runs'))!.metadata.uid;
+    await plane.objects.patch(NAMESPACE, undefined, 'e2e-early', { metadata: { annotations: { 'e2e.example.com/touched': 'true' } } });
+    await new Promise((r) => setTimeout(r, 2.5 * REAPPLY_SECONDS * 1000));
+    expect((await plane.objects.get(LOCAL_QUEUE, 'e2e-early', 'runs'))?.metadata.uid).toBe(uid);
+  });
+
   it('a namespace that gets the label gets its LocalQueue and gated runs; once it loses the label, its queue is gone and its runs start ungated', async () => {
     const ns = 'e2e-tenant';
     await createNamespace(plane, ns);
@@ -79,5 +96,22 @@ describe('namespaces chosen by label', () => {
       expect(succeeded?.status, `${run.metadata.name}: ${succeeded?.reason} ${succeeded?.message}`).toBe('True');
     }
     expect(await workloadOf(plane, ns, after.metadata.name)).toBeUndefined();
+  });
+
+  // README, "Moving a live cluster from one dialect to the other": the other dialect's bundle is
+  // applied, then the old policies are pruned.
+  it("moves to the other dialect with its queues: the new policy takes them over, the old one's prune leaves them", async () => {
+    const uid = (await plane.objects.get(LOCAL_QUEUE, 'e2e-early', 'runs'))!.metadata.uid;
+    const other = synthesize(CONFIG, process.env.E2E_DIALECT === 'cel' ? 'clusterpolicy' : 'cel');
+    const kindIn = (dist: string) => (YAML.parse(readFileSync(join(dist, 'policies', 'generate-localqueues.yaml'), 'utf8')) as { kind: string }).kind;
+    expect(kindIn(other)).not.toBe(kindIn(bundle));
+    await plane.installBundle(other);
+    await plane.installBundle(other, { prune: true });
+    // Kyverno acts on a deleted policy in the background.
+    await new Promise((r) => setTimeout(r, 1.5 * REAPPLY_SECONDS * 1000));
+    expect((await plane.objects.get(LOCAL_QUEUE, 'e2e-early', 'runs'))?.metadata.uid).toBe(uid);
+    // Only the policy that took the queue over can take it back.
+    await plane.objects.patch(NAMESPACE, undefined, 'e2e-early', { metadata: { labels: { [TENANT]: null } } });
+    await expectLocalQueue('e2e-early', false);
   });
 });
