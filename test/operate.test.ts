@@ -14,9 +14,9 @@ import { inApplyOrder, missingGrants, PRUNED_KINDS } from '../src/operate/apply.
 import { BUNDLE_LABEL, readBundle } from '../src/operate/bundle-dir.js';
 import { changedFields, formatDifferences } from '../src/operate/diff.js';
 import { selects } from '../src/operate/cluster.js';
-import { formatFindings, versionOf } from '../src/operate/doctor.js';
+import { formatFindings, minimumVersions, versionOf } from '../src/operate/doctor.js';
 import { clusterQueueStatus, formatSeconds, formatStatus, type PipelineRunObject, runStatus, type WorkloadObject } from '../src/operate/status.js';
-import { cli, copyOfDist, defaultConfigObject, root } from './helpers.js';
+import { cli, copyOfDist, defaultConfigObject, root, tempDir } from './helpers.js';
 
 describe('readBundle', () => {
   it('reads dist/ in the order of its root kustomization', () => {
@@ -156,6 +156,19 @@ describe('doctor', () => {
     expect(versionOf('registry.k8s.io/kueue/kueue:v0.19.2@sha256')).toEqual([0, 19, 2]);
     expect(versionOf('v1.15.0')).toEqual([1, 15, 0]);
     expect(versionOf('devel')).toBeUndefined();
+  });
+
+  it("asks for the Kyverno release the bundle's newest policy needs: a GeneratingPolicy needs 1.19.1", () => {
+    const policiesOf = (dialect: string) => {
+      const dir = tempDir('doctor');
+      const example = YAML.parse(readFileSync(join(root, 'policies', 'examples', 'multi-team-ci.yaml'), 'utf8'));
+      writeFileSync(join(dir, 'config.yaml'), YAML.stringify({ ...example, dialect }));
+      const { status, stderr } = cli(['synth', '--config', join(dir, 'config.yaml'), '--out', join(dir, 'dist')]);
+      expect(status, stderr).toBe(0);
+      return readBundle(join(dir, 'dist')).find((c) => c.name === 'policies')!;
+    };
+    expect(minimumVersions(policiesOf('clusterpolicy')).Kyverno).toEqual({ version: '1.19.0', why: 'the oldest the gate is tested with' });
+    expect(minimumVersions(policiesOf('cel')).Kyverno).toEqual({ version: '1.19.1', why: 'the oldest GeneratingPolicy generate-localqueues works on' });
   });
 
   it('evaluates label selectors as Kubernetes does', () => {

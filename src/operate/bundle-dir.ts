@@ -13,7 +13,7 @@ export const BUNDLE_LABEL = { key: 'app.kubernetes.io/part-of', value: 'tekton-k
 export interface BundleObject {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Readonly<Record<string, string>> };
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Readonly<Record<string, string>>; readonly annotations?: Readonly<Record<string, string>> };
   readonly [field: string]: unknown;
 }
 

@@ -23,6 +23,8 @@ export interface Finding {
 
 /** The oldest release of each engine the gate is tested with (README, first paragraph). */
 export const MIN_VERSIONS: Readonly<Record<Engine, string>> = { Kyverno: '1.19.0', Kueue: '0.19.0', Tekton: '1.15.0' };
+/** The annotation in which a policy names the oldest Kyverno release it works on. */
+const MIN_VERSION_ANNOTATION = 'policies.kyverno.io/minversion';
 type Engine = 'Kyverno' | 'Kueue' | 'Tekton';
 const ENGINE_ORDER: readonly Engine[] = ['Kyverno', 'Kueue', 'Tekton'];
 
@@ -65,7 +67,7 @@ export async function diagnose(cluster: Cluster, components: readonly Component[
   }
   const policyReady = (name: string) => policies.entries.some((e) => e.object.metadata.name === name) && !unready.some((p) => p.name === name);
   return [
-    ...[...(await engineApis(api, components)), ...(await engineVersions(api))].sort((a, b) => ENGINE_ORDER.indexOf(a.subject as Engine) - ENGINE_ORDER.indexOf(b.subject as Engine)),
+    ...[...(await engineApis(api, components)), ...(await engineVersions(api, minimumVersions(policies)))].sort((a, b) => ENGINE_ORDER.indexOf(a.subject as Engine) - ENGINE_ORDER.indexOf(b.subject as Engine)),
     ...(await bundleObjects(api, components.filter((c) => c.name !== 'policies'))),
     ...(await aggregation(api, component('rbac'))),
     ...(unready.length > 0
@@ -121,7 +123,23 @@ function olderThan(version: readonly number[], minimum: readonly number[]): bool
   return i >= 0 && version[i]! < minimum[i]!;
 }
 
-function engineVersions(api: KubernetesObjectApi): Promise<Finding[]> {
+/** An engine's oldest release the bundle works on, and why that one. */
+export interface Minimum {
+  readonly version: string;
+  readonly why: string;
+}
+
+/** The gate's oldest releases, but for Kyverno a newer one a policy of the bundle names. */
+export function minimumVersions(policies: Component): Record<Engine, Minimum> {
+  const gate = (engine: Engine): Minimum => ({ version: MIN_VERSIONS[engine], why: 'the oldest the gate is tested with' });
+  const kyverno = policies.entries
+    .map(({ object }): Minimum => ({ version: object.metadata.annotations?.[MIN_VERSION_ANNOTATION] ?? '', why: `the oldest ${describe(object)} works on` }))
+    .filter(({ version }) => versionOf(version))
+    .reduce((oldest, policy) => (olderThan(versionOf(oldest.version)!, versionOf(policy.version)!) ? policy : oldest), gate('Kyverno'));
+  return { Kyverno: kyverno, Kueue: gate('Kueue'), Tekton: gate('Tekton') };
+}
+
+function engineVersions(api: KubernetesObjectApi, minimums: Readonly<Record<Engine, Minimum>>): Promise<Finding[]> {
   return Promise.all(
     (Object.keys(VERSION_SOURCES) as Engine[]).map((engine) =>
       guarded(engine, async () => {
@@ -130,10 +148,10 @@ function engineVersions(api: KubernetesObjectApi): Promise<Finding[]> {
         const live = await readIfAny<Live>(api, { apiVersion: source.apiVersion, kind: source.kind, metadata: source });
         const found = live && source.version(live);
         const version = found ? versionOf(found) : undefined;
-        const minimum = versionOf(MIN_VERSIONS[engine])!;
-        if (!version) return [{ severity: 'note', subject: engine, message: `version unknown (${found ? `"${found}" in` : live ? 'none in' : 'no'} ${where}); the gate is tested with ${MIN_VERSIONS[engine]} and later` }];
-        return olderThan(version, minimum)
-          ? [{ severity: 'problem', subject: engine, message: `version ${version.join('.')} (${where}) is older than ${MIN_VERSIONS[engine]}, the oldest the gate is tested with`, fix: `upgrade ${engine}` }]
+        const { version: oldest, why } = minimums[engine];
+        if (!version) return [{ severity: 'note', subject: engine, message: `version unknown (${found ? `"${found}" in` : live ? 'none in' : 'no'} ${where}); the bundle needs ${oldest} or later (${why})` }];
+        return olderThan(version, versionOf(oldest)!)
+          ? [{ severity: 'problem', subject: engine, message: `version ${version.join('.')} (${where}) is older than ${oldest}, ${why}`, fix: `upgrade ${engine}` }]
           : [{ severity: 'ok', subject: engine, message: `version ${version.join('.')}` }];
       }),
     ),
