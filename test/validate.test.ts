@@ -27,9 +27,11 @@ describe('validate', () => {
     expect(objects).toBe(gatePolicies(defaultConfig()).length + 1);
   });
 
-  it.each(readdirSync(join(root, 'policies', 'examples')))('accepts every object synthesized from the example config %s', (example) => {
+  it.each(readdirSync(join(root, 'policies', 'examples')).flatMap((example) => ['clusterpolicy', 'cel'].map((dialect) => [example, dialect])))('accepts every object synthesized from the example config %s in the %s dialect', (example, dialect) => {
+    const config = join(tempDir('example-config'), example);
+    writeFileSync(config, YAML.stringify({ ...YAML.parse(readFileSync(join(root, 'policies', 'examples', example), 'utf8')), dialect }));
     const out = join(tempDir('example'), 'dist');
-    const run = cli(['synth', '--config', join(root, 'policies', 'examples', example), '--out', out]);
+    const run = cli(['synth', '--config', config, '--out', out]);
     expect(run.status, run.stderr).toBe(0);
     const { findings, objects } = validateDir(out, validator);
     expect(findings).toEqual([]);

@@ -15,7 +15,9 @@ import { createNamespace, expectQueueEmpty, expectRunFinished, expectWorkload, L
 
 const TENANT = 'e2e.example.com/tenant';
 const CLUSTER_QUEUE = 'e2e-labelled';
-const REAPPLY_SECONDS = 20;
+const REAPPLY_SECONDS = 10;
+/** Kyverno acts on a deleted policy in the background, within seconds. */
+const POLICY_DELETION_SECONDS = 15;
 const CONFIG = join(import.meta.dirname, 'labelled-namespaces.yaml');
 
 let plane: ControlPlane;
@@ -107,8 +109,7 @@ describe('namespaces chosen by label', () => {
     expect(kindIn(other)).not.toBe(kindIn(bundle));
     await plane.installBundle(other);
     await plane.installBundle(other, { prune: true });
-    // Kyverno acts on a deleted policy in the background.
-    await new Promise((r) => setTimeout(r, 1.5 * REAPPLY_SECONDS * 1000));
+    await new Promise((r) => setTimeout(r, POLICY_DELETION_SECONDS * 1000));
     expect((await plane.objects.get(LOCAL_QUEUE, 'e2e-early', 'runs'))?.metadata.uid).toBe(uid);
     // Only the policy that took the queue over can take it back.
     await plane.objects.patch(NAMESPACE, undefined, 'e2e-early', { metadata: { labels: { [TENANT]: null } } });
