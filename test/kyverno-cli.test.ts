@@ -300,6 +300,11 @@ const crds = crdFolders(root)
   .flatMap((file) => docsOf(readFileSync(file, 'utf8')).map((doc) => ({ file, crd: doc as unknown as Crd })))
   .filter(({ crd }) => crd.kind === 'CustomResourceDefinition');
 
+/** The head of a document of the Kyverno CLI. */
+function stub(kind: string, name: string) {
+  return { apiVersion: 'cli.kyverno.io/v1alpha1', kind, metadata: { name } };
+}
+
 /** `namespace/name` of the resources a suite's values make the CLI update, not create. */
 function updatedIn(suite: string, test: Suite): Set<string> {
   if (!test.variables) return new Set();
@@ -373,7 +378,6 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
   mkdirSync(join(dir, 'crds'), { recursive: true });
   for (const file of used) cpSync(file, join(dir, 'crds', file.split('/').pop()!));
   const namespaces = [...new Set([...docs.map(({ doc }) => doc), ...listed].map((doc) => doc.metadata.namespace).filter((ns): ns is string => ns !== undefined))];
-  const stub = (kind: string, name: string) => ({ apiVersion: 'cli.kyverno.io/v1alpha1', kind, metadata: { name } });
   writeFileSync(
     join(dir, 'cluster.yaml'),
     YAML.stringify({
@@ -418,9 +422,7 @@ describe('Kyverno CLI suites of the CEL dialect', () => {
     writeFileSync(
       join(policiesDir, suite, 'kyverno-test-cel.yaml'),
       YAML.stringify({
-        apiVersion: 'cli.kyverno.io/v1alpha1',
-        kind: 'Test',
-        metadata: { name: `${suite}-cel` },
+        ...stub('Test', `${suite}-cel`),
         policies: [`../../dist-tenants-cel/policies/${suite}.yaml`],
         resources: test.resources,
         results: resources.map((resource) => ({

@@ -135,7 +135,7 @@ export function minimumVersions(policies: Component): Record<Engine, Minimum> {
   const kyverno = policies.entries
     .map(({ object }): Minimum => ({ version: object.metadata.annotations?.[MIN_VERSION_ANNOTATION] ?? '', why: `the oldest ${describe(object)} works on` }))
     .filter(({ version }) => versionOf(version))
-    .reduce((oldest, policy) => (olderThan(versionOf(oldest.version)!, versionOf(policy.version)!) ? policy : oldest), gate('Kyverno'));
+    .reduce((needed, policy) => (olderThan(versionOf(needed.version)!, versionOf(policy.version)!) ? policy : needed), gate('Kyverno'));
   return { Kyverno: kyverno, Kueue: gate('Kueue'), Tekton: gate('Tekton') };
 }
 
