@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import YAML from 'yaml';
@@ -16,6 +16,13 @@ export function cli(args: string[], cwd = root) {
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `tkp-${prefix}-`));
+}
+
+/** The example config `file` of policies/examples in `dialect`, written to a temp folder: its path. */
+export function exampleConfig(file: string, dialect: string): string {
+  const path = join(tempDir('example-config'), file);
+  writeFileSync(path, YAML.stringify({ ...YAML.parse(readFileSync(join(root, 'policies', 'examples', file), 'utf8')), dialect }));
+  return path;
 }
 
 /** The default config as an object, to derive variants from. */

@@ -16,7 +16,7 @@ import { changedFields, formatDifferences } from '../src/operate/diff.js';
 import { selects } from '../src/operate/cluster.js';
 import { formatFindings, minimumVersions, versionOf } from '../src/operate/doctor.js';
 import { clusterQueueStatus, formatSeconds, formatStatus, type PipelineRunObject, runStatus, type WorkloadObject } from '../src/operate/status.js';
-import { cli, copyOfDist, defaultConfigObject, root, tempDir } from './helpers.js';
+import { cli, copyOfDist, defaultConfigObject, exampleConfig, root, tempDir } from './helpers.js';
 
 describe('readBundle', () => {
   it('reads dist/ in the order of its root kustomization', () => {
@@ -161,9 +161,7 @@ describe('doctor', () => {
   it("asks for the Kyverno release the bundle's newest policy needs: a GeneratingPolicy needs 1.19.1", () => {
     const policiesOf = (dialect: string) => {
       const dir = tempDir('doctor');
-      const example = YAML.parse(readFileSync(join(root, 'policies', 'examples', 'multi-team-ci.yaml'), 'utf8'));
-      writeFileSync(join(dir, 'config.yaml'), YAML.stringify({ ...example, dialect }));
-      const { status, stderr } = cli(['synth', '--config', join(dir, 'config.yaml'), '--out', join(dir, 'dist')]);
+      const { status, stderr } = cli(['synth', '--config', exampleConfig('multi-team-ci.yaml', dialect), '--out', join(dir, 'dist')]);
       expect(status, stderr).toBe(0);
       return readBundle(join(dir, 'dist')).find((c) => c.name === 'policies')!;
     };

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { crdFolders, loadCrdSchemas } from '../src/validate/crd-schemas.js';
 import { ObjectValidator, validateDir } from '../src/validate/validate.js';
 import { gatePolicies } from '../policies/bundle.js';
-import { cli, copyOfDist, defaultConfig, defaultConfigObject, root, tempDir } from './helpers.js';
+import { cli, copyOfDist, defaultConfig, defaultConfigObject, exampleConfig, root, tempDir } from './helpers.js';
 
 const validator = new ObjectValidator(loadCrdSchemas(crdFolders(root)));
 
@@ -28,10 +28,8 @@ describe('validate', () => {
   });
 
   it.each(readdirSync(join(root, 'policies', 'examples')).flatMap((example) => ['clusterpolicy', 'cel'].map((dialect) => [example, dialect])))('accepts every object synthesized from the example config %s in the %s dialect', (example, dialect) => {
-    const config = join(tempDir('example-config'), example);
-    writeFileSync(config, YAML.stringify({ ...YAML.parse(readFileSync(join(root, 'policies', 'examples', example), 'utf8')), dialect }));
     const out = join(tempDir('example'), 'dist');
-    const run = cli(['synth', '--config', config, '--out', out]);
+    const run = cli(['synth', '--config', exampleConfig(example, dialect!), '--out', out]);
     expect(run.status, run.stderr).toBe(0);
     const { findings, objects } = validateDir(out, validator);
     expect(findings).toEqual([]);
