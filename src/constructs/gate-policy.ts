@@ -5,6 +5,7 @@ import { GeneratingPolicy, MutatingPolicy, ValidatingPolicy } from '../../import
 import type { DialectName } from '../config/config.js';
 import type { PolicyDefinition } from '../gate/model.js';
 import { DIALECTS } from '../kyverno/dialect.js';
+import { MIN_VERSION_ANNOTATION } from '../operate/bundle-dir.js';
 
 /** Props of a {@link GatePolicy}. */
 export interface GatePolicyProps {
@@ -57,7 +58,7 @@ export class GatePolicy extends Construct {
         'policies.kyverno.io/title': definition.title,
         'policies.kyverno.io/category': props.category ?? 'Tekton, Kueue',
         'policies.kyverno.io/subject': [...new Set(definition.steps.map((s) => s.trigger.kind.kind))].join(', '),
-        'policies.kyverno.io/minversion': props.minVersion ?? minVersion ?? '1.19.0',
+        [MIN_VERSION_ANNOTATION]: props.minVersion ?? minVersion ?? '1.19.0',
         'policies.kyverno.io/description': definition.description,
       },
     });

@@ -9,6 +9,9 @@ import YAML from 'yaml';
 /** The label the bundle puts on every object it makes: `apply --prune` deletes only objects carrying it. */
 export const BUNDLE_LABEL = { key: 'app.kubernetes.io/part-of', value: 'tekton-kueue-policies' } as const;
 
+/** The annotation in which each policy of the bundle names the oldest Kyverno release it works on: `doctor` checks Kyverno against it. */
+export const MIN_VERSION_ANNOTATION = 'policies.kyverno.io/minversion';
+
 /** An object of the bundle, as the API server knows it. */
 export interface BundleObject {
   readonly apiVersion: string;

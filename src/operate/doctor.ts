@@ -7,7 +7,7 @@ import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-n
 import YAML from 'yaml';
 import { CUSTOM_RUN, groupOf, MULTIKUEUE_CONTROLLER, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../gate/names.js';
 import { ENGINES, missingGrants, rolesToAggregate, unreadyPolicies } from './apply.js';
-import { type Component, describe } from './bundle-dir.js';
+import { type Component, describe, MIN_VERSION_ANNOTATION } from './bundle-dir.js';
 import { type Cluster, type LabelSelector, readIfAny, reasonOf, selects } from './cluster.js';
 
 export type Severity = 'ok' | 'problem' | 'note';
@@ -23,8 +23,6 @@ export interface Finding {
 
 /** The oldest release of each engine the gate is tested with (README, first paragraph). */
 export const MIN_VERSIONS: Readonly<Record<Engine, string>> = { Kyverno: '1.19.0', Kueue: '0.19.0', Tekton: '1.15.0' };
-/** The annotation in which a policy names the oldest Kyverno release it works on. */
-const MIN_VERSION_ANNOTATION = 'policies.kyverno.io/minversion';
 type Engine = 'Kyverno' | 'Kueue' | 'Tekton';
 const ENGINE_ORDER: readonly Engine[] = ['Kyverno', 'Kueue', 'Tekton'];
 
