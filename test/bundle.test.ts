@@ -53,7 +53,7 @@ describe('the steps of the flow', () => {
     }
   });
 
-  it('are rendered in the configured dialect: with cel, the admission steps are CEL policies that fail closed, the rest stay ClusterPolicies', () => {
+  it('are rendered in the configured dialect: with cel, the admission steps are CEL policies that fail closed, a status step on its own trigger two that fail open, the rest stay ClusterPolicies', () => {
     const kinds = (dialect: string) => {
       const files = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect }, 'c.yaml')), APPLIED_COMPONENTS);
       type Policy = { apiVersion: string; kind: string; metadata: { name: string }; spec: any };
@@ -67,6 +67,8 @@ describe('the steps of the flow', () => {
       'validate-pipelinerun: policies.kyverno.io/v1 ValidatingPolicy Deny',
       // A policy denies or warns: the rule that only warns has its own.
       'validate-pipelinerun-known-priority: policies.kyverno.io/v1 ValidatingPolicy Warn',
+      'cancel-customrun: policies.kyverno.io/v1 MutatingPolicy ',
+      'cancel-customrun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
     ]);
     for (const name of ['mutate-pipelinerun', 'validate-pipelinerun', 'validate-pipelinerun-known-priority']) expect(cel[name]!.spec.failurePolicy, name).toBe('Fail');
     expect(cel['validate-pipelinerun']!.spec.validations.map((v: { expression: string }) => v.expression.split('\n')[0])).toEqual(['// known-queue', '// request-quantities', '// covered-requests', '// max-execution-time']);
@@ -76,6 +78,18 @@ describe('the steps of the flow', () => {
     );
     // The same requests reach Kyverno in both dialects.
     expect(cel['mutate-pipelinerun']!.spec.matchConditions).toEqual((policy('mutate-pipelinerun').spec.webhookConfiguration as { matchConditions: unknown }).matchConditions);
+    // A status step: on each event (its webhook passes what the ClusterPolicy's does, but for
+    // Kyverno's re-apply), and at each re-apply (no webhook); the same mutations, fail open.
+    const [onEvent, onReapply] = [cel['cancel-customrun']!, cel['cancel-customrun-reapply']!];
+    expect([onEvent.spec.evaluation, onReapply.spec.evaluation].map((e) => `${e.admission.enabled} ${e.mutateExisting.enabled}`)).toEqual(['true true', 'false true']);
+    expect([onEvent.spec.failurePolicy, onReapply.spec.failurePolicy]).toEqual(['Ignore', 'Ignore']);
+    expect(onReapply.spec.mutations).toEqual(onEvent.spec.mutations);
+    expect(onEvent.spec.mutations.map((m: { jsonPatch: { expression: string } }) => m.jsonPatch.expression.split('\n')[0])).toEqual(policy('cancel-customrun').spec.rules.map((r) => `// ${r.name}`));
+    expect(onReapply.spec.targetMatchConditions).toEqual(onEvent.spec.matchConditions);
+    const clusterPolicyConditions = (policy('cancel-customrun').spec.webhookConfiguration as { matchConditions: { expression: string }[] }).matchConditions;
+    expect(onEvent.spec.matchConditions[0].expression).toBe(clusterPolicyConditions[0]!.expression.replace('request.operation in ["UPDATE",""]', 'request.operation in ["UPDATE"]'));
+    expect(onEvent.spec.targetMatchConstraints.expression).toContain('resource.Get("tekton.dev/v1beta1", "customruns", object.metadata.namespace, object.metadata.name)');
+    expect(onReapply.spec.targetMatchConstraints).toEqual({ objectSelector: { matchLabels: { 'tekton.dev/pipelineTask': 'kueue-gate' } }, resourceRules: [expect.objectContaining({ resources: ['customruns/status'] })] });
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
     // The tenant guard's refusal of an ungated run names the policy as it is.
     const guard = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'c.yaml')), APPLIED_COMPONENTS).get('guard/tenant-guard.yaml')!;

@@ -285,7 +285,14 @@ const celFiles = new Map(
     .filter(([file]) => file !== 'kustomization.yaml')
     .map(([file, text]) => [file.slice(0, -'.yaml'.length), docsOf(text)]),
 );
-const celSuites = suites.filter((suite) => celFiles.get(suite)?.some((p) => p.kind !== 'ClusterPolicy'));
+/**
+ * The CEL policies that mutate existing objects, which the Kyverno 1.19 CLI cannot run as they
+ * ship: it matches no target to a rule on a subresource (it gives targets none), and it crashes
+ * when a trigger is also a target (its fake cluster holds each object once). Status steps write
+ * `/status`, and those rendered so far change their own trigger: the end-to-end suite runs them.
+ */
+const mutatesExisting = (suite: string) => celFiles.get(suite)?.some((p) => p.kind === 'MutatingPolicy' && (p.spec.evaluation as { mutateExisting?: { enabled?: boolean } } | undefined)?.mutateExisting?.enabled);
+const celSuites = suites.filter((suite) => celFiles.get(suite)?.some((p) => p.kind !== 'ClusterPolicy') && !mutatesExisting(suite));
 mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });
 for (const [name, policies] of celFiles) writeFileSync(join(copy, 'dist-cel', 'policies', `${name}.yaml`), policies.map((p) => YAML.stringify(p)).join('---\n'));
 
@@ -409,6 +416,7 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
 describe('Kyverno CLI suites of the CEL dialect', () => {
   it('render the admission steps in CEL', () => {
     expect(celSuites).toEqual(['mutate-pipelinerun', 'validate-pipelinerun']);
+    expect(suites.filter(mutatesExisting)).toEqual(['cancel-customrun']);
     expect(celFiles.get('mutate-pipelinerun')!.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`)).toEqual(['policies.kyverno.io/v1 MutatingPolicy mutate-pipelinerun']);
     expect(celFiles.get('validate-pipelinerun')!.map((p) => `${p.kind} ${p.metadata.name}`)).toEqual(['ValidatingPolicy validate-pipelinerun', 'ValidatingPolicy validate-pipelinerun-known-priority']);
   });

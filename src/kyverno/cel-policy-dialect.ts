@@ -6,13 +6,16 @@
  *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
  * - validate-run as a ValidatingPolicy that denies, one validation per rule, and one that warns for
  *   the rule that only warns (a policy denies or warns, not both);
- * - generate-queues as a GeneratingPolicy that synchronizes, one generation per queue.
+ * - generate-queues as a GeneratingPolicy that synchronizes, one generation per queue;
+ * - the status steps that change the object that triggered them (cancel-customrun) as two
+ *   MutatingPolicies that mutate existing objects, one on each event, one for Kyverno's periodic
+ *   re-apply (see `statusPolicies`).
  */
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, GenerateQueuesStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RouteMatch, RouteRunStep, Sizing, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, GenerateQueuesStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RouteMatch, RouteRunStep, SetConditionStep, Sizing, Trigger, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, dispatchingQueueKeys, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
-import { celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
+import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
 type MutationStep = ReleaseDispatchedStep | RouteRunStep | InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
@@ -23,6 +26,13 @@ function isMutationStep(step: GateStep): step is MutationStep {
 
 function isValidationStep(step: GateStep): step is ValidateRunStep {
   return step.type === 'validate-run';
+}
+
+/** A status step that sets a condition on the object that triggered it, from that object alone. */
+type SelfConditionStep = SetConditionStep & { readonly target: { readonly name: { readonly from: 'self' } } };
+
+function isSelfConditionStep(step: GateStep): step is SelfConditionStep {
+  return step.type === 'set-condition' && step.target.name.from === 'self' && !step.read && !step.trigger.change && !('started' in step.when);
 }
 
 /** The CEL policies of a policy of the gate: their names and specs; none when the dialect does not render its steps yet. */
@@ -43,26 +53,32 @@ export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
   if (steps.length === 1 && isValidationStep(step!)) return validatingPolicies(definition, step);
   // 1.19.0 deletes and makes again, at each periodic re-apply, what a GeneratingPolicy synchronizes (kyverno/kyverno#17594).
   if (steps.length === 1 && step!.type === 'generate-queues') return [{ name: definition.name, kind: 'GeneratingPolicy', spec: generatingQueuesSpec(step), minVersion: '1.19.1' }];
+  if (steps.every(isSelfConditionStep)) return statusPolicies(definition, steps);
   return [];
 }
 
-/** The requests of `operations` on `kind`, as a rule of match constraints. */
-function resourceRule(kind: ApiKind, operations: readonly Operation[]) {
-  return { apiGroups: [groupOf(kind)], apiVersions: [kind.apiVersion.split('/').pop()!], operations: [...operations] as never[], resources: [resourceOf(kind)] };
+/** The requests of `operations` on `kind` (and on its subresource), as a rule of match constraints. */
+function resourceRule(kind: ApiKind, operations: readonly Operation[], subresource?: 'status') {
+  const resource = resourceOf(kind);
+  return { apiGroups: [groupOf(kind)], apiVersions: [kind.apiVersion.split('/').pop()!], operations: [...operations] as never[], resources: subresource ? [resource, `${resource}/${subresource}`] : [resource] };
+}
+
+/** The namespaces of a trigger chosen by their labels, as a selector the API server (or Kyverno, listing objects) evaluates. */
+function namespaceMatch(trigger: Trigger) {
+  return trigger.namespaces && 'labels' in trigger.namespaces ? { namespaceSelector: namespaceSelectorOf(trigger.namespaces) as never } : {};
 }
 
 /** Match constraints and conditions of policies whose steps are triggered on one kind at admission. */
 function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]) {
   const kinds = new Set(steps.map(({ trigger }) => `${trigger.kind.apiVersion}/${trigger.kind.kind}`));
   if (kinds.size !== 1) throw new Error(`${definition.name}: the CEL dialect renders admission steps on one kind per policy`);
-  const kind: ApiKind = steps[0]!.trigger.kind;
-  const namespaces = steps[0]!.trigger.namespaces;
+  const { trigger } = steps[0]!;
   return {
     failurePolicy: definition.failurePolicy as never,
     matchConstraints: {
       // Evaluated by the API server; namespaces listed by name are in the match conditions.
-      ...(namespaces && 'labels' in namespaces ? { namespaceSelector: namespaceSelectorOf(namespaces) as never } : {}),
-      resourceRules: [resourceRule(kind, [...new Set(steps.flatMap(({ trigger }) => trigger.operations))])],
+      ...namespaceMatch(trigger),
+      resourceRules: [resourceRule(trigger.kind, [...new Set(steps.flatMap(({ trigger }) => trigger.operations))], trigger.subresource)],
     },
     // Evaluated by the API server, as the ClusterPolicy's: requests no step reacts to never reach Kyverno.
     matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((step) => celStep(step, false)))].join(' || ') }],
@@ -383,4 +399,84 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
       expression: `// ${step.rule}-${queue.name}\ngenerator.Apply(object.metadata.name, [${celValue({ ...step.localQueue, metadata: { name: queue.name }, spec: { clusterQueue: queue.clusterQueue } })}])`,
     })),
   };
+}
+
+// --- status steps ---------------------------------------------------------------------------------
+
+/**
+ * Status steps that change the object that triggered them, as two MutatingPolicies with the same
+ * mutations, for the two ways Kyverno 1.19 runs a MutatingPolicy on existing objects:
+ * - `<policy>`, on each event: the API server sends Kyverno the updates the match conditions pass,
+ *   and its background controller reads the object again, tests the conditions on it as it is now,
+ *   and mutates it. Its target is chosen by an expression (a read: Kyverno takes only a map), which
+ *   Kyverno's periodic re-apply skips;
+ * - `<policy>-reapply`, with no webhook: at each periodic re-apply (BACKGROUND_SCAN_INTERVAL) Kyverno
+ *   lists the objects its target constraints select and mutates those the same conditions pass, so
+ *   an event Kyverno never saw is made up for. One UpdateRequest per re-apply, however many objects:
+ *   the ones that have ended fail the conditions before any write.
+ * Both fail open, as every status step does.
+ */
+function statusPolicies(definition: PolicyDefinition, steps: readonly SelfConditionStep[]): CelPolicy[] {
+  const { failurePolicy, matchConstraints, matchConditions } = admissionMatch(definition, steps);
+  const { trigger } = steps[0]!;
+  const target = resourceRule(trigger.kind, ['UPDATE'], 'status');
+  const statusOnly = { ...target, resources: [target.resources[1]!] };
+  const evaluation = (admission: boolean) => ({ admission: { enabled: admission }, background: { enabled: false }, mutateExisting: { enabled: true } });
+  const mutations = steps.map(setOwnCondition);
+  return [
+    {
+      name: definition.name,
+      kind: 'MutatingPolicy',
+      spec: { failurePolicy, matchConstraints, matchConditions, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: readAgain(trigger.kind) }, mutations },
+    },
+    {
+      name: `${definition.name}-reapply`,
+      kind: 'MutatingPolicy',
+      spec: {
+        failurePolicy,
+        matchConstraints,
+        evaluation: evaluation(false),
+        targetMatchConstraints: { ...namespaceMatch(trigger), ...(trigger.labels ? { objectSelector: { matchLabels: { ...trigger.labels } } } : {}), resourceRules: [statusOnly] },
+        // Kyverno's re-apply reads each object as an UPDATE of itself.
+        targetMatchConditions: matchConditions,
+        mutations,
+      },
+    },
+  ];
+}
+
+/** The object the request is about, as the API server has it now; null when it is gone. */
+function readAgain(kind: ApiKind): string {
+  return `resource.Get(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, object.metadata.namespace, object.metadata.name)`;
+}
+
+/** The object's conditions with `condition` (a CEL map) in place of any of its type, as patches. */
+function setCondition(type: string, condition: string): string {
+  const others = `(has(object.status.conditions) ? object.status.conditions.filter(c, !has(c.type) || c.type != ${celLiteral(type)}) : [])`;
+  return `(has(object.status) ? [${patch('add', '"/status/conditions"', `${others} + [${condition}]`)}] : [${patch('add', '"/status"', `{"conditions": [${condition}]}`)}])`;
+}
+
+/** The time the step runs, to the second, as Kubernetes writes times. */
+const NOW = 'string(time.truncate(time.now(), duration("1s")))';
+
+function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
+  const { set, when } = step;
+  const reasons = [...new Set(Object.values(set.reasons))];
+  const statusOf = (type: string) => `object.status.conditions.filter(c, has(c.type) && c.type == ${celLiteral(type)})[0]`;
+  const reason =
+    reasons.length === 1 || !('condition' in when) ? celLiteral(reasons[0]!) : `${celLiteral(set.reasons as Record<string, string>)}[?${statusOf(when.condition)}.status].orValue('')`;
+  const at =
+    set.at === 'now'
+      ? NOW
+      : set.at === 'trigger-completion'
+        ? `(has(object.status.completionTime) ? object.status.completionTime : ${NOW})`
+        : set.at === 'read-completion'
+          ? unreachable(`${step.rule}: a step that reads no object has no completion time of one`)
+          : `${statusOf(set.at.lastChangeOf)}.?lastTransitionTime.orValue(${NOW})`;
+  const condition = `dyn({"type": ${celLiteral(set.type)}, "status": ${celLiteral(set.status)}, "reason": ${reason}, "message": ${celLiteral(set.message)}, "lastTransitionTime": ${at}})`;
+  return rule(step.rule, [celStep(step, false), `!${celCondition(set.type, set.unlessTargetHas)}`], setCondition(set.type, condition));
+}
+
+function unreachable(message: string): never {
+  throw new Error(message);
 }

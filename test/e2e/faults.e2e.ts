@@ -13,10 +13,13 @@
  * Kyverno's writes). Kyverno's periodic re-apply (BACKGROUND_SCAN_INTERVAL, 20 s on this plane)
  * acts on them later; each scenario depends on it.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { GATED_LABEL, PIPELINE_RUN, TASK_RUN } from '../../src/gate/names.js';
-import { ControlPlane, type Engine, stopAll, synthesize } from './control-plane.js';
+import { root } from '../helpers.js';
+import { ControlPlane, type Engine, stopAll, synthesize, waitFor } from './control-plane.js';
 import { condition, type Obj, UPDATE_REQUEST } from './objects.js';
 import {
   admissionsOf,
@@ -26,6 +29,7 @@ import {
   expectWorkload,
   expectWorkloadCondition,
   expectWorkloadFinished,
+  gateOf,
   PipelineRunBuilder,
   setStopPolicy,
   WAIT,
@@ -33,13 +37,13 @@ import {
 
 const OUTAGE_MS = 25_000;
 const REAPPLY_SECONDS = 20;
-type UpdateRequest = Obj & { spec: { policy: string } };
+type UpdateRequest = Obj & { spec: { policy: string; context?: { admissionRequestInfo?: { admissionRequest?: unknown } } } };
 /** Where a run is in the flow when the engine goes down; each in a namespace and ClusterQueue of its own. */
 const POSITIONS = { ending: 'e2e-fault-ending', admitted: 'e2e-fault-admitted', created: 'e2e-fault-created', preempting: 'e2e-fault-preempting' } as const;
 type Position = keyof typeof POSITIONS;
 
 let plane: ControlPlane;
-const heals: { engine: Engine; position: Position; run: string; seconds: number }[] = [];
+const heals: { engine: Engine; position: Position | 'cancelled'; run: string; seconds: number }[] = [];
 
 beforeAll(async () => {
   // WaitForPodsReady longer than an outage: a run admitted while Tekton is down is not evicted for
@@ -119,12 +123,52 @@ describe.each<Engine>(['kyverno-admission-controller', 'kyverno-background-contr
   });
 });
 
+describe("a run cancelled while it waits, unseen by Kyverno's admission controller", () => {
+  it('has its gate closed at the next re-apply, ends Cancelled, its Workload finished, its quota back', async () => {
+    const ns = POSITIONS.admitted;
+    await setStopPolicy(plane, { clusterQueue: ns }, 'Hold');
+    const run = (await new PipelineRunBuilder(ns, 'cancelled').create(plane)).metadata.name;
+    await expectWorkload(plane, ns, run);
+    // The user cancels the run while Kyverno is up (generate-workload fails closed on updates of a
+    // waiting run); Tekton cancels its gate CustomRun once Kyverno is down: the step that closes
+    // the gate fails open, and nothing sees that.
+    await plane.stop('tekton-controller');
+    await plane.objects.patch(PIPELINE_RUN, ns, run, { spec: { status: 'Cancelled' } });
+    await plane.stop('kyverno-admission-controller');
+    plane.start('tekton-controller');
+    await waitFor(`the gate of ${ns}/${run} cancelled`, async () => (await gateOf(plane, ns, run))?.spec?.status === 'RunCancelled', WAIT.step);
+    plane.start('kyverno-admission-controller');
+    const back = Date.now();
+    const closed = await waitFor(`the gate of ${ns}/${run} closed`, async () => condition((await gateOf(plane, ns, run))!, 'Succeeded'), (REAPPLY_SECONDS + 30) * 1000);
+    heals.push({ engine: 'kyverno-admission-controller', position: 'cancelled', run, seconds: (Date.now() - back) / 1000 });
+    expect(condition(await expectRunFinished(plane, ns, run), 'Succeeded')?.reason).toBe('Cancelled');
+    // What the step wrote on the gate is what its Kyverno suite expects, at the time it ran.
+    const { lastTransitionTime, ...written } = closed;
+    const { lastTransitionTime: _, ...expected } = YAML.parse(readFileSync(join(root, 'policies', 'cancel-customrun', 'test', 'patched-queued-kueue-gate.yaml'), 'utf8')).status.conditions[0];
+    expect(written).toEqual(expected);
+    expect(Date.parse(lastTransitionTime!)).toBeGreaterThanOrEqual(Math.floor(back / 1000) * 1000);
+    // Tekton ended the run as soon as it cancelled the gate, with Kyverno down: the Workload, never
+    // admitted, is released once Kueue admits it (a re-apply releases the Workloads holding quota).
+    await setStopPolicy(plane, { clusterQueue: ns }, 'None');
+    await expectWorkloadCondition(plane, ns, run, 'Finished');
+    await expectQueueEmpty(plane, ns);
+  });
+});
+
 describe("Kyverno's periodic re-apply", () => {
-  it('costs nothing at rest: no UpdateRequest for the runs ended and the Workloads finished', async () => {
+  // A ClusterPolicy re-applies a step by evaluating it on every object first: the ended ones make no
+  // request. The CEL dialect's `-reapply` MutatingPolicies make one request each per re-apply, for
+  // all their objects at once, which the processing of the request evaluates.
+  it('costs nothing at rest per run: no UpdateRequest for a run ended or a Workload finished', async () => {
     const runs = (await Promise.all(Object.values(POSITIONS).map((ns) => plane.objects.list(PIPELINE_RUN, ns, GATED_LABEL)))).flat();
     expect(runs.length, 'ended runs from the scenarios above').toBeGreaterThan(0);
     const requests = await plane.objects.createdDuring<UpdateRequest>(UPDATE_REQUEST, 'kyverno', new Promise((r) => setTimeout(r, 2 * REAPPLY_SECONDS * 1000)));
     console.log(`re-apply at rest: ${runs.length} ended runs; UpdateRequests in ${2 * REAPPLY_SECONDS} s: ${requests.length}`);
-    expect(requests.map((ur) => `${ur.spec.policy}: ${ur.metadata.name}`), 'UpdateRequests at rest').toEqual([]);
+    const perObject = requests.filter((ur) => ur.spec.context?.admissionRequestInfo?.admissionRequest || !ur.spec.policy.endsWith('-reapply'));
+    expect(perObject.map((ur) => `${ur.spec.policy}: ${ur.metadata.name}`), 'UpdateRequests at rest for an object').toEqual([]);
+    // Two re-applies, and one more if the wait began as one started.
+    for (const policy of new Set(requests.map((ur) => ur.spec.policy))) {
+      expect(requests.filter((ur) => ur.spec.policy === policy).length, `UpdateRequests of ${policy}`).toBeLessThanOrEqual(3);
+    }
   });
 });
