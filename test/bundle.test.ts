@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundle.js';
 import { loadConfig, parseConfig } from '../src/config/load.js';
 import { requiredAccess } from '../src/gate/access.js';
+import { GATED_LABEL } from '../src/gate/names.js';
 import { renderFiles } from '../src/synth.js';
 import { defaultConfig, defaultConfigObject, readTree, root } from './helpers.js';
 
@@ -69,6 +70,8 @@ describe('the steps of the flow', () => {
       'validate-pipelinerun-known-priority: policies.kyverno.io/v1 ValidatingPolicy Warn',
       'cancel-customrun: policies.kyverno.io/v1 MutatingPolicy ',
       'cancel-customrun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
+      'requeue-workload: policies.kyverno.io/v1 MutatingPolicy ',
+      'requeue-workload-reapply: policies.kyverno.io/v1 MutatingPolicy ',
     ]);
     for (const name of ['mutate-pipelinerun', 'validate-pipelinerun', 'validate-pipelinerun-known-priority']) expect(cel[name]!.spec.failurePolicy, name).toBe('Fail');
     expect(cel['validate-pipelinerun']!.spec.validations.map((v: { expression: string }) => v.expression.split('\n')[0])).toEqual(['// known-queue', '// request-quantities', '// covered-requests', '// max-execution-time']);
@@ -89,7 +92,12 @@ describe('the steps of the flow', () => {
     const clusterPolicyConditions = (policy('cancel-customrun').spec.webhookConfiguration as { matchConditions: { expression: string }[] }).matchConditions;
     expect(onEvent.spec.matchConditions[0].expression).toBe(clusterPolicyConditions[0]!.expression.replace('request.operation in ["UPDATE",""]', 'request.operation in ["UPDATE"]'));
     expect(onEvent.spec.targetMatchConstraints.expression).toContain('resource.Get("tekton.dev/v1beta1", "customruns", object.metadata.namespace, object.metadata.name)');
-    expect(onReapply.spec.targetMatchConstraints).toEqual({ objectSelector: { matchLabels: { 'tekton.dev/pipelineTask': 'kueue-gate' } }, resourceRules: [expect.objectContaining({ resources: ['customruns/status'] })] });
+    expect(onReapply.spec.targetMatchConstraints).toEqual({
+      objectSelector: { matchExpressions: [{ key: 'tekton.dev/pipelineTask', operator: 'In', values: ['kueue-gate'] }] },
+      resourceRules: [expect.objectContaining({ resources: ['customruns/status'] })],
+    });
+    // Its objects are the triggers' of every step: the Workloads of both mechanisms.
+    expect(cel['requeue-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
     // The tenant guard's refusal of an ungated run names the policy as it is.
     const guard = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'c.yaml')), APPLIED_COMPONENTS).get('guard/tenant-guard.yaml')!;

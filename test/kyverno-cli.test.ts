@@ -416,7 +416,7 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
 describe('Kyverno CLI suites of the CEL dialect', () => {
   it('render the admission steps in CEL', () => {
     expect(celSuites).toEqual(['mutate-pipelinerun', 'validate-pipelinerun']);
-    expect(suites.filter(mutatesExisting)).toEqual(['cancel-customrun']);
+    expect(suites.filter(mutatesExisting)).toEqual(['cancel-customrun', 'requeue-workload']);
     expect(celFiles.get('mutate-pipelinerun')!.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`)).toEqual(['policies.kyverno.io/v1 MutatingPolicy mutate-pipelinerun']);
     expect(celFiles.get('validate-pipelinerun')!.map((p) => `${p.kind} ${p.metadata.name}`)).toEqual(['ValidatingPolicy validate-pipelinerun', 'ValidatingPolicy validate-pipelinerun-known-priority']);
   });

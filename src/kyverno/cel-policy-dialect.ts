@@ -7,13 +7,13 @@
  * - validate-run as a ValidatingPolicy that denies, one validation per rule, and one that warns for
  *   the rule that only warns (a policy denies or warns, not both);
  * - generate-queues as a GeneratingPolicy that synchronizes, one generation per queue;
- * - the status steps that change the object that triggered them (cancel-customrun) as two
- *   MutatingPolicies that mutate existing objects, one on each event, one for Kyverno's periodic
- *   re-apply (see `statusPolicies`).
+ * - the status steps that change the object that triggered them (cancel-customrun,
+ *   requeue-workload) as two MutatingPolicies that mutate existing objects, one on each event, one
+ *   for Kyverno's periodic re-apply (see `statusPolicies`).
  */
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, GenerateQueuesStep, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RouteMatch, RouteRunStep, SetConditionStep, Sizing, Trigger, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, GenerateQueuesStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, Sizing, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, dispatchingQueueKeys, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
 import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
@@ -31,7 +31,11 @@ function isValidationStep(step: GateStep): step is ValidateRunStep {
 /** A status step that sets a condition on the object that triggered it, from that object alone. */
 type SelfConditionStep = SetConditionStep & { readonly target: { readonly name: { readonly from: 'self' } } };
 
-function isSelfConditionStep(step: GateStep): step is SelfConditionStep {
+/** A status step that changes the object that triggered it. */
+type OwnStatusStep = SelfConditionStep | RequeueWorkloadStep;
+
+function isOwnStatusStep(step: GateStep): step is OwnStatusStep {
+  if (step.type === 'requeue-workload') return true;
   return step.type === 'set-condition' && step.target.name.from === 'self' && !step.read && !step.trigger.change && !('started' in step.when);
 }
 
@@ -53,7 +57,7 @@ export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
   if (steps.length === 1 && isValidationStep(step!)) return validatingPolicies(definition, step);
   // 1.19.0 deletes and makes again, at each periodic re-apply, what a GeneratingPolicy synchronizes (kyverno/kyverno#17594).
   if (steps.length === 1 && step!.type === 'generate-queues') return [{ name: definition.name, kind: 'GeneratingPolicy', spec: generatingQueuesSpec(step), minVersion: '1.19.1' }];
-  if (steps.every(isSelfConditionStep)) return statusPolicies(definition, steps);
+  if (steps.every(isOwnStatusStep)) return statusPolicies(definition, steps);
   return [];
 }
 
@@ -416,18 +420,20 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
  *   the ones that have ended fail the conditions before any write.
  * Both fail open, as every status step does.
  */
-function statusPolicies(definition: PolicyDefinition, steps: readonly SelfConditionStep[]): CelPolicy[] {
+function statusPolicies(definition: PolicyDefinition, steps: readonly OwnStatusStep[]): CelPolicy[] {
   const { failurePolicy, matchConstraints, matchConditions } = admissionMatch(definition, steps);
   const { trigger } = steps[0]!;
   const target = resourceRule(trigger.kind, ['UPDATE'], 'status');
   const statusOnly = { ...target, resources: [target.resources[1]!] };
   const evaluation = (admission: boolean) => ({ admission: { enabled: admission }, background: { enabled: false }, mutateExisting: { enabled: true } });
-  const mutations = steps.map(setOwnCondition);
+  const mutations = steps.map((step) => (step.type === 'requeue-workload' ? requeueMutation(step) : setOwnCondition(step)));
+  const variables = statusVariables(steps);
+  const read = variables.length > 0 ? { variables } : {};
   return [
     {
       name: definition.name,
       kind: 'MutatingPolicy',
-      spec: { failurePolicy, matchConstraints, matchConditions, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: readAgain(trigger.kind) }, mutations },
+      spec: { failurePolicy, matchConstraints, matchConditions, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: readAgain(trigger.kind) }, ...read, mutations },
     },
     {
       name: `${definition.name}-reapply`,
@@ -436,9 +442,10 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly SelfCondit
         failurePolicy,
         matchConstraints,
         evaluation: evaluation(false),
-        targetMatchConstraints: { ...namespaceMatch(trigger), ...(trigger.labels ? { objectSelector: { matchLabels: { ...trigger.labels } } } : {}), resourceRules: [statusOnly] },
+        targetMatchConstraints: { ...namespaceMatch(trigger), ...labelsOfAll(steps.map((step) => step.trigger)), resourceRules: [statusOnly] },
         // Kyverno's re-apply reads each object as an UPDATE of itself.
         targetMatchConditions: matchConditions,
+        ...read,
         mutations,
       },
     },
@@ -450,10 +457,83 @@ function readAgain(kind: ApiKind): string {
   return `resource.Get(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, object.metadata.namespace, object.metadata.name)`;
 }
 
-/** The object's conditions with `condition` (a CEL map) in place of any of its type, as patches. */
-function setCondition(type: string, condition: string): string {
-  const others = `(has(object.status.conditions) ? object.status.conditions.filter(c, !has(c.type) || c.type != ${celLiteral(type)}) : [])`;
-  return `(has(object.status) ? [${patch('add', '"/status/conditions"', `${others} + [${condition}]`)}] : [${patch('add', '"/status"', `{"conditions": [${condition}]}`)}])`;
+/** A selector of the objects that have a value of each label every trigger has (the match conditions tell which value). */
+function labelsOfAll(triggers: readonly Trigger[]) {
+  const keys = Object.keys(triggers[0]!.labels ?? {}).filter((key) => triggers.every((t) => t.labels?.[key] !== undefined));
+  if (keys.length === 0) return {};
+  return { objectSelector: { matchExpressions: keys.map((key) => ({ key, operator: 'In', values: [...new Set(triggers.map((t) => t.labels![key]!))].sort() })) } };
+}
+
+/** The object's conditions with `conditions` (CEL maps) in place of any of their types, as patches. */
+function setConditions(types: readonly string[], conditions: readonly string[]): string {
+  const others = `object.?status.?conditions.orValue([]).filter(c, !has(c.type) || !(c.type in ${celLiteral(types)}))`;
+  // The patches apply in turn: a status made first, then its conditions.
+  return `(has(object.status) ? [] : [${patch('add', '"/status"', '{}')}]) + [${patch('add', '"/status/conditions"', `${others} + [${conditions.join(', ')}]`)}]`;
+}
+
+/** A condition; its fields are CEL expressions, each made a string (a map literal's values are all of one type). */
+function conditionValue(fields: { type: string; status: string; reason: string; message: string; at: string }): string {
+  const text = (value: string) => (/^"(?:[^"\\]|\\.)*"$/.test(value) ? value : `string(${value})`);
+  return `dyn({"type": ${celLiteral(fields.type)}, "status": ${text(fields.status)}, "reason": ${text(fields.reason)}, "message": ${text(fields.message)}, "lastTransitionTime": ${text(fields.at)}})`;
+}
+
+/** The variable that holds the object's condition `type` (empty when it has none). */
+function conditionVariable(type: string): string {
+  return `condition${type}`;
+}
+
+/** The variables the steps' mutations read: the condition an eviction step is about. */
+function statusVariables(steps: readonly OwnStatusStep[]) {
+  const types = [...new Set(steps.flatMap((step) => (step.type === 'requeue-workload' ? [step.when.condition] : [])))];
+  // A map, not an optional value: Kyverno 1.19 reads a variable holding one as none.
+  return types.map((type) => ({ name: conditionVariable(type), expression: `${conditionOf(type)}.orValue({})` }));
+}
+
+/** The condition `type` of the object, an optional value. */
+function conditionOf(type: string): string {
+  return `object.?status.?conditions.orValue([]).filter(c, has(c.type) && c.type == ${celLiteral(type)})[?0]`;
+}
+
+/** The name of an object in the trigger's namespace, as the trigger (`object`) gives it; '' when it gives none. */
+function celTargetName(name: TargetName, kind: ApiKind): string {
+  switch (name.from) {
+    case 'owner':
+      return `object.metadata.?ownerReferences.orValue([]).filter(r, has(r.kind) && r.kind == ${celLiteral(kind.kind)}).map(r, r.name)[?0].orValue('')`;
+    case 'child':
+      return `object.?status.?childReferences.orValue([]).filter(c, has(c.pipelineTaskName) && c.pipelineTaskName == ${celLiteral(name.pipelineTask)}).map(c, c.name)[?0].orValue('')`;
+    case 'self':
+      return 'object.metadata.name';
+    case 'label':
+      return `object.metadata.?labels.orValue({})[?${celLiteral(name.key)}].orValue('')`;
+  }
+}
+
+/** `test` on the object of `kind` named `name` in the trigger's namespace, read now (`read`); false when there is none. */
+function onRead(kind: ApiKind, name: TargetName, test: string): string {
+  // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
+  const get = `dyn(resource.Get(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, object.metadata.namespace, name))`;
+  return `cel.bind(name, ${celTargetName(name, kind)}, name != '' && cel.bind(read, ${get}, read != null && ${test}))`;
+}
+
+/** The run is still held back, as its gate CustomRun or its own spec.status tells now. */
+function celHeld(hold: Hold): string {
+  if (hold.by === 'gate') return onRead(hold.gate.kind, hold.gate.name, `!${celCondition('Succeeded', ['True', 'False'], 'read')}`);
+  // A dispatched run counts as pending: it is held here while it runs on a worker.
+  const dispatched = hold.dispatchedBy ? `(has(read.spec.managedBy) && read.spec.managedBy == ${celLiteral(hold.dispatchedBy)}) || ` : '';
+  return onRead(hold.run.kind, hold.run.name, `(${dispatched}${celSpecStatus('read')} == ${celLiteral(hold.pendingStatus)})`);
+}
+
+/** Gives back the reservation of an evicted Workload whose run is still held, so that Kueue queues it again. */
+function requeueMutation(step: RequeueWorkloadStep): MutatingPolicySpecMutations {
+  const evicted = `variables.${conditionVariable(step.when.condition)}`;
+  const [reason, message, at] = [`${evicted}.?reason.orValue('')`, `${evicted}.?message.orValue('')`, `${evicted}.?lastTransitionTime.orValue(${NOW})`];
+  const { unreserved } = step;
+  const conditions = [
+    conditionValue({ type: 'QuotaReserved', status: celLiteral('False'), reason: celLiteral(unreserved.quotaReservedReason), message, at }),
+    conditionValue({ type: 'Admitted', status: celLiteral('False'), reason: celLiteral(unreserved.admittedReason), message: celLiteral(unreserved.admittedMessage), at }),
+    conditionValue({ type: 'Requeued', status: `(${reason} in ${celLiteral(step.requeueAtOnce)} ? "True" : "False")`, reason, message, at }),
+  ];
+  return rule(step.rule, [celStep(step, false), celHeld(step.hold)], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(['QuotaReserved', 'Admitted', 'Requeued'], conditions)}`);
 }
 
 /** The time the step runs, to the second, as Kubernetes writes times. */
@@ -462,19 +542,18 @@ const NOW = 'string(time.truncate(time.now(), duration("1s")))';
 function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
   const { set, when } = step;
   const reasons = [...new Set(Object.values(set.reasons))];
-  const statusOf = (type: string) => `object.status.conditions.filter(c, has(c.type) && c.type == ${celLiteral(type)})[0]`;
   const reason =
-    reasons.length === 1 || !('condition' in when) ? celLiteral(reasons[0]!) : `${celLiteral(set.reasons as Record<string, string>)}[?${statusOf(when.condition)}.status].orValue('')`;
+    reasons.length === 1 || !('condition' in when) ? celLiteral(reasons[0]!) : `${celLiteral(set.reasons as Record<string, string>)}[?${conditionOf(when.condition)}.?status.orValue('')].orValue('')`;
   const at =
     set.at === 'now'
       ? NOW
       : set.at === 'trigger-completion'
-        ? `(has(object.status.completionTime) ? object.status.completionTime : ${NOW})`
+        ? `object.?status.?completionTime.orValue(${NOW})`
         : set.at === 'read-completion'
           ? unreachable(`${step.rule}: a step that reads no object has no completion time of one`)
-          : `${statusOf(set.at.lastChangeOf)}.?lastTransitionTime.orValue(${NOW})`;
-  const condition = `dyn({"type": ${celLiteral(set.type)}, "status": ${celLiteral(set.status)}, "reason": ${reason}, "message": ${celLiteral(set.message)}, "lastTransitionTime": ${at}})`;
-  return rule(step.rule, [celStep(step, false), `!${celCondition(set.type, set.unlessTargetHas)}`], setCondition(set.type, condition));
+          : `${conditionOf(set.at.lastChangeOf)}.?lastTransitionTime.orValue(${NOW})`;
+  const condition = conditionValue({ type: set.type, status: celLiteral(set.status), reason, message: celLiteral(set.message), at });
+  return rule(step.rule, [celStep(step, false), `!${celCondition(set.type, set.unlessTargetHas)}`], setConditions([set.type], [condition]));
 }
 
 function unreachable(message: string): never {

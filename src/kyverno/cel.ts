@@ -31,9 +31,9 @@ export function celSpecStatus(object: string): string {
   return `(has(${object}.spec.status) ? ${object}.spec.status : '')`;
 }
 
-/** The request's object has the condition `type` with one of `statuses`. */
-export function celCondition(type: string, statuses: readonly string[]): string {
-  return `(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == ${celLiteral(type)} && has(c.status) && c.status in ${celLiteral(statuses)}))`;
+/** `object` (the request's object unless told) has the condition `type` with one of `statuses`. */
+export function celCondition(type: string, statuses: readonly string[], object = 'object'): string {
+  return `(has(${object}.status) && has(${object}.status.conditions) && ${object}.status.conditions.exists(c, has(c.type) && c.type == ${celLiteral(type)} && has(c.status) && c.status in ${celLiteral(statuses)}))`;
 }
 
 /**
