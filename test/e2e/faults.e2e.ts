@@ -11,7 +11,8 @@
  * Lost events: a status update that reaches Kyverno while it is down is let through unseen (the
  * status steps fail open) or refused and retried by its writer (Kueue's webhooks down refuse
  * Kyverno's writes). Kyverno's periodic re-apply (BACKGROUND_SCAN_INTERVAL, 20 s on this plane)
- * acts on them later; each scenario depends on it.
+ * acts on them later; each scenario depends on it, as does a run cancelled while it waits whose
+ * gate Tekton cancels unseen. At rest, the re-apply makes no request for an object.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
