@@ -25,8 +25,9 @@ type Grant = { controller: KyvernoController; kind: ApiKind; subresource?: 'stat
 function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
   // The reports controller reads every matched kind to write policy reports.
   const reports: Grant = { controller: 'reports-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
-  // Listing triggers lets Kyverno re-apply a status step to existing objects (mutateExistingOnPolicyUpdate);
-  // getting them lets a step read its trigger again when it runs.
+  // Listing triggers lets Kyverno re-apply a status step to existing objects (a ClusterPolicy's
+  // mutateExistingOnPolicyUpdate; a CEL -reapply policy lists the objects it changes, its own
+  // triggers); getting them lets a step read its trigger again when it runs.
   const triggers: Grant = { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get', 'list', 'watch'] };
   switch (step.type) {
     case 'route-run':

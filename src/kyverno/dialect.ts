@@ -19,7 +19,8 @@ const clusterPolicy: Dialect = (definition) => [{ name: definition.name, kind: '
 
 /**
  * `policies.kyverno.io/v1`. The steps at a run's admission are a MutatingPolicy and
- * ValidatingPolicies; the policies of steps it does not render yet stay ClusterPolicies.
+ * ValidatingPolicies, the status steps that change their own trigger MutatingPolicies; the
+ * policies of steps it does not render yet stay ClusterPolicies.
  */
 const cel: Dialect = (definition) => {
   const policies = renderCelPolicies(definition);
