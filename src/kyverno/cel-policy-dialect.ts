@@ -1,6 +1,6 @@
 /**
  * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today, the steps at a
- * run's admission, and the tenant namespaces' queues:
+ * run's admission, the tenant namespaces' queues, and the status steps that change their own trigger:
  * - insert-gate, hold-pending and hold-user-release as a MutatingPolicy of JSON patches, one
  *   mutation per rule of the model, in the model's order. Kyverno applies the mutations in turn,
  *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
