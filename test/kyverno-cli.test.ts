@@ -414,7 +414,7 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
 }
 
 describe('Kyverno CLI suites of the CEL dialect', () => {
-  it('render the admission steps in CEL', () => {
+  it('render the admission steps in CEL; the status steps in CEL are the control plane\'s to run', () => {
     expect(celSuites).toEqual(['mutate-pipelinerun', 'validate-pipelinerun']);
     expect(suites.filter(mutatesExisting)).toEqual(['cancel-customrun', 'requeue-workload']);
     expect(celFiles.get('mutate-pipelinerun')!.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`)).toEqual(['policies.kyverno.io/v1 MutatingPolicy mutate-pipelinerun']);
