@@ -423,8 +423,8 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
 function statusPolicies(definition: PolicyDefinition, steps: readonly OwnStatusStep[]): CelPolicy[] {
   const { failurePolicy, matchConstraints, matchConditions } = admissionMatch(definition, steps);
   const { trigger } = steps[0]!;
-  const target = resourceRule(trigger.kind, ['UPDATE'], 'status');
-  const statusOnly = { ...target, resources: [target.resources[1]!] };
+  // The steps write the status of the object itself.
+  const statusOnly = { ...resourceRule(trigger.kind, ['UPDATE']), resources: [`${resourceOf(trigger.kind)}/status`] };
   const evaluation = (admission: boolean) => ({ admission: { enabled: admission }, background: { enabled: false }, mutateExisting: { enabled: true } });
   const mutations = steps.map((step) => (step.type === 'requeue-workload' ? requeueMutation(step) : setOwnCondition(step)));
   const variables = statusVariables(steps);
@@ -452,9 +452,14 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly OwnStatusS
   ];
 }
 
-/** The object the request is about, as the API server has it now; null when it is gone. */
+/** The object of `kind` named `name` (a CEL string) in the namespace of `object`, as the API server has it now; null when there is none. */
+function celGet(kind: ApiKind, name: string): string {
+  return `resource.Get(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, object.metadata.namespace, ${name})`;
+}
+
+/** The object the request is about, as the API server has it now. */
 function readAgain(kind: ApiKind): string {
-  return `resource.Get(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, object.metadata.namespace, object.metadata.name)`;
+  return celGet(kind, 'object.metadata.name');
 }
 
 /** A selector of the objects that have a value of each label every trigger has (the match conditions tell which value). */
@@ -511,8 +516,7 @@ function celTargetName(name: TargetName, kind: ApiKind): string {
 /** `test` on the object of `kind` named `name` in the trigger's namespace, read now (`read`); false when there is none. */
 function onRead(kind: ApiKind, name: TargetName, test: string): string {
   // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
-  const get = `dyn(resource.Get(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, object.metadata.namespace, name))`;
-  return `cel.bind(name, ${celTargetName(name, kind)}, name != '' && cel.bind(read, ${get}, read != null && ${test}))`;
+  return `cel.bind(name, ${celTargetName(name, kind)}, name != '' && cel.bind(read, dyn(${celGet(kind, 'name')}), read != null && ${test}))`;
 }
 
 /** The run is still held back, as its gate CustomRun or its own spec.status tells now. */
