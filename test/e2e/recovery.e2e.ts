@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CUSTOM_RUN, PIPELINE_RUN } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from './control-plane.js';
-import { condition, type Obj, UPDATE_REQUEST } from './objects.js';
-import { applyDeployPipeline, expectRunFinished, expectWorkload, expectWorkloadFinished, gateOf, PipelineRunBuilder, pipelineRun, WAIT } from './scenario.js';
+import { condition, type Obj } from './objects.js';
+import { applyDeployPipeline, expectRunFinished, expectWorkload, expectWorkloadFinished, gateOf, loseUpdateRequest, PipelineRunBuilder, pipelineRun, WAIT } from './scenario.js';
 
 const ns = 'e2e-missed';
 let plane: ControlPlane;
@@ -27,21 +27,6 @@ afterAll(() => {
   if (plane) console.log(`control-plane logs: ${plane.logs}`);
 });
 
-type UpdateRequest = Omit<Obj, 'spec'> & { spec: { ruleContext: { rule: string; trigger: { name: string } }[] } };
-
-/** Waits for the UpdateRequest of `rule` for `trigger`, and deletes it before Kyverno acts on it. */
-async function loseUpdateRequest(rule: string, trigger: string): Promise<void> {
-  let lost: UpdateRequest | undefined;
-  await expect
-    .poll(async () => {
-      const requests = await plane.objects.list<UpdateRequest>(UPDATE_REQUEST, 'kyverno');
-      lost = requests.find((ur) => ur.spec.ruleContext.some((c) => c.rule === rule && c.trigger.name === trigger));
-      return lost;
-    }, { timeout: WAIT.step, interval: WAIT.poll, message: `the UpdateRequest of ${rule} for ${trigger}` })
-    .toBeDefined();
-  await plane.objects.delete(UPDATE_REQUEST, 'kyverno', lost!.metadata.name);
-}
-
 /** Waits until Tekton has written the run's status with `ready` true (it has seen the run stored). */
 async function expectTektonStatus(run: string, ready: (run: Obj) => boolean): Promise<void> {
   await expect.poll(async () => ready((await pipelineRun(plane, ns, run))!), { timeout: WAIT.step, interval: WAIT.poll, message: `Tekton's status of ${run}` }).toBe(true);
@@ -51,7 +36,7 @@ describe('a Workload whose creation Kyverno missed', () => {
   it('pending: made at the status Tekton writes on the held run, which then runs', async () => {
     await plane.stop('kyverno-background-controller');
     const run = (await new PipelineRunBuilder(ns, 'held').pipelineRef('deploy').create(plane)).metadata.name;
-    await loseUpdateRequest('workload-for-pipelinerun', run);
+    await loseUpdateRequest(plane, 'workload-for-pipelinerun', run);
     await expectTektonStatus(run, (r) => condition(r, 'Succeeded')?.reason === 'PipelineRunPending');
     plane.start('kyverno-background-controller');
 
@@ -67,7 +52,7 @@ describe('a Workload whose creation Kyverno missed', () => {
     const run = (await new PipelineRunBuilder(ns, 'gated').create(plane)).metadata.name;
     await expect.poll(() => gateOf(plane, ns, run), { timeout: WAIT.step, interval: WAIT.poll, message: `the gate CustomRun of ${run}` }).toBeDefined();
     const gate = (await gateOf(plane, ns, run))!.metadata;
-    await loseUpdateRequest('workload-for-customrun', gate.name);
+    await loseUpdateRequest(plane, 'workload-for-customrun', gate.name);
     await expectTektonStatus(run, (r) => ((r.status?.childReferences ?? []) as { name: string }[]).some((c) => c.name === gate.name));
     plane.start('kyverno-background-controller');
 

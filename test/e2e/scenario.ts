@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import { CUSTOM_RUN, GATED_LABEL, MAX_EXEC_TIME_LABEL, PIPELINE_RUN, PIPELINE_RUN_LABEL, PRIORITY_LABEL, QUEUE_LABEL, WORKLOAD } from '../../src/gate/names.js';
 import { type ControlPlane, FAIL_LABEL, TASK_DURATION_LABEL, TASK_RESULTS_ANNOTATION, waitFor } from './control-plane.js';
-import { condition, EVENT, type Obj, POD, SERVICE_ACCOUNT } from './objects.js';
+import { condition, EVENT, type Obj, POD, SERVICE_ACCOUNT, UPDATE_REQUEST } from './objects.js';
 
 /** Shared timeouts: a queue step (admission, release, a stop), a whole run, a drain of several. */
 export const WAIT = { step: 60_000, run: 180_000, drain: 300_000, poll: 500 } as const;
@@ -186,6 +186,25 @@ export async function admissionsOf(plane: ControlPlane, namespace: string, workl
   return events
     .filter((e) => e.reason === 'Admitted' && e.involvedObject?.kind === 'Workload' && e.involvedObject.name === workload)
     .reduce((n, e) => n + (e.series?.count ?? e.count ?? 1), 0);
+}
+
+type UpdateRequest = Omit<Obj, 'spec'> & { spec: { ruleContext: { rule: string; trigger: { name: string } }[] } };
+
+/**
+ * Waits for the UpdateRequest of `rule` for `trigger`, and deletes it before Kyverno acts on it:
+ * with Kyverno's background controller stopped, the event is lost as Kyverno loses it when it
+ * looks for a trigger the API server has not stored yet.
+ */
+export async function loseUpdateRequest(plane: ControlPlane, rule: string, trigger: string): Promise<void> {
+  let lost: UpdateRequest | undefined;
+  await expect
+    .poll(async () => {
+      const requests = await plane.objects.list<UpdateRequest>(UPDATE_REQUEST, 'kyverno');
+      lost = requests.find((ur) => ur.spec.ruleContext.some((c) => c.rule === rule && c.trigger.name === trigger));
+      return lost;
+    }, { timeout: WAIT.step, interval: WAIT.poll, message: `the UpdateRequest of ${rule} for ${trigger}` })
+    .toBeDefined();
+  await plane.objects.delete(UPDATE_REQUEST, 'kyverno', lost!.metadata.name);
 }
 
 /** Waits until the run has finished; returns it. */
