@@ -109,9 +109,13 @@ function mutationsOf(step: MutationStep): MutatingPolicySpecMutations[] {
   }
 }
 
-/** One rule of the model: its patches when the object, as earlier rules left it, passes `conditions`. */
-function rule(name: string, conditions: string[], patches: string): MutatingPolicySpecMutations {
-  return { patchType: 'JSONPatch', jsonPatch: { expression: `// ${name}\n${conditions.join(' &&\n')} ?\n${patches} : []` } };
+/**
+ * One rule of the model: its patches when the object, as earlier rules left it, passes `conditions`.
+ * With `object`, the conditions and patches read that in place of the object Kyverno gives.
+ */
+function rule(name: string, conditions: string[], patches: string, object?: string): MutatingPolicySpecMutations {
+  const body = `${conditions.join(' &&\n')} ?\n${patches} : []`;
+  return { patchType: 'JSONPatch', jsonPatch: { expression: `// ${name}\n${object ? `cel.bind(object, ${object},\n${body})` : body}` } };
 }
 
 /** A JSON value as a CEL literal; every value inside a map or list is `dyn`, as JSON's are. */
@@ -411,8 +415,8 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
  * Status steps that change the object that triggered them, as two MutatingPolicies with the same
  * mutations, for the two ways Kyverno 1.19 runs a MutatingPolicy on existing objects:
  * - `<policy>`, on each event: the API server sends Kyverno the updates the match conditions pass,
- *   and its background controller reads the object again, tests the conditions on it as it is now,
- *   and mutates it. Its target is chosen by an expression (a read: Kyverno takes only a map), which
+ *   and its background controller reads the object again and mutates it as the update left it (see
+ *   UPDATED_OBJECT). Its target is chosen by an expression (a read: Kyverno takes only a map), which
  *   Kyverno's periodic re-apply skips;
  * - `<policy>-reapply`, with no webhook: at each periodic re-apply (BACKGROUND_SCAN_INTERVAL) Kyverno
  *   lists the objects its target constraints select and mutates those the same conditions pass, so
@@ -429,11 +433,15 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly OwnStatusS
   const mutations = steps.map((step) => (step.type === 'requeue-workload' ? requeueMutation(step) : setOwnCondition(step)));
   const variables = statusVariables(steps);
   const read = variables.length > 0 ? { variables } : {};
+  // Kyverno tests the match conditions again on the object it reads when it runs the step, which
+  // may not have the update yet (see UPDATED_OBJECT): there, with no old object, they leave the
+  // test to the mutations. The API server and Kyverno's webhook always have the old object of an update.
+  const onUpdate = matchConditions.map(({ name, expression }) => ({ name, expression: `oldObject == null || ${expression}` }));
   return [
     {
       name: definition.name,
       kind: 'MutatingPolicy',
-      spec: { failurePolicy, matchConstraints, matchConditions, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: readAgain(trigger.kind) }, ...read, mutations },
+      spec: { failurePolicy, matchConstraints, matchConditions: onUpdate, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: readAgain(trigger.kind) }, ...read, mutations },
     },
     {
       name: `${definition.name}-reapply`,
@@ -469,11 +477,27 @@ function labelsOfAll(triggers: readonly Trigger[]) {
   return { objectSelector: { matchExpressions: keys.map((key) => ({ key, operator: 'In', values: [...new Set(triggers.map((t) => t.labels![key]!))].sort() })) } };
 }
 
-/** The object's conditions with `conditions` (CEL maps) in place of any of their types, as patches. */
+/** The object's conditions with `conditions` (CEL maps) in place of any of their types, as patches of a status step's rule. */
 function setConditions(types: readonly string[], conditions: readonly string[]): string {
   const others = `object.?status.?conditions.orValue([]).filter(c, !has(c.type) || !(c.type in ${celLiteral(types)}))`;
-  // The patches apply in turn: a status made first, then its conditions.
-  return `(has(object.status) ? [] : [${patch('add', '"/status"', '{}')}]) + [${patch('add', '"/status/conditions"', `${others} + [${conditions.join(', ')}]`)}]`;
+  return `[${patch('add', '"/status/conditions"', `${others} + [${conditions.join(', ')}]`)}]`;
+}
+
+/**
+ * The object as the update that triggered the step left it. Kyverno reads the object again when it
+ * runs the step, and may do so before the API server has stored the update: the read then gives the
+ * version the update replaced, and the admission request has the update. At the periodic re-apply
+ * there is no update: the object as read.
+ */
+const UPDATED_OBJECT = `request.?oldObject.?metadata.?resourceVersion.orValue('') == object.metadata.?resourceVersion.orValue('-') ? request.object : object`;
+
+/**
+ * A rule of a status step, on the object as its update left it. Kyverno writes the status of the
+ * object it read, so the rule writes the whole status it acted on first (the patches apply in
+ * turn), then its changes.
+ */
+function statusRule(name: string, conditions: string[], patches: string): MutatingPolicySpecMutations {
+  return rule(name, conditions, `[${patch('add', '"/status"', 'object.?status.orValue({})')}] + ${patches}`, UPDATED_OBJECT);
 }
 
 /** A condition; its fields are CEL expressions, each made a string (a map literal's values are all of one type). */
@@ -537,7 +561,7 @@ function requeueMutation(step: RequeueWorkloadStep): MutatingPolicySpecMutations
     conditionValue({ type: 'Admitted', status: celLiteral('False'), reason: celLiteral(unreserved.admittedReason), message: celLiteral(unreserved.admittedMessage), at }),
     conditionValue({ type: 'Requeued', status: `(${reason} in ${celLiteral(step.requeueAtOnce)} ? "True" : "False")`, reason, message, at }),
   ];
-  return rule(step.rule, [celStep(step, false), celHeld(step.hold)], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(['QuotaReserved', 'Admitted', 'Requeued'], conditions)}`);
+  return statusRule(step.rule, [celStep(step, false), celHeld(step.hold)], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(['QuotaReserved', 'Admitted', 'Requeued'], conditions)}`);
 }
 
 /** The time the step runs, to the second, as Kubernetes writes times. */
@@ -557,7 +581,7 @@ function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
           ? unreachable(`${step.rule}: a step that reads no object has no completion time of one`)
           : `${conditionOf(set.at.lastChangeOf)}.?lastTransitionTime.orValue(${NOW})`;
   const condition = conditionValue({ type: set.type, status: celLiteral(set.status), reason, message: celLiteral(set.message), at });
-  return rule(step.rule, [celStep(step, false), `!${celCondition(set.type, set.unlessTargetHas)}`], setConditions([set.type], [condition]));
+  return statusRule(step.rule, [celStep(step, false), `!${celCondition(set.type, set.unlessTargetHas)}`], setConditions([set.type], [condition]));
 }
 
 function unreachable(message: string): never {

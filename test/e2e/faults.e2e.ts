@@ -12,7 +12,8 @@
  * status steps fail open) or refused and retried by its writer (Kueue's webhooks down refuse
  * Kyverno's writes). Kyverno's periodic re-apply (BACKGROUND_SCAN_INTERVAL, 20 s on this plane)
  * acts on them later; each scenario depends on it, as does a run cancelled while it waits whose
- * gate Tekton cancels unseen. At rest, the re-apply makes no request for an object.
+ * gate Tekton cancels unseen. An event Kyverno sees is acted on at once, even when Kyverno reads the
+ * object before the API server has stored the update. At rest, the re-apply makes no request for an object.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +39,10 @@ import {
 
 const OUTAGE_MS = 25_000;
 const REAPPLY_SECONDS = 20;
+/** Runs cancelled to test that a status step acts on each event; more with E2E_CANCELS. */
+const CANCELS = Number(process.env.E2E_CANCELS ?? 10);
+/** A gate closed later than this after Tekton cancelled it was closed by the re-apply. */
+const EVENT_MS = 5_000;
 type UpdateRequest = Obj & { spec: { policy: string; context?: { admissionRequestInfo?: { admissionRequest?: unknown } } } };
 /** Where a run is in the flow when the engine goes down; each in a namespace and ClusterQueue of its own. */
 const POSITIONS = { ending: 'e2e-fault-ending', admitted: 'e2e-fault-admitted', created: 'e2e-fault-created', preempting: 'e2e-fault-preempting' } as const;
@@ -152,6 +157,31 @@ describe("a run cancelled while it waits, unseen by Kyverno's admission controll
     // admitted, is released once Kueue admits it (a re-apply releases the Workloads holding quota).
     await setStopPolicy(plane, { clusterQueue: ns }, 'None');
     await expectWorkloadCondition(plane, ns, run, 'Finished');
+    await expectQueueEmpty(plane, ns);
+  });
+});
+
+describe("a status step's events", () => {
+  // Kyverno may run a step before the API server has stored the update that triggered it, and read
+  // the object as it was before: each dialect then takes the update from the admission request. A
+  // step that lost the event would close the gate only at the next re-apply, later than EVENT_MS.
+  it(`closes the gate of each of ${CANCELS} runs cancelled one at a time while they wait on the event, not at the re-apply`, async () => {
+    const ns = POSITIONS.admitted;
+    await setStopPolicy(plane, { clusterQueue: ns }, 'Hold');
+    const runs: string[] = [];
+    for (let i = 0; i < CANCELS; i++) runs.push((await new PipelineRunBuilder(ns, 'cancelled').create(plane)).metadata.name);
+    for (const run of runs) await waitFor(`the gate of ${ns}/${run}`, () => gateOf(plane, ns, run), WAIT.step);
+    const late: string[] = [];
+    for (const run of runs) {
+      await plane.objects.patch(PIPELINE_RUN, ns, run, { spec: { status: 'Cancelled' } });
+      await waitFor(`the gate of ${ns}/${run} cancelled`, async () => (await gateOf(plane, ns, run))?.spec?.status === 'RunCancelled', WAIT.step, 100);
+      const cancelled = Date.now();
+      await waitFor(`the gate of ${ns}/${run} closed`, async () => condition((await gateOf(plane, ns, run))!, 'Succeeded')?.status === 'False', 2 * REAPPLY_SECONDS * 1000, 100);
+      if (Date.now() - cancelled > EVENT_MS) late.push(`${run}: ${((Date.now() - cancelled) / 1000).toFixed(1)} s`);
+    }
+    expect(late, 'gates closed later than the event').toEqual([]);
+    await setStopPolicy(plane, { clusterQueue: ns }, 'None');
+    for (const run of runs) await expectWorkloadCondition(plane, ns, run, 'Finished');
     await expectQueueEmpty(plane, ns);
   });
 });
