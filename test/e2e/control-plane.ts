@@ -353,7 +353,7 @@ export class ControlPlane {
 
   /**
    * Starts again every engine that is not running (exited, or stopped with `stop(name)`), as the
-   * kubelet restarts a crashed container: Kyverno's controllers exit when they lose the API server.
+   * kubelet restarts a crashed container: Kyverno's controllers and the scheduler exit when they lose the API server.
    * Returns their names.
    */
   restartExited(): Engine[] {
@@ -576,7 +576,10 @@ export class ControlPlane {
   private async startScheduler(): Promise<void> {
     this.launch('kube-scheduler', {
       binary: ensureTool(TOOLS.kubernetes)['kube-scheduler'],
-      args: [`--kubeconfig=${this.kubeconfig}`, '--leader-elect=false', `--secure-port=${await this.ports.get('kube-scheduler')}`, '--bind-address=127.0.0.1'],
+      // Leader election on, as it ships: a scheduler that loses its API server for longer than its
+      // renew deadline exits (and restartExited brings it back) instead of scheduling from a cache
+      // that missed the outage's deletions.
+      args: [`--kubeconfig=${this.kubeconfig}`, `--secure-port=${await this.ports.get('kube-scheduler')}`, '--bind-address=127.0.0.1'],
       env: {},
     });
   }
