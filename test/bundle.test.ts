@@ -54,7 +54,7 @@ describe('the steps of the flow', () => {
     }
   });
 
-  it('are rendered in the configured dialect: with cel, the admission steps are CEL policies that fail closed, a status step on its own trigger two that fail open, the rest stay ClusterPolicies', () => {
+  it('are rendered in the configured dialect: with cel, the admission steps are CEL policies that fail closed, a status step on its own trigger or one that names its trigger back two that fail open, the rest stay ClusterPolicies', () => {
     const kinds = (dialect: string) => {
       const files = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect }, 'c.yaml')), APPLIED_COMPONENTS);
       type Policy = { apiVersion: string; kind: string; metadata: { name: string }; spec: any };
@@ -68,6 +68,8 @@ describe('the steps of the flow', () => {
       'validate-pipelinerun: policies.kyverno.io/v1 ValidatingPolicy Deny',
       // A policy denies or warns: the rule that only warns has its own.
       'validate-pipelinerun-known-priority: policies.kyverno.io/v1 ValidatingPolicy Warn',
+      'admit-customrun: policies.kyverno.io/v1 MutatingPolicy ',
+      'admit-customrun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'cancel-customrun: policies.kyverno.io/v1 MutatingPolicy ',
       'cancel-customrun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'requeue-workload: policies.kyverno.io/v1 MutatingPolicy ',
@@ -102,6 +104,22 @@ describe('the steps of the flow', () => {
       objectSelector: { matchExpressions: [{ key: 'tekton.dev/pipelineTask', operator: 'In', values: ['kueue-gate'] }] },
       resourceRules: [expect.objectContaining({ resources: ['customruns/status'] })],
     });
+    // A step on another object: the event's target is the one its trigger names; the re-apply lists
+    // the targets still to be set, by their labels, and each reads its trigger back.
+    const [admitOnEvent, admitOnReapply] = [cel['admit-customrun']!, cel['admit-customrun-reapply']!];
+    expect(admitOnEvent.spec.targetMatchConstraints.expression).toBe(
+      `cel.bind(name, object.metadata.?ownerReferences.orValue([]).filter(r, has(r.kind) && r.kind == "CustomRun").map(r, r.name)[?0].orValue(''), name == '' ? {"items": dyn([])} : resource.Get("tekton.dev/v1beta1", "customruns", object.metadata.namespace, name))`,
+    );
+    expect(admitOnReapply.spec.targetMatchConstraints).toEqual({ objectSelector: { matchLabels: { 'tekton.dev/pipelineTask': 'kueue-gate' } }, resourceRules: [expect.objectContaining({ resources: ['customruns/status'] })] });
+    expect(admitOnReapply.spec.targetMatchConditions.map((c: { expression: string }) => c.expression)).toEqual(['!(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == "Succeeded" && has(c.status) && c.status in ["True","False"]))']);
+    expect(admitOnReapply.spec.mutations).toEqual(admitOnEvent.spec.mutations);
+    const [admitted] = admitOnEvent.spec.mutations as { jsonPatch: { expression: string } }[];
+    expect(admitted!.jsonPatch.expression.split('\n').slice(0, 2)).toEqual([
+      '// set-customrun-succeeded',
+      `cel.bind(trigger, cel.bind(read, dyn(resource.Get("kueue.x-k8s.io/v1beta2", "workloads", object.metadata.namespace, object.metadata.name)), read == null ? null : request.?oldObject.?metadata.?resourceVersion.orValue('') == read.metadata.?resourceVersion.orValue('-') ? request.object : read),`,
+    ]);
+    // The Workload is still admitted, not evicted nor finished, as the ClusterPolicy reads it again.
+    for (const type of ['Admitted', 'Evicted', 'Finished']) expect(admitted!.jsonPatch.expression).toContain(`c.type == "${type}"`);
     // Its objects are the triggers' of every step: the Workloads of both mechanisms.
     expect(cel['requeue-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);

@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
-import { CUSTOM_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { CUSTOM_RUN, GATE_TASK, PIPELINE_TASK_LABEL, WORKLOAD } from '../../src/gate/names.js';
 import { ADMITTED_STILL, statusUpdatesOf } from '../triggers.js';
 
 /**
@@ -24,7 +24,8 @@ export function admitCustomRun(config: Config): PolicyDefinition {
         rule: 'set-customrun-succeeded',
         trigger: statusUpdatesOf(WORKLOAD, config, 'customrun'),
         when: ADMITTED_STILL,
-        target: { kind: CUSTOM_RUN, name: { from: 'owner' } },
+        // The Workload is named after its gate CustomRun, which Tekton labels with the gate's task.
+        target: { kind: CUSTOM_RUN, name: { from: 'owner' }, fromTarget: { triggerName: { from: 'self' }, labels: { [PIPELINE_TASK_LABEL]: GATE_TASK } } },
         set: {
           type: 'Succeeded',
           status: 'True',

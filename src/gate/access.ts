@@ -51,6 +51,8 @@ function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
         reports,
         triggers,
         { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] },
+        // A CEL -reapply policy of a step on another object lists the objects it changes.
+        ...(dialect === 'cel' && step.target.fromTarget ? [{ controller: 'background-controller', kind: step.target.kind, verbs: ['get', 'list'] } satisfies Grant] : []),
         // The object a step reads is read by both controllers: the rule's preconditions need it.
         ...(step.read ? (['admission-controller', 'background-controller'] as const).map((controller) => ({ controller, kind: step.read!.kind, verbs: ['get'] })) : []),
       ];

@@ -341,7 +341,17 @@ export type ConditionStatus = 'True' | 'False' | 'Unknown';
 export interface SetConditionStep extends StepBase {
   readonly type: 'set-condition';
   readonly when: When;
-  readonly target: { readonly kind: ApiKind; readonly name: TargetName };
+  readonly target: {
+    readonly kind: ApiKind;
+    readonly name: TargetName;
+    /**
+     * The way back from a target to its trigger: the trigger's name, read on the target as `name`
+     * is read on the trigger, and the labels every target has. A policy language whose periodic
+     * re-apply lists the objects a step changes, not its triggers, needs it.
+     * @default the step is re-applied from its triggers only
+     */
+    readonly fromTarget?: { readonly triggerName: TargetName; readonly labels: Readonly<Record<string, string>> };
+  };
   /**
    * An object the trigger names, read when the step runs (at admission and in the background):
    * the step goes on only if it has `condition` in `statuses`, and the new condition's reason

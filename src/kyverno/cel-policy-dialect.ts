@@ -1,6 +1,7 @@
 /**
  * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today, the steps at a
- * run's admission, the tenant namespaces' queues, and the status steps that change their own trigger:
+ * run's admission, the tenant namespaces' queues, and the status steps that change their own trigger
+ * or an object that names its trigger back:
  * - insert-gate, hold-pending and hold-user-release as a MutatingPolicy of JSON patches, one
  *   mutation per rule of the model, in the model's order. Kyverno applies the mutations in turn,
  *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
@@ -8,8 +9,9 @@
  *   the rule that only warns (a policy denies or warns, not both);
  * - generate-queues as a GeneratingPolicy that synchronizes, one generation per queue;
  * - the status steps that change the object that triggered them (cancel-customrun,
- *   requeue-workload) as two MutatingPolicies that mutate existing objects, one on each event, one
- *   for Kyverno's periodic re-apply (see `statusPolicies`).
+ *   requeue-workload) or one that names its trigger back (admit-customrun) as two MutatingPolicies
+ *   that mutate existing objects, one on each event, one for Kyverno's periodic re-apply (see
+ *   `statusPolicies`).
  */
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
@@ -31,12 +33,21 @@ function isValidationStep(step: GateStep): step is ValidateRunStep {
 /** A status step that sets a condition on the object that triggered it, from that object alone. */
 type SelfConditionStep = SetConditionStep & { readonly target: { readonly name: { readonly from: 'self' } } };
 
+/** A status step that sets a condition on another object than its trigger, which names its trigger back. */
+type OtherConditionStep = SetConditionStep & { readonly target: { readonly fromTarget: NonNullable<SetConditionStep['target']['fromTarget']> } };
+
 /** A status step that changes the object that triggered it. */
 type OwnStatusStep = SelfConditionStep | RequeueWorkloadStep;
 
-function isOwnStatusStep(step: GateStep): step is OwnStatusStep {
+type StatusStep = OwnStatusStep | OtherConditionStep;
+
+function isStatusStep(step: GateStep): step is StatusStep {
   if (step.type === 'requeue-workload') return true;
-  return step.type === 'set-condition' && step.target.name.from === 'self' && !step.read && !step.trigger.change && !('started' in step.when);
+  return step.type === 'set-condition' && (step.target.name.from === 'self' || step.target.fromTarget !== undefined) && !step.read && !step.trigger.change && !('started' in step.when);
+}
+
+function isOwnStatusStep(step: StatusStep): step is OwnStatusStep {
+  return step.type === 'requeue-workload' || step.target.name.from === 'self';
 }
 
 /** The CEL policies of a policy of the gate: their names and specs; none when the dialect does not render its steps yet. */
@@ -57,7 +68,7 @@ export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
   if (steps.length === 1 && isValidationStep(step!)) return validatingPolicies(definition, step);
   // 1.19.0 deletes and makes again, at each periodic re-apply, what a GeneratingPolicy synchronizes (kyverno/kyverno#17594).
   if (steps.length === 1 && step!.type === 'generate-queues') return [{ name: definition.name, kind: 'GeneratingPolicy', spec: generatingQueuesSpec(step), minVersion: '1.19.1' }];
-  if (steps.every(isOwnStatusStep)) return statusPolicies(definition, steps);
+  if (steps.every(isStatusStep)) return statusPolicies(definition, steps);
   return [];
 }
 
@@ -111,11 +122,12 @@ function mutationsOf(step: MutationStep): MutatingPolicySpecMutations[] {
 
 /**
  * One rule of the model: its patches when the object, as earlier rules left it, passes `conditions`.
- * With `object`, the conditions and patches read that in place of the object Kyverno gives.
+ * With `bind`, the conditions and patches read a variable of that name (`object`: in place of the
+ * object Kyverno gives).
  */
-function rule(name: string, conditions: string[], patches: string, object?: string): MutatingPolicySpecMutations {
+function rule(name: string, conditions: string[], patches: string, bind?: { readonly name: string; readonly value: string }): MutatingPolicySpecMutations {
   const body = `${conditions.join(' &&\n')} ?\n${patches} : []`;
-  return { patchType: 'JSONPatch', jsonPatch: { expression: `// ${name}\n${object ? `cel.bind(object, ${object},\n${body})` : body}` } };
+  return { patchType: 'JSONPatch', jsonPatch: { expression: `// ${name}\n${bind ? `cel.bind(${bind.name}, ${bind.value},\n${body})` : body}` } };
 }
 
 /** A JSON value as a CEL literal; every value inside a map or list is `dyn`, as JSON's are. */
@@ -412,36 +424,41 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
 // --- status steps ---------------------------------------------------------------------------------
 
 /**
- * Status steps that change the object that triggered them, as two MutatingPolicies with the same
- * mutations, for the two ways Kyverno 1.19 runs a MutatingPolicy on existing objects:
+ * Status steps that change the object that triggered them, or an object that names its trigger
+ * back, as two MutatingPolicies with the same mutations, for the two ways Kyverno 1.19 runs a
+ * MutatingPolicy on existing objects:
  * - `<policy>`, on each event: the API server sends Kyverno the updates the match conditions pass,
- *   and its background controller reads the object again and mutates it as the update left it (see
- *   UPDATED_OBJECT). Its target is chosen by an expression (a read: Kyverno takes only a map), which
- *   Kyverno's periodic re-apply skips;
+ *   and its background controller reads the trigger again and mutates the target, as the update
+ *   left the trigger (see `updated`). Its target is chosen by an expression (a read: Kyverno takes
+ *   only a map), which Kyverno's periodic re-apply skips;
  * - `<policy>-reapply`, with no webhook: at each periodic re-apply (BACKGROUND_SCAN_INTERVAL) Kyverno
- *   lists the objects its target constraints select and mutates those the same conditions pass, so
- *   an event Kyverno never saw is made up for. One UpdateRequest per re-apply, however many objects:
- *   the ones that have ended fail the conditions before any write.
+ *   lists the objects its target constraints select and mutates those the mutations' conditions
+ *   pass (a target reads its trigger back), so an event Kyverno never saw is made up for. One
+ *   UpdateRequest per re-apply, however many objects: the ones that have ended fail the target
+ *   conditions before any write.
  * Both fail open, as every status step does.
  */
-function statusPolicies(definition: PolicyDefinition, steps: readonly OwnStatusStep[]): CelPolicy[] {
+function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep[]): CelPolicy[] {
   const { failurePolicy, matchConstraints, matchConditions } = admissionMatch(definition, steps);
-  const { trigger } = steps[0]!;
-  // The steps write the status of the object itself.
-  const statusOnly = { ...resourceRule(trigger.kind, ['UPDATE']), resources: [`${resourceOf(trigger.kind)}/status`] };
+  const own = steps.filter(isOwnStatusStep);
+  const others = steps.filter((step): step is OtherConditionStep => !isOwnStatusStep(step));
+  if (own.length > 0 && others.length > 0) throw new Error(`${definition.name}: the CEL dialect renders status steps on their trigger or on another object, not both in one policy`);
+  const target = others.length > 0 ? otherTarget(definition, others) : ownTarget(own, matchConditions);
+  // The steps write the status of their target.
+  const statusOnly = { ...resourceRule(target.kind, ['UPDATE']), resources: [`${resourceOf(target.kind)}/status`] };
   const evaluation = (admission: boolean) => ({ admission: { enabled: admission }, background: { enabled: false }, mutateExisting: { enabled: true } });
-  const mutations = steps.map((step) => (step.type === 'requeue-workload' ? requeueMutation(step) : setOwnCondition(step)));
-  const variables = statusVariables(steps);
+  const mutations = steps.map((step) => (step.type === 'requeue-workload' ? requeueMutation(step) : isOwnStatusStep(step) ? setOwnCondition(step) : setOtherCondition(step)));
+  const variables = statusVariables(own);
   const read = variables.length > 0 ? { variables } : {};
   // Kyverno tests the match conditions again on the object it reads when it runs the step, which
-  // may not have the update yet (see UPDATED_OBJECT): there, with no old object, they leave the
-  // test to the mutations. The API server and Kyverno's webhook always have the old object of an update.
+  // may not have the update yet (see updated): there, with no old object, they leave the test to
+  // the mutations. The API server and Kyverno's webhook always have the old object of an update.
   const onUpdate = matchConditions.map(({ name, expression }) => ({ name, expression: `oldObject == null || ${expression}` }));
   return [
     {
       name: definition.name,
       kind: 'MutatingPolicy',
-      spec: { failurePolicy, matchConstraints, matchConditions: onUpdate, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: readAgain(trigger.kind) }, ...read, mutations },
+      spec: { failurePolicy, matchConstraints, matchConditions: onUpdate, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: target.fromTrigger }, ...read, mutations },
     },
     {
       name: `${definition.name}-reapply`,
@@ -450,14 +467,36 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly OwnStatusS
         failurePolicy,
         matchConstraints,
         evaluation: evaluation(false),
-        targetMatchConstraints: { ...namespaceMatch(trigger), ...labelsOfAll(steps.map((step) => step.trigger)), resourceRules: [statusOnly] },
-        // Kyverno's re-apply reads each object as an UPDATE of itself.
-        targetMatchConditions: matchConditions,
+        targetMatchConstraints: { ...namespaceMatch(steps[0]!.trigger), ...target.selector, resourceRules: [statusOnly] },
+        targetMatchConditions: [...target.conditions],
         ...read,
         mutations,
       },
     },
   ];
+}
+
+/** The target of status steps on their trigger: the trigger read again; at the re-apply, the objects the triggers select. */
+function ownTarget(steps: readonly OwnStatusStep[], matchConditions: readonly { name: string; expression: string }[]) {
+  const { kind } = steps[0]!.trigger;
+  // Kyverno's re-apply reads each object as an UPDATE of itself.
+  return { kind, fromTrigger: readAgain(kind), selector: labelsOfAll(steps.map((step) => step.trigger)), conditions: matchConditions };
+}
+
+/** The target of status steps on another object: the one the trigger names; at the re-apply, the targets still to be set, by their labels. */
+function otherTarget(definition: PolicyDefinition, steps: readonly OtherConditionStep[]) {
+  const [{ target }] = steps as [OtherConditionStep];
+  if (!steps.every((step) => step.target.kind === target.kind && celTargetName(step.target.name, target.kind) === celTargetName(target.name, target.kind))) {
+    throw new Error(`${definition.name}: the CEL dialect renders status steps on one target per policy`);
+  }
+  const unset = [...new Set(steps.map((step) => `!${celCondition(step.set.type, step.set.unlessTargetHas)}`))].join(' || ');
+  return {
+    kind: target.kind,
+    // A trigger that names none (a Workload of another strategy, at a background controller's start) has no target: an empty list.
+    fromTrigger: `cel.bind(name, ${celTargetName(target.name, target.kind)}, name == '' ? {"items": dyn([])} : ${celGet(target.kind, 'name')})`,
+    selector: { objectSelector: { matchLabels: target.fromTarget.labels } },
+    conditions: [{ name: 'target-unset', expression: unset }],
+  };
 }
 
 /** The object of `kind` named `name` (a CEL string) in the namespace of `object`, as the API server has it now; null when there is none. */
@@ -484,20 +523,23 @@ function setConditions(types: readonly string[], conditions: readonly string[]):
 }
 
 /**
- * The object as the update that triggered the step left it. Kyverno reads the object again when it
- * runs the step, and may do so before the API server has stored the update: the read then gives the
- * version the update replaced, and the admission request has the update. At the periodic re-apply
- * there is no update: the object as read.
+ * The trigger `read` (a CEL variable) as the update that triggered the step left it. Kyverno reads
+ * the trigger again when it runs the step, and may do so before the API server has stored the
+ * update: the read then gives the version the update replaced, and the admission request has the
+ * update. At the periodic re-apply there is no update: the trigger as read.
  */
-const UPDATED_OBJECT = `request.?oldObject.?metadata.?resourceVersion.orValue('') == object.metadata.?resourceVersion.orValue('-') ? request.object : object`;
+function updated(read: string): string {
+  return `request.?oldObject.?metadata.?resourceVersion.orValue('') == ${read}.metadata.?resourceVersion.orValue('-') ? request.object : ${read}`;
+}
 
 /**
- * A rule of a status step, on the object as its update left it. Kyverno writes the status of the
- * object it read, so the rule writes the whole status it acted on first (the patches apply in
- * turn), then its changes.
+ * A rule of a status step: on the object as its update left it, or with `trigger` bound. Kyverno
+ * writes the status of the object it read, so the rule writes the whole status it acted on first
+ * (the patches apply in turn), then its changes.
  */
-function statusRule(name: string, conditions: string[], patches: string): MutatingPolicySpecMutations {
-  return rule(name, conditions, `[${patch('add', '"/status"', 'object.?status.orValue({})')}] + ${patches}`, UPDATED_OBJECT);
+function statusRule(name: string, conditions: string[], patches: string, trigger?: string): MutatingPolicySpecMutations {
+  const bind = trigger ? { name: 'trigger', value: trigger } : { name: 'object', value: updated('object') };
+  return rule(name, conditions, `[${patch('add', '"/status"', 'object.?status.orValue({})')}] + ${patches}`, bind);
 }
 
 /** A condition; its fields are CEL expressions, each made a string (a map literal's values are all of one type). */
@@ -515,12 +557,12 @@ function conditionVariable(type: string): string {
 function statusVariables(steps: readonly OwnStatusStep[]) {
   const types = [...new Set(steps.flatMap((step) => (step.type === 'requeue-workload' ? [step.when.condition] : [])))];
   // A map, not an optional value: Kyverno 1.19 reads a variable holding one as none.
-  return types.map((type) => ({ name: conditionVariable(type), expression: `${conditionOf(type)}.orValue({})` }));
+  return types.map((type) => ({ name: conditionVariable(type), expression: `cel.bind(object, ${updated('object')}, ${conditionOf(type)}.orValue({}))` }));
 }
 
 /** The condition `type` of the object, an optional value. */
-function conditionOf(type: string): string {
-  return `object.?status.?conditions.orValue([]).filter(c, has(c.type) && c.type == ${celLiteral(type)})[?0]`;
+function conditionOf(type: string, object = 'object'): string {
+  return `${object}.?status.?conditions.orValue([]).filter(c, has(c.type) && c.type == ${celLiteral(type)})[?0]`;
 }
 
 /** The name of an object in the trigger's namespace, as the trigger (`object`) gives it; '' when it gives none. */
@@ -568,20 +610,35 @@ function requeueMutation(step: RequeueWorkloadStep): MutatingPolicySpecMutations
 const NOW = 'string(time.truncate(time.now(), duration("1s")))';
 
 function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
+  return statusRule(step.rule, [celStep(step, false), `!${celCondition(step.set.type, step.set.unlessTargetHas)}`], setConditions([step.set.type], [conditionSet(step, 'object')]));
+}
+
+/** Sets the condition on the target (`object`), from its trigger as the update left it, read by the name the target gives. */
+function setOtherCondition(step: OtherConditionStep): MutatingPolicySpecMutations {
+  const { trigger, target, set } = step;
+  // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
+  const read = `dyn(${celGet(trigger.kind, celTargetName(target.fromTarget.triggerName, trigger.kind))})`;
+  // The trigger as it is now: one whose state moved on meanwhile (a Workload evicted) sets nothing.
+  const recheck = 'recheck' in step.when && step.when.recheck ? step.when.recheck.unlessTrue.map((type) => ` && !${celCondition(type, ['True'])}`).join('') : '';
+  const triggered = `cel.bind(object, trigger, ${celStep(step, false)}${recheck})`;
+  return statusRule(step.rule, ['trigger != null', triggered, `!${celCondition(set.type, set.unlessTargetHas)}`], setConditions([set.type], [conditionSet(step, 'trigger')]), `cel.bind(read, ${read}, read == null ? null : ${updated('read')})`);
+}
+
+/** The condition a step sets, from its trigger (`trigger`, a CEL variable). */
+function conditionSet(step: SetConditionStep, trigger: string): string {
   const { set, when } = step;
   const reasons = [...new Set(Object.values(set.reasons))];
   const reason =
-    reasons.length === 1 || !('condition' in when) ? celLiteral(reasons[0]!) : `${celLiteral(set.reasons as Record<string, string>)}[?${conditionOf(when.condition)}.?status.orValue('')].orValue('')`;
+    reasons.length === 1 || !('condition' in when) ? celLiteral(reasons[0]!) : `${celLiteral(set.reasons as Record<string, string>)}[?${conditionOf(when.condition, trigger)}.?status.orValue('')].orValue('')`;
   const at =
     set.at === 'now'
       ? NOW
       : set.at === 'trigger-completion'
-        ? `object.?status.?completionTime.orValue(${NOW})`
+        ? `${trigger}.?status.?completionTime.orValue(${NOW})`
         : set.at === 'read-completion'
           ? unreachable(`${step.rule}: a step that reads no object has no completion time of one`)
-          : `${conditionOf(set.at.lastChangeOf)}.?lastTransitionTime.orValue(${NOW})`;
-  const condition = conditionValue({ type: set.type, status: celLiteral(set.status), reason, message: celLiteral(set.message), at });
-  return statusRule(step.rule, [celStep(step, false), `!${celCondition(set.type, set.unlessTargetHas)}`], setConditions([set.type], [condition]));
+          : `${conditionOf(set.at.lastChangeOf, trigger)}.?lastTransitionTime.orValue(${NOW})`;
+  return conditionValue({ type: set.type, status: celLiteral(set.status), reason, message: celLiteral(set.message), at });
 }
 
 function unreachable(message: string): never {
