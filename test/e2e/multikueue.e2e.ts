@@ -4,8 +4,9 @@
  * the worker, run there under the Workload the manager's Kueue made, and end on both sides with
  * their status mirrored and no Workload holding quota on either, whether they succeed, fail or are
  * cancelled while they wait; a run whose Workload the manager's Kyverno missed gets it at the next
- * re-apply; a run whose worker is lost is requeued on the manager and dispatched again; a run of a queue that does not dispatch runs on the manager; on the worker, MultiKueue's
- * label is the manager's.
+ * re-apply; a run whose worker is lost before its copy starts is requeued on the manager and
+ * dispatched again; a run of a queue that does not dispatch runs on the manager; on the worker,
+ * MultiKueue's label is the manager's.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
