@@ -1,5 +1,5 @@
 import { type Config, mechanismsOf } from '../src/config/config.js';
-import type { Hold, Namespaces, OnCondition, TargetName, Trigger } from '../src/gate/model.js';
+import type { Hold, Namespaces, OnCondition, Target, TargetName, Trigger } from '../src/gate/model.js';
 import { type ApiKind, CUSTOM_RUN, GATE_TASK, GATED_LABEL, HELD_BY_GATE, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PENDING_STATUS, PIPELINE_RUN, PIPELINE_RUN_LABEL, WORKLOAD } from '../src/gate/names.js';
 
 /** How a run is held back: the two mechanisms the strategies combine. */
@@ -83,10 +83,23 @@ export const ADMITTED_STILL: OnCondition = { condition: 'Admitted', statuses: ['
 
 /**
  * The Workload of a gated PipelineRun, seen from the run: named after the gate's CustomRun, whose
- * name Tekton may have shortened (read from the run's childReferences, never rebuilt), or after the run.
+ * name Tekton may have shortened (read from the run's childReferences, never rebuilt), or after the
+ * run. The way back: the Workload's run label, and every such Workload has the mechanism's gated label.
  */
-export function workloadOfRun(mechanism: Mechanism): { readonly kind: ApiKind; readonly name: TargetName } {
-  return { kind: WORKLOAD, name: mechanism === 'customrun' ? { from: 'child', pipelineTask: GATE_TASK } : { from: 'self' } };
+export function workloadOfRun(mechanism: Mechanism): Target & { readonly name: TargetName } {
+  return {
+    kind: WORKLOAD,
+    name: mechanism === 'customrun' ? { from: 'child', pipelineTask: GATE_TASK } : { from: 'self' },
+    fromTarget: { triggerName: { from: 'label', key: PIPELINE_RUN_LABEL }, labels: { [GATED_LABEL]: mechanism } },
+  };
+}
+
+/**
+ * The run of a mechanism's Workload, as the Workload names it (`name`), and the way back to the
+ * Workload: every such run has the mechanism's gated label.
+ */
+export function runOfWorkload(mechanism: Mechanism, name: TargetName): Target {
+  return { kind: PIPELINE_RUN, name, fromTarget: { triggerName: workloadOfRun(mechanism).name, labels: { [GATED_LABEL]: mechanism } } };
 }
 
 /**

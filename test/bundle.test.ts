@@ -72,6 +72,12 @@ describe('the steps of the flow', () => {
       'admit-customrun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'cancel-customrun: policies.kyverno.io/v1 MutatingPolicy ',
       'cancel-customrun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
+      'admit-pipelinerun: policies.kyverno.io/v1 MutatingPolicy ',
+      'admit-pipelinerun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
+      'ready-workload: policies.kyverno.io/v1 MutatingPolicy ',
+      'ready-workload-reapply: policies.kyverno.io/v1 MutatingPolicy ',
+      'evict-pipelinerun: policies.kyverno.io/v1 MutatingPolicy ',
+      'evict-pipelinerun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'requeue-workload: policies.kyverno.io/v1 MutatingPolicy ',
       'requeue-workload-reapply: policies.kyverno.io/v1 MutatingPolicy ',
     ]);
@@ -110,16 +116,40 @@ describe('the steps of the flow', () => {
     expect(admitOnEvent.spec.targetMatchConstraints.expression).toBe(
       `cel.bind(name, object.metadata.?ownerReferences.orValue([]).filter(r, has(r.kind) && r.kind == "CustomRun").map(r, r.name)[?0].orValue(''), name == '' ? {"items": dyn([])} : resource.Get("tekton.dev/v1beta1", "customruns", object.metadata.namespace, name))`,
     );
-    expect(admitOnReapply.spec.targetMatchConstraints).toEqual({ objectSelector: { matchLabels: { 'tekton.dev/pipelineTask': 'kueue-gate' } }, resourceRules: [expect.objectContaining({ resources: ['customruns/status'] })] });
-    expect(admitOnReapply.spec.targetMatchConditions.map((c: { expression: string }) => c.expression)).toEqual(['!(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == "Succeeded" && has(c.status) && c.status in ["True","False"]))']);
+    expect(admitOnReapply.spec.targetMatchConstraints).toEqual({
+      objectSelector: { matchExpressions: [{ key: 'tekton.dev/pipelineTask', operator: 'In', values: ['kueue-gate'] }] },
+      resourceRules: [expect.objectContaining({ resources: ['customruns/status'] })],
+    });
+    const gateUnset = '(((has(object.metadata.labels) && "tekton.dev/pipelineTask" in object.metadata.labels) && object.metadata.labels["tekton.dev/pipelineTask"] == "kueue-gate") && !(has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, has(c.type) && c.type == "Succeeded" && has(c.status) && c.status in ["True","False"])))';
+    expect(admitOnReapply.spec.targetMatchConditions).toEqual([{ name: 'target-to-change', expression: gateUnset }]);
     expect(admitOnReapply.spec.mutations).toEqual(admitOnEvent.spec.mutations);
     const [admitted] = admitOnEvent.spec.mutations as { jsonPatch: { expression: string } }[];
+    // The Workload is read back only for a target the step would still change.
     expect(admitted!.jsonPatch.expression.split('\n').slice(0, 2)).toEqual([
       '// set-customrun-succeeded',
-      `cel.bind(trigger, cel.bind(read, dyn(resource.Get("kueue.x-k8s.io/v1beta2", "workloads", object.metadata.namespace, object.metadata.name)), read == null ? null : request.?oldObject.?metadata.?resourceVersion.orValue('') == read.metadata.?resourceVersion.orValue('-') ? request.object : read),`,
+      `cel.bind(trigger, ${gateUnset} ? cel.bind(read, cel.bind(name, object.metadata.name, name == '' ? null : dyn(resource.Get("kueue.x-k8s.io/v1beta2", "workloads", object.metadata.namespace, name))), read == null ? null : request.?oldObject.?metadata.?resourceVersion.orValue('') == read.metadata.?resourceVersion.orValue('-') ? request.object : read) : null,`,
     ]);
     // The Workload is still admitted, not evicted nor finished, as the ClusterPolicy reads it again.
     for (const type of ['Admitted', 'Evicted', 'Finished']) expect(admitted!.jsonPatch.expression).toContain(`c.type == "${type}"`);
+    // A step on a run's spec.status writes the run, not its status; the re-apply lists the gated runs of every step.
+    for (const name of ['admit-pipelinerun', 'evict-pipelinerun']) {
+      const [onEvent, onReapply] = [cel[name]!, cel[`${name}-reapply`]!];
+      expect(onEvent.spec.targetMatchConstraints.resourceRules, name).toEqual([expect.objectContaining({ resources: ['pipelineruns'] })]);
+      expect(onReapply.spec.mutations, name).toEqual(onEvent.spec.mutations);
+      expect(onEvent.spec.mutations.map((m: { jsonPatch: { expression: string } }) => m.jsonPatch.expression.split('\n')[0]), name).toEqual(policy(name).spec.rules.map((r) => `// ${r.name}`));
+    }
+    expect(cel['admit-pipelinerun']!.spec.targetMatchConstraints.expression).toContain('r.kind == "PipelineRun"');
+    expect(cel['admit-pipelinerun-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['pending'] }] });
+    // Released only if the gate made it pending and it still is; stopped only if it runs, unfinished, and its gate let it go.
+    expect(cel['admit-pipelinerun']!.spec.mutations[0].jsonPatch.expression).toMatch(/pending-set-by-gate.*"PipelineRunPending"\) \? cel\.bind\(read,[^]*\[JSONPatch\{op: "remove", path: "\/spec\/status"\}\] : \[\]\)$/);
+    expect(cel['evict-pipelinerun-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
+    const [stopCustomRun, stopPending] = (cel['evict-pipelinerun']!.spec.mutations as { jsonPatch: { expression: string } }[]).map((m) => m.jsonPatch.expression);
+    expect(stopCustomRun).toContain('resource.Get("tekton.dev/v1beta1", "customruns", object.metadata.namespace, name)), read != null && (has(read.status) && has(read.status.conditions) && read.status.conditions.exists(c, has(c.type) && c.type == "Succeeded" && has(c.status) && c.status in ["True"]))');
+    expect(stopPending).toContain(`read != null && !((has(read.spec.status) ? read.spec.status : '') == "PipelineRunPending")`);
+    for (const stop of [stopCustomRun, stopPending]) expect(stop).toMatch(/\[JSONPatch\{op: "add", path: "\/spec\/status", value: "StoppedRunFinally"\}\] : \[\]\)$/);
+    // Steps that name their target differently (the gate's child, or the run's own name) tell their triggers apart by label.
+    expect(cel['ready-workload']!.spec.targetMatchConstraints.expression).toMatch(/^cel\.bind\(name, \(\(\(has\(object\.metadata\.labels\).*== "customrun"\) \? object\.\?status\.\?childReferences.* : \(\(\(has.*== "pending"\) \? object\.metadata\.name : ''\)\), name == ''/);
+    expect(cel['ready-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
     // Its objects are the triggers' of every step: the Workloads of both mechanisms.
     expect(cel['requeue-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);

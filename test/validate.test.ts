@@ -23,8 +23,9 @@ describe('validate', () => {
     expect(cli(['synth', '--config', config, '--out', out]).status).toBe(0);
     const { findings, objects } = validateDir(join(out, 'policies'), validator);
     expect(findings).toEqual([]);
-    // validate-pipelinerun is two policies, one denies, one warns; admit-customrun, cancel-customrun and requeue-workload one on events, one on re-applies.
-    expect(objects).toBe(gatePolicies(defaultConfig()).length + 4);
+    // validate-pipelinerun is two policies, one denies, one warns; each status step's policy in CEL (admit-customrun,
+    // cancel-customrun, admit-pipelinerun, evict-pipelinerun, ready-workload, requeue-workload) one on events, one on re-applies.
+    expect(objects).toBe(gatePolicies(defaultConfig()).length + 7);
   });
 
   it.each(readdirSync(join(root, 'policies', 'examples')).flatMap((example) => ['clusterpolicy', 'cel'].map((dialect) => [example, dialect])))('accepts every object synthesized from the example config %s in the %s dialect', (example, dialect) => {

@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
 import { DISPATCHED_RUN_PENDING, HELD_BY_GATE, MULTIKUEUE_CHECK, PENDING_STATUS, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
-import { ADMITTED_STILL, statusUpdatesOf } from '../triggers.js';
+import { ADMITTED_STILL, runOfWorkload, statusUpdatesOf } from '../triggers.js';
 
 /**
  * Step 3 of the flow, strategy pending: when Kueue admits the Workload of a pending run, clear the
@@ -17,7 +17,7 @@ export function admitPipelineRun(config: Config): PolicyDefinition {
       rule: 'release-pending-run',
       trigger: workloadStatus,
       when: ADMITTED_STILL,
-      target: { kind: PIPELINE_RUN, name: { from: 'owner' } },
+      target: runOfWorkload('pending', { from: 'owner' }),
       change: { type: 'release', pendingStatus: PENDING_STATUS, heldBy: HELD_BY_GATE },
     },
   ];

@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config/config.js';
 import type { PolicyDefinition } from '../../src/gate/model.js';
-import { PIPELINE_RUN, PIPELINE_RUN_LABEL, STOP_STATUS, WORKLOAD } from '../../src/gate/names.js';
-import { holdOfWorkload, mechanismsIn, statusUpdatesOf } from '../triggers.js';
+import { PIPELINE_RUN_LABEL, STOP_STATUS, WORKLOAD } from '../../src/gate/names.js';
+import { holdOfWorkload, mechanismsIn, runOfWorkload, statusUpdatesOf } from '../triggers.js';
 
 /**
  * Eviction and preemption, both strategies: Kueue only marks a Workload `Evicted=True`. If the gate
@@ -23,7 +23,7 @@ export function evictPipelineRun(config: Config): PolicyDefinition {
       rule: `stop-evicted-${mechanism}-run`,
       trigger: statusUpdatesOf(WORKLOAD, config, mechanism),
       when: { condition: 'Evicted', statuses: ['True'] },
-      target: { kind: PIPELINE_RUN, name: { from: 'label', key: PIPELINE_RUN_LABEL } },
+      target: runOfWorkload(mechanism, { from: 'label', key: PIPELINE_RUN_LABEL }),
       change: { type: 'stop', stopStatus: STOP_STATUS, hold: holdOfWorkload(mechanism, config) },
     })),
   };

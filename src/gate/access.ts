@@ -3,7 +3,7 @@
  * a new step cannot ship without the RBAC it needs, and no grant outlives the step that used it.
  */
 import type { DialectName } from '../config/config.js';
-import type { GateStep, Hold, PolicyDefinition } from './model.js';
+import type { GateStep, Hold, PolicyDefinition, Target } from './model.js';
 import { type ApiKind, groupOf, resourceOf } from './names.js';
 
 /**
@@ -51,8 +51,7 @@ function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
         reports,
         triggers,
         { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] },
-        // A CEL -reapply policy of a step on another object lists the objects it changes.
-        ...(dialect === 'cel' && step.target.fromTarget ? [{ controller: 'background-controller', kind: step.target.kind, verbs: ['get', 'list'] } satisfies Grant] : []),
+        ...targetsListed(step.target, dialect),
         // The object a step reads is read by both controllers: the rule's preconditions need it.
         ...(step.read ? (['admission-controller', 'background-controller'] as const).map((controller) => ({ controller, kind: step.read!.kind, verbs: ['get'] })) : []),
       ];
@@ -61,6 +60,7 @@ function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
         reports,
         triggers,
         { controller: 'background-controller', kind: step.target.kind, verbs: ['get', 'update'] },
+        ...targetsListed(step.target, dialect),
         ...(step.change.type === 'stop' ? readsOf(step.change.hold) : []),
       ];
     case 'requeue-workload':
@@ -87,6 +87,11 @@ function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
         { controller: 'admission-controller', kind: step.clusterQueue, verbs: ['list'] },
       ];
   }
+}
+
+/** A CEL -reapply policy of a step on another object than its trigger lists the objects it changes. */
+function targetsListed(target: Target, dialect: DialectName): Grant[] {
+  return dialect === 'cel' && target.fromTarget ? [{ controller: 'background-controller', kind: target.kind, verbs: ['get', 'list'] }] : [];
 }
 
 /** Telling whether a run is still held reads its gate CustomRun or the run itself. */

@@ -292,6 +292,19 @@ export type TargetName =
   /** A label of the trigger. */
   | { readonly from: 'label'; readonly key: string };
 
+/** The object a status step changes, as its trigger names it (always in the trigger's namespace). */
+export interface Target {
+  readonly kind: ApiKind;
+  readonly name: TargetName;
+  /**
+   * The way back from a target to its trigger: the trigger's name, read on the target as `name`
+   * is read on the trigger, and the labels every target has. A policy language whose periodic
+   * re-apply lists the objects a step changes, not its triggers, needs it.
+   * @default the step is re-applied from its triggers only
+   */
+  readonly fromTarget?: { readonly triggerName: TargetName; readonly labels: Readonly<Record<string, string>> };
+}
+
 /** The trigger reaches a condition. */
 export interface OnCondition {
   readonly condition: string;
@@ -341,17 +354,7 @@ export type ConditionStatus = 'True' | 'False' | 'Unknown';
 export interface SetConditionStep extends StepBase {
   readonly type: 'set-condition';
   readonly when: When;
-  readonly target: {
-    readonly kind: ApiKind;
-    readonly name: TargetName;
-    /**
-     * The way back from a target to its trigger: the trigger's name, read on the target as `name`
-     * is read on the trigger, and the labels every target has. A policy language whose periodic
-     * re-apply lists the objects a step changes, not its triggers, needs it.
-     * @default the step is re-applied from its triggers only
-     */
-    readonly fromTarget?: { readonly triggerName: TargetName; readonly labels: Readonly<Record<string, string>> };
-  };
+  readonly target: Target;
   /**
    * An object the trigger names, read when the step runs (at admission and in the background):
    * the step goes on only if it has `condition` in `statuses`, and the new condition's reason
@@ -389,7 +392,7 @@ export interface SetConditionStep extends StepBase {
 export interface SetRunStatusStep extends StepBase {
   readonly type: 'set-run-status';
   readonly when: OnCondition;
-  readonly target: { readonly kind: ApiKind; readonly name: TargetName };
+  readonly target: Target;
   readonly change:
     /** Release a run the gate made pending: only if `heldBy` is on it and it is still pending. */
     | { readonly type: 'release'; readonly pendingStatus: string; readonly heldBy: LabelValue }

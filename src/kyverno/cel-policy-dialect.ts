@@ -15,7 +15,7 @@
  */
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, GenerateQueuesStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, Sizing, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, GenerateQueuesStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, SetRunStatusStep, Sizing, Target, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, dispatchingQueueKeys, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
 import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
@@ -33,21 +33,28 @@ function isValidationStep(step: GateStep): step is ValidateRunStep {
 /** A status step that sets a condition on the object that triggered it, from that object alone. */
 type SelfConditionStep = SetConditionStep & { readonly target: { readonly name: { readonly from: 'self' } } };
 
-/** A status step that sets a condition on another object than its trigger, which names its trigger back. */
-type OtherConditionStep = SetConditionStep & { readonly target: { readonly fromTarget: NonNullable<SetConditionStep['target']['fromTarget']> } };
+/** A status step that changes another object than its trigger (a condition, or a run's spec.status), which names its trigger back. */
+type OtherTargetStep = (SetConditionStep | SetRunStatusStep) & { readonly target: { readonly fromTarget: NonNullable<Target['fromTarget']> } };
 
 /** A status step that changes the object that triggered it. */
 type OwnStatusStep = SelfConditionStep | RequeueWorkloadStep;
 
-type StatusStep = OwnStatusStep | OtherConditionStep;
+type StatusStep = OwnStatusStep | OtherTargetStep;
 
 function isStatusStep(step: GateStep): step is StatusStep {
   if (step.type === 'requeue-workload') return true;
-  return step.type === 'set-condition' && (step.target.name.from === 'self' || step.target.fromTarget !== undefined) && !step.read && !step.trigger.change && !('started' in step.when);
+  if (step.type === 'set-run-status') return step.target.fromTarget !== undefined;
+  return step.type === 'set-condition' && (onItself(step) || step.target.fromTarget !== undefined) && !step.read && !step.trigger.change;
 }
 
 function isOwnStatusStep(step: StatusStep): step is OwnStatusStep {
-  return step.type === 'requeue-workload' || step.target.name.from === 'self';
+  return step.type === 'requeue-workload' || (step.type === 'set-condition' && onItself(step));
+}
+
+/** The step's target is its trigger: of its kind, and named as it is. */
+function onItself(step: SetConditionStep): boolean {
+  const { trigger, target } = step;
+  return target.name.from === 'self' && target.kind.apiVersion === trigger.kind.apiVersion && target.kind.kind === trigger.kind.kind;
 }
 
 /** The CEL policies of a policy of the gate: their names and specs; none when the dialect does not render its steps yet. */
@@ -441,13 +448,17 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
 function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep[]): CelPolicy[] {
   const { failurePolicy, matchConstraints, matchConditions } = admissionMatch(definition, steps);
   const own = steps.filter(isOwnStatusStep);
-  const others = steps.filter((step): step is OtherConditionStep => !isOwnStatusStep(step));
+  const others = steps.filter((step): step is OtherTargetStep => !isOwnStatusStep(step));
   if (own.length > 0 && others.length > 0) throw new Error(`${definition.name}: the CEL dialect renders status steps on their trigger or on another object, not both in one policy`);
+  // Kyverno writes a policy's targets through one route: the object, or its status.
+  const writes = new Set(steps.map((step) => (step.type === 'set-run-status' ? resourceOf(step.target.kind) : `${resourceOf(isOwnStatusStep(step) ? step.trigger.kind : step.target.kind)}/status`)));
+  if (writes.size > 1) throw new Error(`${definition.name}: the CEL dialect renders status steps that write one of ${[...writes].join(', ')} per policy`);
   const target = others.length > 0 ? otherTarget(definition, others) : ownTarget(own, matchConditions);
-  // The steps write the status of their target.
-  const statusOnly = { ...resourceRule(target.kind, ['UPDATE']), resources: [`${resourceOf(target.kind)}/status`] };
+  const write = { ...resourceRule(target.kind, ['UPDATE']), resources: [...writes] };
   const evaluation = (admission: boolean) => ({ admission: { enabled: admission }, background: { enabled: false }, mutateExisting: { enabled: true } });
-  const mutations = steps.map((step) => (step.type === 'requeue-workload' ? requeueMutation(step) : isOwnStatusStep(step) ? setOwnCondition(step) : setOtherCondition(step)));
+  const mutations = steps.map((step) =>
+    step.type === 'requeue-workload' ? requeueMutation(step) : step.type === 'set-run-status' ? setRunStatus(step) : isOwnStatusStep(step) ? setOwnCondition(step) : setOtherCondition(step),
+  );
   const variables = statusVariables(own);
   const read = variables.length > 0 ? { variables } : {};
   // Kyverno tests the match conditions again on the object it reads when it runs the step, which
@@ -458,7 +469,7 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep
     {
       name: definition.name,
       kind: 'MutatingPolicy',
-      spec: { failurePolicy, matchConstraints, matchConditions: onUpdate, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [statusOnly], expression: target.fromTrigger }, ...read, mutations },
+      spec: { failurePolicy, matchConstraints, matchConditions: onUpdate, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [write], expression: target.fromTrigger }, ...read, mutations },
     },
     {
       name: `${definition.name}-reapply`,
@@ -467,7 +478,7 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep
         failurePolicy,
         matchConstraints,
         evaluation: evaluation(false),
-        targetMatchConstraints: { ...namespaceMatch(steps[0]!.trigger), ...target.selector, resourceRules: [statusOnly] },
+        targetMatchConstraints: { ...namespaceMatch(steps[0]!.trigger), ...target.selector, resourceRules: [write] },
         targetMatchConditions: [...target.conditions],
         ...read,
         mutations,
@@ -480,23 +491,45 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep
 function ownTarget(steps: readonly OwnStatusStep[], matchConditions: readonly { name: string; expression: string }[]) {
   const { kind } = steps[0]!.trigger;
   // Kyverno's re-apply reads each object as an UPDATE of itself.
-  return { kind, fromTrigger: readAgain(kind), selector: labelsOfAll(steps.map((step) => step.trigger)), conditions: matchConditions };
+  return { kind, fromTrigger: readAgain(kind), selector: labelsOfAll(steps.map((step) => step.trigger.labels ?? {})), conditions: matchConditions };
 }
 
-/** The target of status steps on another object: the one the trigger names; at the re-apply, the targets still to be set, by their labels. */
-function otherTarget(definition: PolicyDefinition, steps: readonly OtherConditionStep[]) {
-  const [{ target }] = steps as [OtherConditionStep];
-  if (!steps.every((step) => step.target.kind === target.kind && celTargetName(step.target.name, target.kind) === celTargetName(target.name, target.kind))) {
-    throw new Error(`${definition.name}: the CEL dialect renders status steps on one target per policy`);
-  }
-  const unset = [...new Set(steps.map((step) => `!${celCondition(step.set.type, step.set.unlessTargetHas)}`))].join(' || ');
+/** The target of status steps on another object: the one the trigger names; at the re-apply, the targets some step would still change, by their labels. */
+function otherTarget(definition: PolicyDefinition, steps: readonly OtherTargetStep[]) {
+  const [{ target }] = steps as [OtherTargetStep];
+  if (!steps.every((step) => step.target.kind === target.kind)) throw new Error(`${definition.name}: the CEL dialect renders status steps on one kind of target per policy`);
   return {
     kind: target.kind,
     // A trigger that names none (a Workload of another strategy, at a background controller's start) has no target: an empty list.
-    fromTrigger: `cel.bind(name, ${celTargetName(target.name, target.kind)}, name == '' ? {"items": dyn([])} : ${celGet(target.kind, 'name')})`,
-    selector: { objectSelector: { matchLabels: target.fromTarget.labels } },
-    conditions: [{ name: 'target-unset', expression: unset }],
+    fromTrigger: `cel.bind(name, ${targetNameOfAll(definition, steps)}, name == '' ? {"items": dyn([])} : ${celGet(target.kind, 'name')})`,
+    selector: labelsOfAll(steps.map((step) => step.target.fromTarget.labels)),
+    conditions: [{ name: 'target-to-change', expression: [...new Set(steps.map(targetToChange))].join(' || ') }],
   };
+}
+
+/**
+ * The name of the target as the trigger (`object`) gives it. Steps that read it differently tell
+ * their triggers apart by their labels: the first whose labels the trigger has reads it.
+ */
+function targetNameOfAll(definition: PolicyDefinition, steps: readonly OtherTargetStep[]): string {
+  const names = new Set(steps.map((step) => celTargetName(step.target.name, step.target.kind)));
+  if (names.size === 1) return [...names][0]!;
+  const labels = steps.map((step) => JSON.stringify(step.trigger.labels ?? {}));
+  if (labels.includes('{}') || new Set(labels).size < steps.length) throw new Error(`${definition.name}: the CEL dialect tells the triggers of steps that name their target differently apart by their labels`);
+  return steps.reduceRight((otherwise, step) => `(${celHasLabels('object', step.trigger.labels)} ? ${celTargetName(step.target.name, step.target.kind)} : ${otherwise})`, "''");
+}
+
+/** The target (`object`) is one of the step's, and the step would still change it. */
+function targetToChange(step: OtherTargetStep): string {
+  const state = step.type === 'set-condition' ? `!${celCondition(step.set.type, step.set.unlessTargetHas)}` : runToChange(step.change);
+  return `(${celHasLabels('object', step.target.fromTarget.labels)} && ${state})`;
+}
+
+/** The run (`object`) is still as the change expects it: held pending by the gate, or running. */
+function runToChange(change: SetRunStatusStep['change']): string {
+  // Only runs the gate made pending: a run its user created pending stays theirs to release.
+  if (change.type === 'release') return `${celHasValue('object', 'annotations', change.heldBy.key, change.heldBy.value)} && ${celSpecStatus('object')} == ${celLiteral(change.pendingStatus)}`;
+  return `!${celCondition('Succeeded', ['True', 'False'])} && ${celSpecStatus('object')} == ''`;
 }
 
 /** The object of `kind` named `name` (a CEL string) in the namespace of `object`, as the API server has it now; null when there is none. */
@@ -509,11 +542,11 @@ function readAgain(kind: ApiKind): string {
   return celGet(kind, 'object.metadata.name');
 }
 
-/** A selector of the objects that have a value of each label every trigger has (the match conditions tell which value). */
-function labelsOfAll(triggers: readonly Trigger[]) {
-  const keys = Object.keys(triggers[0]!.labels ?? {}).filter((key) => triggers.every((t) => t.labels?.[key] !== undefined));
+/** A selector of the objects that have one of the values of each label every label set has (conditions tell which value). */
+function labelsOfAll(labelSets: readonly Readonly<Record<string, string>>[]) {
+  const keys = Object.keys(labelSets[0]!).filter((key) => labelSets.every((labels) => labels[key] !== undefined));
   if (keys.length === 0) return {};
-  return { objectSelector: { matchExpressions: keys.map((key) => ({ key, operator: 'In', values: [...new Set(triggers.map((t) => t.labels![key]!))].sort() })) } };
+  return { objectSelector: { matchExpressions: keys.map((key) => ({ key, operator: 'In', values: [...new Set(labelSets.map((labels) => labels[key]!))].sort() })) } };
 }
 
 /** The object's conditions with `conditions` (CEL maps) in place of any of their types, as patches of a status step's rule. */
@@ -585,12 +618,16 @@ function onRead(kind: ApiKind, name: TargetName, test: string): string {
   return `cel.bind(name, ${celTargetName(name, kind)}, name != '' && cel.bind(read, dyn(${celGet(kind, 'name')}), read != null && ${test}))`;
 }
 
-/** The run is still held back, as its gate CustomRun or its own spec.status tells now. */
-function celHeld(hold: Hold): string {
-  if (hold.by === 'gate') return onRead(hold.gate.kind, hold.gate.name, `!${celCondition('Succeeded', ['True', 'False'], 'read')}`);
+/**
+ * The run is still held back (`held`), or has been let go (`let-go`), as its gate CustomRun or its
+ * own spec.status tells now; neither when that object is gone, or the gate failed.
+ */
+function celHold(hold: Hold, state: 'held' | 'let-go'): string {
+  if (hold.by === 'gate') return onRead(hold.gate.kind, hold.gate.name, state === 'held' ? `!${celCondition('Succeeded', ['True', 'False'], 'read')}` : celCondition('Succeeded', ['True'], 'read'));
   // A dispatched run counts as pending: it is held here while it runs on a worker.
   const dispatched = hold.dispatchedBy ? `(has(read.spec.managedBy) && read.spec.managedBy == ${celLiteral(hold.dispatchedBy)}) || ` : '';
-  return onRead(hold.run.kind, hold.run.name, `(${dispatched}${celSpecStatus('read')} == ${celLiteral(hold.pendingStatus)})`);
+  const pending = `(${dispatched}${celSpecStatus('read')} == ${celLiteral(hold.pendingStatus)})`;
+  return onRead(hold.run.kind, hold.run.name, state === 'held' ? pending : `!${pending}`);
 }
 
 /** Gives back the reservation of an evicted Workload whose run is still held, so that Kueue queues it again. */
@@ -603,7 +640,7 @@ function requeueMutation(step: RequeueWorkloadStep): MutatingPolicySpecMutations
     conditionValue({ type: 'Admitted', status: celLiteral('False'), reason: celLiteral(unreserved.admittedReason), message: celLiteral(unreserved.admittedMessage), at }),
     conditionValue({ type: 'Requeued', status: `(${reason} in ${celLiteral(step.requeueAtOnce)} ? "True" : "False")`, reason, message, at }),
   ];
-  return statusRule(step.rule, [celStep(step, false), celHeld(step.hold)], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(['QuotaReserved', 'Admitted', 'Requeued'], conditions)}`);
+  return statusRule(step.rule, [celStep(step, false), celHold(step.hold, 'held')], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(['QuotaReserved', 'Admitted', 'Requeued'], conditions)}`);
 }
 
 /** The time the step runs, to the second, as Kubernetes writes times. */
@@ -613,15 +650,35 @@ function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
   return statusRule(step.rule, [celStep(step, false), `!${celCondition(step.set.type, step.set.unlessTargetHas)}`], setConditions([step.set.type], [conditionSet(step, 'object')]));
 }
 
-/** Sets the condition on the target (`object`), from its trigger as the update left it, read by the name the target gives. */
-function setOtherCondition(step: OtherConditionStep): MutatingPolicySpecMutations {
-  const { trigger, target, set } = step;
+/** Sets the condition on the target (`object`), from its trigger. */
+function setOtherCondition(step: OtherTargetStep & SetConditionStep): MutatingPolicySpecMutations {
+  const { conditions, trigger } = fromTrigger(step);
+  return statusRule(step.rule, conditions, setConditions([step.set.type], [conditionSet(step, 'trigger')]), trigger);
+}
+
+/** Changes `spec.status` of the target (`object`), a run, from its trigger: on the run, not its status. */
+function setRunStatus(step: OtherTargetStep & SetRunStatusStep): MutatingPolicySpecMutations {
+  const { change } = step;
+  const { conditions, trigger } = fromTrigger(step);
+  if (change.type === 'release') return rule(step.rule, conditions, '[JSONPatch{op: "remove", path: "/spec/status"}]', { name: 'trigger', value: trigger });
+  return rule(step.rule, [...conditions, `cel.bind(object, trigger, ${celHold(change.hold, 'let-go')})`], `[${patch('add', '"/spec/status"', celLiteral(change.stopStatus))}]`, { name: 'trigger', value: trigger });
+}
+
+/**
+ * A step on another object than its trigger, run from that object (`object`): its trigger, read by
+ * the name the target gives, only when the step would still change the target, and taken as the
+ * update left it (`trigger`, null when there is none); and the conditions of the step on it.
+ */
+function fromTrigger(step: OtherTargetStep): { trigger: string; conditions: string[] } {
+  const { trigger, target } = step;
   // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
-  const read = `dyn(${celGet(trigger.kind, celTargetName(target.fromTarget.triggerName, trigger.kind))})`;
-  // The trigger as it is now: one whose state moved on meanwhile (a Workload evicted) sets nothing.
+  const read = `cel.bind(name, ${celTargetName(target.fromTarget.triggerName, trigger.kind)}, name == '' ? null : dyn(${celGet(trigger.kind, 'name')}))`;
+  // The trigger as it is now: one whose state moved on meanwhile (a Workload evicted) changes nothing.
   const recheck = 'recheck' in step.when && step.when.recheck ? step.when.recheck.unlessTrue.map((type) => ` && !${celCondition(type, ['True'])}`).join('') : '';
-  const triggered = `cel.bind(object, trigger, ${celStep(step, false)}${recheck})`;
-  return statusRule(step.rule, ['trigger != null', triggered, `!${celCondition(set.type, set.unlessTargetHas)}`], setConditions([set.type], [conditionSet(step, 'trigger')]), `cel.bind(read, ${read}, read == null ? null : ${updated('read')})`);
+  return {
+    trigger: `${targetToChange(step)} ? cel.bind(read, ${read}, read == null ? null : ${updated('read')}) : null`,
+    conditions: ['trigger != null', `cel.bind(object, trigger, ${celStep(step, false)}${recheck})`],
+  };
 }
 
 /** The condition a step sets, from its trigger (`trigger`, a CEL variable). */

@@ -64,7 +64,23 @@ it('ClusterPolicies, then both dialects side by side, then CEL policies alone: e
   // they join the ClusterPolicies of the same steps.
   const cel = synthesize(CONFIG, 'cel');
   await plane.installBundle(cel);
-  expect(celPolicies().map((p) => p.metadata.name).sort()).toEqual(['admit-customrun', 'admit-customrun-reapply', 'cancel-customrun', 'cancel-customrun-reapply', 'mutate-pipelinerun', 'requeue-workload', 'requeue-workload-reapply', 'validate-pipelinerun', 'validate-pipelinerun-known-priority']);
+  expect(celPolicies().map((p) => p.metadata.name).sort()).toEqual([
+    'admit-customrun',
+    'admit-customrun-reapply',
+    'admit-pipelinerun',
+    'admit-pipelinerun-reapply',
+    'cancel-customrun',
+    'cancel-customrun-reapply',
+    'evict-pipelinerun',
+    'evict-pipelinerun-reapply',
+    'mutate-pipelinerun',
+    'ready-workload',
+    'ready-workload-reapply',
+    'requeue-workload',
+    'requeue-workload-reapply',
+    'validate-pipelinerun',
+    'validate-pipelinerun-known-priority',
+  ]);
   runs.push(...(await expectGatedOnce()));
   expectRefused();
 
