@@ -76,6 +76,8 @@ describe('the steps of the flow', () => {
       'admit-pipelinerun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'ready-workload: policies.kyverno.io/v1 MutatingPolicy ',
       'ready-workload-reapply: policies.kyverno.io/v1 MutatingPolicy ',
+      'release-workload: policies.kyverno.io/v1 MutatingPolicy ',
+      'release-workload-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'evict-pipelinerun: policies.kyverno.io/v1 MutatingPolicy ',
       'evict-pipelinerun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'requeue-workload: policies.kyverno.io/v1 MutatingPolicy ',
@@ -95,6 +97,8 @@ describe('the steps of the flow', () => {
     expect([onEvent.spec.evaluation, onReapply.spec.evaluation].map((e) => `${e.admission.enabled} ${e.mutateExisting.enabled}`)).toEqual(['true true', 'false true']);
     expect([onEvent.spec.failurePolicy, onReapply.spec.failurePolicy]).toEqual(['Ignore', 'Ignore']);
     expect(onReapply.spec.mutations).toEqual(onEvent.spec.mutations);
+    // Kyverno makes an UpdateRequest for each object the event policy's constraints select when its background controller starts: the gate's only.
+    expect(onEvent.spec.matchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: 'tekton.dev/pipelineTask', operator: 'In', values: ['kueue-gate'] }] });
     expect(onEvent.spec.mutations.map((m: { jsonPatch: { expression: string } }) => m.jsonPatch.expression.split('\n')[0])).toEqual(policy('cancel-customrun').spec.rules.map((r) => `// ${r.name}`));
     const clusterPolicyConditions = (policy('cancel-customrun').spec.webhookConfiguration as { matchConditions: { expression: string }[] }).matchConditions;
     expect(onReapply.spec.targetMatchConditions[0].expression).toBe(clusterPolicyConditions[0]!.expression.replace('request.operation in ["UPDATE",""]', 'request.operation in ["UPDATE"]'));
@@ -150,6 +154,20 @@ describe('the steps of the flow', () => {
     // Steps that name their target differently (the gate's child, or the run's own name) tell their triggers apart by label.
     expect(cel['ready-workload']!.spec.targetMatchConstraints.expression).toMatch(/^cel\.bind\(name, \(\(\(has\(object\.metadata\.labels\).*== "customrun"\) \? object\.\?status\.\?childReferences.* : \(\(\(has.*== "pending"\) \? object\.metadata\.name : ''\)\), name == ''/);
     expect(cel['ready-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
+    // Steps on a run's Workload and on the Workload itself, which reads its run: a Workload is its own target, a run names its
+    // own; each step on requests of its trigger's kind; the re-apply lists the Workloads either would finish.
+    const [release, releaseReapply] = [cel['release-workload']!, cel['release-workload-reapply']!];
+    expect(release.spec.matchConstraints.resourceRules.map((r: { resources: string[] }) => r.resources)).toEqual([['pipelineruns', 'pipelineruns/status'], ['workloads', 'workloads/status']]);
+    expect(release.spec.matchConditions[0].expression).toMatch(/^oldObject == null \|\| \(request\.kind\.group == "tekton\.dev" && request\.kind\.kind == "PipelineRun" && .* \|\| \(request\.kind\.group == "kueue\.x-k8s\.io" && request\.kind\.kind == "Workload" && /);
+    expect(release.spec.targetMatchConstraints.expression).toMatch(/^object\.apiVersion == "kueue\.x-k8s\.io\/v1beta2" && object\.kind == "Workload" \? resource\.Get\("kueue\.x-k8s\.io\/v1beta2", "workloads", object\.metadata\.namespace, object\.metadata\.name\) : cel\.bind\(name, /);
+    expect(releaseReapply.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
+    expect(releaseReapply.spec.targetMatchConditions.map((c: { name: string }) => c.name)).toEqual(['target-to-change']);
+    expect(release.spec.mutations.map((m: { jsonPatch: { expression: string } }) => m.jsonPatch.expression.split('\n')[0])).toEqual(policy('release-workload').spec.rules.map((r) => `// ${r.name}`));
+    // Seen from the Workload: finished when its run, read now, has ended; the reason and time are the run's.
+    const ofEndedRun = release.spec.mutations[1].jsonPatch.expression as string;
+    expect(ofEndedRun.split('\n')[2]).toBe(`cel.bind(read, cel.bind(name, object.metadata.?labels.orValue({})[?"tekton.dev/pipelineRun"].orValue(''), name == '' ? null : dyn(resource.Get("tekton.dev/v1", "pipelineruns", object.metadata.namespace, name))),`);
+    expect(ofEndedRun).toContain('[?read.?status.?conditions.orValue([]).filter(c, has(c.type) && c.type == "Succeeded")[?0].?status.orValue(\'\')]');
+    expect(ofEndedRun).toContain('"lastTransitionTime": string(read.?status.?completionTime.orValue(');
     // Its objects are the triggers' of every step: the Workloads of both mechanisms.
     expect(cel['requeue-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
@@ -239,8 +257,11 @@ describe('RBAC', () => {
     ]);
   });
 
-  it('lets the admission controller list the queues a run is checked against, read the run of a Workload, and nothing else', () => {
+  it('lets the admission controller list the queues a run is checked against, read the run of a Workload (a ClusterPolicy reads it in its preconditions), and nothing else', () => {
     expect(grants('admission-controller')).toEqual({ 'kueue.x-k8s.io/clusterqueues': ['list'], 'kueue.x-k8s.io/localqueues': ['list'], 'tekton.dev/pipelineruns': ['get'] });
+    const cel = parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'c.yaml');
+    const celGrants = requiredAccess(gatePolicies(cel), 'cel').get('admission-controller')!.map((r) => `${r.apiGroup}/${r.resource} ${r.verbs.join(',')}`);
+    expect(celGrants).toEqual(['kueue.x-k8s.io/clusterqueues list', 'kueue.x-k8s.io/localqueues list']);
   });
 
   it('grants the background controller exactly what the steps use', () => {

@@ -418,7 +418,7 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
 describe('Kyverno CLI suites of the CEL dialect', () => {
   it('render the admission steps in CEL; the status steps in CEL are the control plane\'s to run', () => {
     expect(celSuites).toEqual(['mutate-pipelinerun', 'validate-pipelinerun']);
-    expect(suites.filter(mutatesExisting)).toEqual(['admit-customrun', 'admit-pipelinerun', 'cancel-customrun', 'evict-pipelinerun', 'ready-workload', 'requeue-workload']);
+    expect(suites.filter(mutatesExisting)).toEqual(['admit-customrun', 'admit-pipelinerun', 'cancel-customrun', 'evict-pipelinerun', 'ready-workload', 'release-workload', 'requeue-workload']);
     expect(celFiles.get('mutate-pipelinerun')!.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`)).toEqual(['policies.kyverno.io/v1 MutatingPolicy mutate-pipelinerun']);
     expect(celFiles.get('validate-pipelinerun')!.map((p) => `${p.kind} ${p.metadata.name}`)).toEqual(['ValidatingPolicy validate-pipelinerun', 'ValidatingPolicy validate-pipelinerun-known-priority']);
   });

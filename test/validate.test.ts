@@ -24,8 +24,9 @@ describe('validate', () => {
     const { findings, objects } = validateDir(join(out, 'policies'), validator);
     expect(findings).toEqual([]);
     // validate-pipelinerun is two policies, one denies, one warns; each status step's policy in CEL (admit-customrun,
-    // cancel-customrun, admit-pipelinerun, evict-pipelinerun, ready-workload, requeue-workload) one on events, one on re-applies.
-    expect(objects).toBe(gatePolicies(defaultConfig()).length + 7);
+    // cancel-customrun, admit-pipelinerun, evict-pipelinerun, ready-workload, release-workload, requeue-workload) one
+    // on events, one on re-applies.
+    expect(objects).toBe(gatePolicies(defaultConfig()).length + 8);
   });
 
   it.each(readdirSync(join(root, 'policies', 'examples')).flatMap((example) => ['clusterpolicy', 'cel'].map((dialect) => [example, dialect])))('accepts every object synthesized from the example config %s in the %s dialect', (example, dialect) => {

@@ -52,8 +52,9 @@ function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
         triggers,
         { controller: 'background-controller', kind: step.target.kind, subresource: 'status', verbs: ['get', 'update'] },
         ...targetsListed(step.target, dialect),
-        // The object a step reads is read by both controllers: the rule's preconditions need it.
-        ...(step.read ? (['admission-controller', 'background-controller'] as const).map((controller) => ({ controller, kind: step.read!.kind, verbs: ['get'] })) : []),
+        // The object a step reads: a ClusterPolicy's preconditions read it in both controllers, a
+        // MutatingPolicy's mutation in the background only.
+        ...(step.read ? (dialect === 'cel' ? (['background-controller'] as const) : (['admission-controller', 'background-controller'] as const)).map((controller) => ({ controller, kind: step.read!.kind, verbs: ['get'] })) : []),
       ];
     case 'set-run-status':
       return [

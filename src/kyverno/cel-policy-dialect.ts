@@ -1,7 +1,7 @@
 /**
  * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today, the steps at a
  * run's admission, the tenant namespaces' queues, and the status steps that change their own trigger
- * or an object that names its trigger back:
+ * or an object that names its trigger back (not both routes, the object and its status, in one policy):
  * - insert-gate, hold-pending and hold-user-release as a MutatingPolicy of JSON patches, one
  *   mutation per rule of the model, in the model's order. Kyverno applies the mutations in turn,
  *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
@@ -9,8 +9,9 @@
  *   the rule that only warns (a policy denies or warns, not both);
  * - generate-queues as a GeneratingPolicy that synchronizes, one generation per queue;
  * - the status steps that change the object that triggered them (cancel-customrun,
- *   requeue-workload) or one that names its trigger back (admit-customrun) as two MutatingPolicies
- *   that mutate existing objects, one on each event, one for Kyverno's periodic re-apply (see
+ *   requeue-workload), one that names its trigger back (admit-customrun, admit-pipelinerun,
+ *   evict-pipelinerun, ready-workload), or both (release-workload) as two MutatingPolicies that
+ *   mutate existing objects, one on each event, one for Kyverno's periodic re-apply (see
  *   `statusPolicies`).
  */
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
@@ -44,7 +45,7 @@ type StatusStep = OwnStatusStep | OtherTargetStep;
 function isStatusStep(step: GateStep): step is StatusStep {
   if (step.type === 'requeue-workload') return true;
   if (step.type === 'set-run-status') return step.target.fromTarget !== undefined;
-  return step.type === 'set-condition' && (onItself(step) || step.target.fromTarget !== undefined) && !step.read && !step.trigger.change;
+  return step.type === 'set-condition' && (onItself(step) || (step.target.fromTarget !== undefined && !step.read)) && !step.trigger.change;
 }
 
 function isOwnStatusStep(step: StatusStep): step is OwnStatusStep {
@@ -90,22 +91,30 @@ function namespaceMatch(trigger: Trigger) {
   return trigger.namespaces && 'labels' in trigger.namespaces ? { namespaceSelector: namespaceSelectorOf(trigger.namespaces) as never } : {};
 }
 
-/** Match constraints and conditions of policies whose steps are triggered on one kind at admission. */
+/**
+ * Match constraints and conditions of policies whose steps are triggered at admission, on one kind
+ * or (status steps) on several, each step then on requests of its trigger's kind only.
+ */
 function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]) {
-  const kinds = new Set(steps.map(({ trigger }) => `${trigger.kind.apiVersion}/${trigger.kind.kind}`));
-  if (kinds.size !== 1) throw new Error(`${definition.name}: the CEL dialect renders admission steps on one kind per policy`);
-  const { trigger } = steps[0]!;
+  const triggers = [...new Map(steps.map(({ trigger }) => [kindKey(trigger.kind), trigger])).values()];
+  const namespaces = new Set(triggers.map((trigger) => JSON.stringify(namespaceMatch(trigger))));
+  if (namespaces.size > 1) throw new Error(`${definition.name}: the CEL dialect renders steps on one set of namespaces per policy`);
+  const ofKind = (step: GateStep) => (triggers.length > 1 ? `(request.kind.group == ${celLiteral(groupOf(step.trigger.kind))} && request.kind.kind == ${celLiteral(step.trigger.kind.kind)} && ${celStep(step, false)})` : celStep(step, false));
   return {
     failurePolicy: definition.failurePolicy as never,
     matchConstraints: {
       // Evaluated by the API server; namespaces listed by name are in the match conditions.
-      ...namespaceMatch(trigger),
-      resourceRules: [resourceRule(trigger.kind, [...new Set(steps.flatMap(({ trigger }) => trigger.operations))], trigger.subresource)],
+      ...namespaceMatch(triggers[0]!),
+      resourceRules: triggers.map((trigger) => resourceRule(trigger.kind, [...new Set(steps.filter((step) => kindKey(step.trigger.kind) === kindKey(trigger.kind)).flatMap((step) => step.trigger.operations))], trigger.subresource)),
     },
     // Evaluated by the API server, as the ClusterPolicy's: requests no step reacts to never reach Kyverno.
-    matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((step) => celStep(step, false)))].join(' || ') }],
+    matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map(ofKind))].join(' || ') }],
     evaluation: { admission: { enabled: true }, background: { enabled: false } },
   };
+}
+
+function kindKey(kind: ApiKind): string {
+  return `${kind.apiVersion}/${kind.kind}`;
 }
 
 function mutatingPolicySpec(definition: PolicyDefinition, steps: readonly MutationStep[]): MutatingPolicySpec {
@@ -129,12 +138,12 @@ function mutationsOf(step: MutationStep): MutatingPolicySpecMutations[] {
 
 /**
  * One rule of the model: its patches when the object, as earlier rules left it, passes `conditions`.
- * With `bind`, the conditions and patches read a variable of that name (`object`: in place of the
- * object Kyverno gives).
+ * With `binds`, the conditions and patches read variables of those names, each bound in
+ * turn (`object`: in place of the object Kyverno gives).
  */
-function rule(name: string, conditions: string[], patches: string, bind?: { readonly name: string; readonly value: string }): MutatingPolicySpecMutations {
+function rule(name: string, conditions: string[], patches: string, ...binds: { readonly name: string; readonly value: string }[]): MutatingPolicySpecMutations {
   const body = `${conditions.join(' &&\n')} ?\n${patches} : []`;
-  return { patchType: 'JSONPatch', jsonPatch: { expression: `// ${name}\n${bind ? `cel.bind(${bind.name}, ${bind.value},\n${body})` : body}` } };
+  return { patchType: 'JSONPatch', jsonPatch: { expression: `// ${name}\n${binds.reduceRight((inner, bind) => `cel.bind(${bind.name}, ${bind.value},\n${inner})`, body)}` } };
 }
 
 /** A JSON value as a CEL literal; every value inside a map or list is `dyn`, as JSON's are. */
@@ -442,18 +451,22 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
  *   lists the objects its target constraints select and mutates those the mutations' conditions
  *   pass (a target reads its trigger back), so an event Kyverno never saw is made up for. One
  *   UpdateRequest per re-apply, however many objects: the ones that have ended fail the target
- *   conditions before any write.
+ *   conditions before any write. It re-applies every step, also one the model leaves to events
+ *   (`reapplied: false`): that saves a ClusterPolicy's re-apply the triggers that have ended, which
+ *   this one never lists.
  * Both fail open, as every status step does.
  */
 function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep[]): CelPolicy[] {
-  const { failurePolicy, matchConstraints, matchConditions } = admissionMatch(definition, steps);
+  const { failurePolicy, matchConstraints: byKind, matchConditions } = admissionMatch(definition, steps);
+  // Kyverno makes an UpdateRequest for each object these select when its background controller
+  // starts, or the policy changes (`createTriggerURs` in pkg/policy/mpol.go): the gate's objects only.
+  const matchConstraints = { ...byKind, ...labelsOfAll(steps.map((step) => step.trigger.labels ?? {})) };
   const own = steps.filter(isOwnStatusStep);
   const others = steps.filter((step): step is OtherTargetStep => !isOwnStatusStep(step));
-  if (own.length > 0 && others.length > 0) throw new Error(`${definition.name}: the CEL dialect renders status steps on their trigger or on another object, not both in one policy`);
   // Kyverno writes a policy's targets through one route: the object, or its status.
   const writes = new Set(steps.map((step) => (step.type === 'set-run-status' ? resourceOf(step.target.kind) : `${resourceOf(isOwnStatusStep(step) ? step.trigger.kind : step.target.kind)}/status`)));
   if (writes.size > 1) throw new Error(`${definition.name}: the CEL dialect renders status steps that write one of ${[...writes].join(', ')} per policy`);
-  const target = others.length > 0 ? otherTarget(definition, others) : ownTarget(own, matchConditions);
+  const target = bothTargets(definition, others.length > 0 ? otherTarget(definition, others) : undefined, own.length > 0 ? ownTarget(own) : undefined);
   const write = { ...resourceRule(target.kind, ['UPDATE']), resources: [...writes] };
   const evaluation = (admission: boolean) => ({ admission: { enabled: admission }, background: { enabled: false }, mutateExisting: { enabled: true } });
   const mutations = steps.map((step) =>
@@ -478,7 +491,7 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep
         failurePolicy,
         matchConstraints,
         evaluation: evaluation(false),
-        targetMatchConstraints: { ...namespaceMatch(steps[0]!.trigger), ...target.selector, resourceRules: [write] },
+        targetMatchConstraints: { ...namespaceMatch(steps[0]!.trigger), ...labelsOfAll(target.labelSets), resourceRules: [write] },
         targetMatchConditions: [...target.conditions],
         ...read,
         mutations,
@@ -487,22 +500,48 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep
   ];
 }
 
+/** Where a policy of status steps finds its targets: on an event, from its trigger; at the re-apply, by labels and conditions. */
+interface StatusTarget {
+  readonly kind: ApiKind;
+  readonly fromTrigger: string;
+  readonly labelSets: readonly Readonly<Record<string, string>>[];
+  readonly conditions: readonly { readonly name: string; readonly expression: string }[];
+}
+
 /** The target of status steps on their trigger: the trigger read again; at the re-apply, the objects the triggers select. */
-function ownTarget(steps: readonly OwnStatusStep[], matchConditions: readonly { name: string; expression: string }[]) {
+function ownTarget(steps: readonly OwnStatusStep[]): StatusTarget {
   const { kind } = steps[0]!.trigger;
   // Kyverno's re-apply reads each object as an UPDATE of itself.
-  return { kind, fromTrigger: readAgain(kind), selector: labelsOfAll(steps.map((step) => step.trigger.labels ?? {})), conditions: matchConditions };
+  return { kind, fromTrigger: readAgain(kind), labelSets: steps.map((step) => step.trigger.labels ?? {}), conditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((step) => celStep(step, false)))].join(' || ') }] };
+}
+
+/**
+ * The targets of a policy with steps on other objects, on their own triggers, or both (of one kind):
+ * a trigger of that kind is the target itself; at the re-apply, an object either would change.
+ */
+function bothTargets(definition: PolicyDefinition, other: StatusTarget | undefined, own: StatusTarget | undefined): StatusTarget {
+  if (!other || !own) return (other ?? own)!;
+  if (kindKey(other.kind) !== kindKey(own.kind)) throw new Error(`${definition.name}: the CEL dialect renders status steps on one kind of target per policy`);
+  const expression = (target: StatusTarget) => target.conditions.map((c) => `(${c.expression})`).join(' && ');
+  return {
+    kind: own.kind,
+    // Kyverno's read of the trigger has its kind.
+    fromTrigger: `object.apiVersion == ${celLiteral(own.kind.apiVersion)} && object.kind == ${celLiteral(own.kind.kind)} ? ${own.fromTrigger} : ${other.fromTrigger}`,
+    labelSets: [...own.labelSets, ...other.labelSets],
+    conditions: [{ name: 'target-to-change', expression: `${expression(own)} || ${expression(other)}` }],
+  };
 }
 
 /** The target of status steps on another object: the one the trigger names; at the re-apply, the targets some step would still change, by their labels. */
-function otherTarget(definition: PolicyDefinition, steps: readonly OtherTargetStep[]) {
+function otherTarget(definition: PolicyDefinition, steps: readonly OtherTargetStep[]): StatusTarget {
   const [{ target }] = steps as [OtherTargetStep];
-  if (!steps.every((step) => step.target.kind === target.kind)) throw new Error(`${definition.name}: the CEL dialect renders status steps on one kind of target per policy`);
+  if (!steps.every((step) => kindKey(step.target.kind) === kindKey(target.kind))) throw new Error(`${definition.name}: the CEL dialect renders status steps on one kind of target per policy`);
+  if (steps.some((step) => kindKey(step.trigger.kind) === kindKey(target.kind))) throw new Error(`${definition.name}: the CEL dialect renders a step on another object of its trigger's kind as on itself`);
   return {
     kind: target.kind,
     // A trigger that names none (a Workload of another strategy, at a background controller's start) has no target: an empty list.
     fromTrigger: `cel.bind(name, ${targetNameOfAll(definition, steps)}, name == '' ? {"items": dyn([])} : ${celGet(target.kind, 'name')})`,
-    selector: labelsOfAll(steps.map((step) => step.target.fromTarget.labels)),
+    labelSets: steps.map((step) => step.target.fromTarget.labels),
     conditions: [{ name: 'target-to-change', expression: [...new Set(steps.map(targetToChange))].join(' || ') }],
   };
 }
@@ -566,13 +605,13 @@ function updated(read: string): string {
 }
 
 /**
- * A rule of a status step: on the object as its update left it, or with `trigger` bound. Kyverno
- * writes the status of the object it read, so the rule writes the whole status it acted on first
- * (the patches apply in turn), then its changes.
+ * A rule of a status step: on the object as its update left it, or with `trigger` bound; with
+ * `read`, the object it reads bound too. Kyverno writes the status of the object it read, so the
+ * rule writes the whole status it acted on first (the patches apply in turn), then its changes.
  */
-function statusRule(name: string, conditions: string[], patches: string, trigger?: string): MutatingPolicySpecMutations {
-  const bind = trigger ? { name: 'trigger', value: trigger } : { name: 'object', value: updated('object') };
-  return rule(name, conditions, `[${patch('add', '"/status"', 'object.?status.orValue({})')}] + ${patches}`, bind);
+function statusRule(name: string, conditions: string[], patches: string, { trigger, read }: { trigger?: string; read?: string } = {}): MutatingPolicySpecMutations {
+  const binds = [trigger ? { name: 'trigger', value: trigger } : { name: 'object', value: updated('object') }, ...(read ? [{ name: 'read', value: read }] : [])];
+  return rule(name, conditions, `[${patch('add', '"/status"', 'object.?status.orValue({})')}] + ${patches}`, ...binds);
 }
 
 /** A condition; its fields are CEL expressions, each made a string (a map literal's values are all of one type). */
@@ -646,14 +685,21 @@ function requeueMutation(step: RequeueWorkloadStep): MutatingPolicySpecMutations
 /** The time the step runs, to the second, as Kubernetes writes times. */
 const NOW = 'string(time.truncate(time.now(), duration("1s")))';
 
+/** Sets the condition on the trigger; with `read`, only when the object it names, read now, has the condition it asks for. */
 function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
-  return statusRule(step.rule, [celStep(step, false), `!${celCondition(step.set.type, step.set.unlessTargetHas)}`], setConditions([step.set.type], [conditionSet(step, 'object')]));
+  const { read } = step;
+  const conditions = [celStep(step, false), `!${celCondition(step.set.type, step.set.unlessTargetHas)}`];
+  const patches = setConditions([step.set.type], [conditionSet(step, 'object', read && 'read')]);
+  if (!read) return statusRule(step.rule, conditions, patches);
+  // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
+  const value = `cel.bind(name, ${celTargetName(read.name, read.kind)}, name == '' ? null : dyn(${celGet(read.kind, 'name')}))`;
+  return statusRule(step.rule, [...conditions, `read != null && ${celCondition(read.condition, read.statuses, 'read')}`], patches, { read: value });
 }
 
 /** Sets the condition on the target (`object`), from its trigger. */
 function setOtherCondition(step: OtherTargetStep & SetConditionStep): MutatingPolicySpecMutations {
   const { conditions, trigger } = fromTrigger(step);
-  return statusRule(step.rule, conditions, setConditions([step.set.type], [conditionSet(step, 'trigger')]), trigger);
+  return statusRule(step.rule, conditions, setConditions([step.set.type], [conditionSet(step, 'trigger')]), { trigger });
 }
 
 /** Changes `spec.status` of the target (`object`), a run, from its trigger: on the run, not its status. */
@@ -682,18 +728,21 @@ function fromTrigger(step: OtherTargetStep): { trigger: string; conditions: stri
 }
 
 /** The condition a step sets, from its trigger (`trigger`, a CEL variable). */
-function conditionSet(step: SetConditionStep, trigger: string): string {
+function conditionSet(step: SetConditionStep, trigger: string, read?: string): string {
   const { set, when } = step;
   const reasons = [...new Set(Object.values(set.reasons))];
-  const reason =
-    reasons.length === 1 || !('condition' in when) ? celLiteral(reasons[0]!) : `${celLiteral(set.reasons as Record<string, string>)}[?${conditionOf(when.condition, trigger)}.?status.orValue('')].orValue('')`;
+  // The reason follows the status of the object read, or of the trigger's condition.
+  const decides = step.read && read ? conditionOf(step.read.condition, read) : 'condition' in when ? conditionOf(when.condition, trigger) : undefined;
+  const reason = reasons.length === 1 || !decides ? celLiteral(reasons[0]!) : `${celLiteral(set.reasons as Record<string, string>)}[?${decides}.?status.orValue('')].orValue('')`;
   const at =
     set.at === 'now'
       ? NOW
       : set.at === 'trigger-completion'
         ? `${trigger}.?status.?completionTime.orValue(${NOW})`
         : set.at === 'read-completion'
-          ? unreachable(`${step.rule}: a step that reads no object has no completion time of one`)
+          ? read
+            ? `${read}.?status.?completionTime.orValue(${NOW})`
+            : unreachable(`${step.rule}: a step that reads no object has no completion time of one`)
           : `${conditionOf(set.at.lastChangeOf, trigger)}.?lastTransitionTime.orValue(${NOW})`;
   return conditionValue({ type: set.type, status: celLiteral(set.status), reason, message: celLiteral(set.message), at });
 }

@@ -19,7 +19,7 @@ const clusterPolicy: Dialect = (definition) => [{ name: definition.name, kind: '
 
 /**
  * `policies.kyverno.io/v1`. The steps at a run's admission are a MutatingPolicy and
- * ValidatingPolicies, the status steps that change their own trigger MutatingPolicies; the
+ * ValidatingPolicies, the status steps MutatingPolicies, the tenant queues a GeneratingPolicy; the
  * policies of steps it does not render yet stay ClusterPolicies.
  */
 const cel: Dialect = (definition) => {

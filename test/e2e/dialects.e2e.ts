@@ -76,6 +76,8 @@ it('ClusterPolicies, then both dialects side by side, then CEL policies alone: e
     'mutate-pipelinerun',
     'ready-workload',
     'ready-workload-reapply',
+    'release-workload',
+    'release-workload-reapply',
     'requeue-workload',
     'requeue-workload-reapply',
     'validate-pipelinerun',
