@@ -517,6 +517,22 @@ describe('MultiKueue', () => {
     expect(rules(workerDocs).map((r: any) => r.name)).toEqual(['release-pending-run']);
   });
 
+  it("a manager's admit-pipelinerun in CEL is a pair of policies per route Kyverno writes through: the run (release), its status (shown pending)", () => {
+    const config = loadConfig(join(root, 'policies', 'examples', 'multikueue-manager.yaml'));
+    const cel = objectsIn(renderFiles(buildBundle({ ...config, dialect: 'cel' }), APPLIED_COMPONENTS), 'policies/admit-pipelinerun.yaml');
+    const writes = (p: any) => p.spec.targetMatchConstraints.resourceRules[0].resources.join();
+    const rules = (p: any) => p.spec.mutations.map((m: any) => m.jsonPatch.expression.split('\n')[0]).join();
+    expect(cel.map((p) => `${p.kind} ${p.metadata.name}: ${writes(p)} ${rules(p)}`)).toEqual([
+      'MutatingPolicy admit-pipelinerun: pipelineruns // release-pending-run',
+      'MutatingPolicy admit-pipelinerun-reapply: pipelineruns // release-pending-run',
+      'MutatingPolicy admit-pipelinerun-status: pipelineruns/status // show-dispatched-run-pending',
+      'MutatingPolicy admit-pipelinerun-status-reapply: pipelineruns/status // show-dispatched-run-pending',
+    ]);
+    // Each on the requests of its own steps: the MultiKueue check's Workloads for the one that shows them pending.
+    expect(cel[2]!.spec.matchConditions[0].expression).toContain('c.name == "tekton-kueue-policies-multikueue"');
+    expect(cel[0]!.spec.matchConditions[0].expression).not.toContain('tekton-kueue-policies-multikueue');
+  });
+
   it("a worker gives the manager's ServiceAccount what MultiKueue does there, trusts it with runs, and keeps MultiKueue's label its own", () => {
     const docs = workerDocs;
     const [account, role, binding] = docs('rbac/multikueue-manager.yaml');

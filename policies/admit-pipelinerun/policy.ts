@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config/config.js';
 import type { GateStep, PolicyDefinition } from '../../src/gate/model.js';
-import { DISPATCHED_RUN_PENDING, HELD_BY_GATE, MULTIKUEUE_CHECK, PENDING_STATUS, PIPELINE_RUN, WORKLOAD } from '../../src/gate/names.js';
+import { DISPATCHED_RUN_PENDING, HELD_BY_GATE, MULTIKUEUE_CHECK, PENDING_STATUS, WORKLOAD } from '../../src/gate/names.js';
 import { ADMITTED_STILL, runOfWorkload, statusUpdatesOf } from '../triggers.js';
 
 /**
@@ -30,7 +30,7 @@ export function admitPipelineRun(config: Config): PolicyDefinition {
       rule: 'show-dispatched-run-pending',
       trigger: { ...workloadStatus, admissionCheck: MULTIKUEUE_CHECK },
       when: { condition: 'QuotaReserved', statuses: ['True', 'False'], recheck: { unlessTrue: ['Admitted', 'Finished'] } },
-      target: { kind: PIPELINE_RUN, name: { from: 'owner' } },
+      target: runOfWorkload('pending', { from: 'owner' }),
       set: {
         type: 'Succeeded',
         status: 'Unknown',

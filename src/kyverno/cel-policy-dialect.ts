@@ -1,7 +1,7 @@
 /**
  * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today, the steps at a
  * run's admission, the tenant namespaces' queues, and the status steps that change their own trigger
- * or an object that names its trigger back (not both routes, the object and its status, in one policy):
+ * or an object that names its trigger back:
  * - insert-gate, hold-pending and hold-user-release as a MutatingPolicy of JSON patches, one
  *   mutation per rule of the model, in the model's order. Kyverno applies the mutations in turn,
  *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
@@ -76,7 +76,7 @@ export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
   if (steps.length === 1 && isValidationStep(step!)) return validatingPolicies(definition, step);
   // 1.19.0 deletes and makes again, at each periodic re-apply, what a GeneratingPolicy synchronizes (kyverno/kyverno#17594).
   if (steps.length === 1 && step!.type === 'generate-queues') return [{ name: definition.name, kind: 'GeneratingPolicy', spec: generatingQueuesSpec(step), minVersion: '1.19.1' }];
-  if (steps.every(isStatusStep)) return statusPolicies(definition, steps);
+  if (steps.every(isStatusStep)) return statusPoliciesByRoute(definition, steps);
   return [];
 }
 
@@ -456,18 +456,15 @@ function generatingQueuesSpec(step: GenerateQueuesStep): GeneratingPolicySpec {
  *   this one never lists.
  * Both fail open, as every status step does.
  */
-function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep[]): CelPolicy[] {
+function statusPolicies(name: string, definition: PolicyDefinition, steps: readonly StatusStep[]): CelPolicy[] {
   const { failurePolicy, matchConstraints: byKind, matchConditions } = admissionMatch(definition, steps);
   // Kyverno makes an UpdateRequest for each object these select when its background controller
   // starts, or the policy changes (`createTriggerURs` in pkg/policy/mpol.go): the gate's objects only.
   const matchConstraints = { ...byKind, ...labelsOfAll(steps.map((step) => step.trigger.labels ?? {})) };
   const own = steps.filter(isOwnStatusStep);
   const others = steps.filter((step): step is OtherTargetStep => !isOwnStatusStep(step));
-  // Kyverno writes a policy's targets through one route: the object, or its status.
-  const writes = new Set(steps.map((step) => (step.type === 'set-run-status' ? resourceOf(step.target.kind) : `${resourceOf(isOwnStatusStep(step) ? step.trigger.kind : step.target.kind)}/status`)));
-  if (writes.size > 1) throw new Error(`${definition.name}: the CEL dialect renders status steps that write one of ${[...writes].join(', ')} per policy`);
   const target = bothTargets(definition, others.length > 0 ? otherTarget(definition, others) : undefined, own.length > 0 ? ownTarget(own) : undefined);
-  const write = { ...resourceRule(target.kind, ['UPDATE']), resources: [...writes] };
+  const write = { ...resourceRule(target.kind, ['UPDATE']), resources: [writeOf(steps[0]!)] };
   const evaluation = (admission: boolean) => ({ admission: { enabled: admission }, background: { enabled: false }, mutateExisting: { enabled: true } });
   const mutations = steps.map((step) =>
     step.type === 'requeue-workload' ? requeueMutation(step) : step.type === 'set-run-status' ? setRunStatus(step) : isOwnStatusStep(step) ? setOwnCondition(step) : setOtherCondition(step),
@@ -480,12 +477,12 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep
   const onUpdate = matchConditions.map(({ name, expression }) => ({ name, expression: `oldObject == null || ${expression}` }));
   return [
     {
-      name: definition.name,
+      name,
       kind: 'MutatingPolicy',
       spec: { failurePolicy, matchConstraints, matchConditions: onUpdate, evaluation: evaluation(true), targetMatchConstraints: { resourceRules: [write], expression: target.fromTrigger }, ...read, mutations },
     },
     {
-      name: `${definition.name}-reapply`,
+      name: `${name}-reapply`,
       kind: 'MutatingPolicy',
       spec: {
         failurePolicy,
@@ -498,6 +495,25 @@ function statusPolicies(definition: PolicyDefinition, steps: readonly StatusStep
       },
     },
   ];
+}
+
+/**
+ * Kyverno writes the targets of a MutatingPolicy through one route, the object or its status: the
+ * steps of a policy of the gate that write through several are rendered as policies per route,
+ * `<policy>` for the route of its first step, `<policy>-<subresource>` or `<policy>-object` for the others.
+ */
+function statusPoliciesByRoute(definition: PolicyDefinition, steps: readonly StatusStep[]): CelPolicy[] {
+  const routes = [...new Set(steps.map(writeOf))];
+  return routes.flatMap((route, index) => {
+    const name = index === 0 ? definition.name : `${definition.name}-${route.split('/')[1] ?? 'object'}`;
+    return statusPolicies(name, definition, steps.filter((step) => writeOf(step) === route));
+  });
+}
+
+/** The resource a step writes: a run's spec.status is on the run, conditions are on the status. */
+function writeOf(step: StatusStep): string {
+  if (step.type === 'set-run-status') return resourceOf(step.target.kind);
+  return `${resourceOf(isOwnStatusStep(step) ? step.trigger.kind : step.target.kind)}/status`;
 }
 
 /** Where a policy of status steps finds its targets: on an event, from its trigger; at the re-apply, by labels and conditions. */

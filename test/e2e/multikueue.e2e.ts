@@ -174,9 +174,14 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
   // up for a Workload Kyverno missed at the run's creation (see recovery.e2e.ts): its re-apply does.
   it("a run whose Workload the manager's Kyverno missed at its creation gets it at the next re-apply, and is dispatched", async () => {
     await manager.stop('kyverno-background-controller');
-    const run = (await new PipelineRunBuilder(ns, 'missed').create(manager)).metadata.name;
-    await loseUpdateRequest(manager, 'workload-for-pipelinerun', run);
-    manager.start('kyverno-background-controller');
+    let run: string;
+    try {
+      run = (await new PipelineRunBuilder(ns, 'missed').create(manager)).metadata.name;
+      await loseUpdateRequest(manager, 'workload-for-pipelinerun', run);
+    } finally {
+      // Also when the test fails here: the next tests need it.
+      manager.start('kyverno-background-controller');
+    }
     const workload = await expectWorkload(manager, ns, run);
     expect(workload.metadata.labels?.['generate.kyverno.io/rule-name']).toBe('missed-workload-for-pipelinerun');
     expect(condition(await expectRunFinished(manager, ns, run), 'Succeeded')?.status).toBe('True');

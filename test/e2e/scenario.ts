@@ -188,7 +188,8 @@ export async function admissionsOf(plane: ControlPlane, namespace: string, workl
     .reduce((n, e) => n + (e.series?.count ?? e.count ?? 1), 0);
 }
 
-type UpdateRequest = Omit<Obj, 'spec'> & { spec: { ruleContext: { rule: string; trigger: { name: string } }[] } };
+/** A ClusterPolicy's UpdateRequest names its rules; a CEL policy's has no `ruleContext`. */
+type UpdateRequest = Omit<Obj, 'spec'> & { spec: { ruleContext?: { rule: string; trigger: { name: string } }[] } };
 
 /**
  * Waits for the UpdateRequest of `rule` for `trigger`, and deletes it before Kyverno acts on it:
@@ -200,7 +201,7 @@ export async function loseUpdateRequest(plane: ControlPlane, rule: string, trigg
   await expect
     .poll(async () => {
       const requests = await plane.objects.list<UpdateRequest>(UPDATE_REQUEST, 'kyverno');
-      lost = requests.find((ur) => ur.spec.ruleContext.some((c) => c.rule === rule && c.trigger.name === trigger));
+      lost = requests.find((ur) => ur.spec.ruleContext?.some((c) => c.rule === rule && c.trigger.name === trigger));
       return lost;
     }, { timeout: WAIT.step, interval: WAIT.poll, message: `the UpdateRequest of ${rule} for ${trigger}` })
     .toBeDefined();
