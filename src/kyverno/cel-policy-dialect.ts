@@ -504,10 +504,9 @@ function statusPolicies(name: string, definition: PolicyDefinition, steps: reado
  */
 function statusPoliciesByRoute(definition: PolicyDefinition, steps: readonly StatusStep[]): CelPolicy[] {
   const routes = [...new Set(steps.map(writeOf))];
-  return routes.flatMap((route, index) => {
-    const name = index === 0 ? definition.name : `${definition.name}-${route.split('/')[1] ?? 'object'}`;
-    return statusPolicies(name, definition, steps.filter((step) => writeOf(step) === route));
-  });
+  const names = routes.map((route, index) => (index === 0 ? definition.name : `${definition.name}-${route.split('/')[1] ?? 'object'}`));
+  if (new Set(names).size < names.length) throw new Error(`${definition.name}: the CEL dialect renders status steps that write ${routes.join(', ')} in policies of one name`);
+  return routes.flatMap((route, index) => statusPolicies(names[index]!, definition, steps.filter((step) => writeOf(step) === route)));
 }
 
 /** The resource a step writes: a run's spec.status is on the run, conditions are on the status. */
