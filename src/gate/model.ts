@@ -1,7 +1,8 @@
 /**
  * The gate as data, free of any policy language: what each step of the flow reacts to, what it
- * checks and what it changes. A dialect (today Kyverno's `kyverno.io/v1` ClusterPolicy) renders a
- * step into policy text; RBAC is derived from the same steps, so the two cannot drift apart.
+ * checks and what it changes. A dialect (Kyverno's `kyverno.io/v1` ClusterPolicy, or its CEL
+ * policies) renders a step into policy text; RBAC is derived from the same steps, so the two
+ * cannot drift apart.
  */
 import type { ResourceList } from '../config/config.js';
 import type { ApiKind } from './names.js';
