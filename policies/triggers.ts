@@ -86,7 +86,7 @@ export const ADMITTED_STILL: OnCondition = { condition: 'Admitted', statuses: ['
  * name Tekton may have shortened (read from the run's childReferences, never rebuilt), or after the
  * run. The way back: the Workload's run label, and every such Workload has the mechanism's gated label.
  */
-export function workloadOfRun(mechanism: Mechanism): Target & { readonly name: TargetName } {
+export function workloadOfRun(mechanism: Mechanism): Target {
   return {
     kind: WORKLOAD,
     name: mechanism === 'customrun' ? { from: 'child', pipelineTask: GATE_TASK } : { from: 'self' },
