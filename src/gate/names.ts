@@ -75,6 +75,11 @@ export function endedUnlessReached(when: When, kind: ApiKind): ReturnType<typeof
 /** Label the gate puts on every run it gated and every Workload it made; its value names the strategy. */
 export const GATED_LABEL = 'tekton-kueue-policies.dev/gate';
 
+/** One string per kind, to tell kinds apart. */
+export function kindKey(kind: ApiKind): string {
+  return `${kind.apiVersion}/${kind.kind}`;
+}
+
 /** Lower-case plural resource name of a kind, as RBAC and the API paths spell it. */
 export function resourceOf(kind: ApiKind): string {
   return `${kind.kind.toLowerCase()}s`;

@@ -17,7 +17,7 @@
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
 import type { GateStep, GenerateQueuesStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, SetRunStatusStep, Sizing, Target, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
-import { type ApiKind, dispatchingQueueKeys, groupOf, namespaceSelectorOf, resourceOf } from '../gate/names.js';
+import { type ApiKind, dispatchingQueueKeys, groupOf, kindKey, namespaceSelectorOf, resourceOf } from '../gate/names.js';
 import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
@@ -55,7 +55,7 @@ function isOwnStatusStep(step: StatusStep): step is OwnStatusStep {
 /** The step's target is its trigger: of its kind, and named as it is. */
 function onItself(step: SetConditionStep): boolean {
   const { trigger, target } = step;
-  return target.name.from === 'self' && target.kind.apiVersion === trigger.kind.apiVersion && target.kind.kind === trigger.kind.kind;
+  return target.name.from === 'self' && kindKey(target.kind) === kindKey(trigger.kind);
 }
 
 /** The CEL policies of a policy of the gate: their names and specs; none when the dialect does not render its steps yet. */
@@ -111,10 +111,6 @@ function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]
     matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map(ofKind))].join(' || ') }],
     evaluation: { admission: { enabled: true }, background: { enabled: false } },
   };
-}
-
-function kindKey(kind: ApiKind): string {
-  return `${kind.apiVersion}/${kind.kind}`;
 }
 
 function mutatingPolicySpec(definition: PolicyDefinition, steps: readonly MutationStep[]): MutatingPolicySpec {
@@ -666,6 +662,12 @@ function celTargetName(name: TargetName, kind: ApiKind): string {
   }
 }
 
+/** The object of `kind` named `name` in the namespace of `object`, read now; null when `object` names none or there is none. */
+function celRead(kind: ApiKind, name: TargetName): string {
+  // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
+  return `cel.bind(name, ${celTargetName(name, kind)}, name == '' ? null : dyn(${celGet(kind, 'name')}))`;
+}
+
 /** `test` on the object of `kind` named `name` in the trigger's namespace, read now (`read`); false when there is none. */
 function onRead(kind: ApiKind, name: TargetName, test: string): string {
   // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
@@ -706,9 +708,7 @@ function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
   const conditions = [celStep(step, false), `!${celCondition(step.set.type, step.set.unlessTargetHas)}`];
   const patches = setConditions([step.set.type], [conditionSet(step, 'object', read && 'read')]);
   if (!read) return statusRule(step.rule, conditions, patches);
-  // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
-  const value = `cel.bind(name, ${celTargetName(read.name, read.kind)}, name == '' ? null : dyn(${celGet(read.kind, 'name')}))`;
-  return statusRule(step.rule, [...conditions, `read != null && ${celCondition(read.condition, read.statuses, 'read')}`], patches, { read: value });
+  return statusRule(step.rule, [...conditions, `read != null && ${celCondition(read.condition, read.statuses, 'read')}`], patches, { read: celRead(read.kind, read.name) });
 }
 
 /** Sets the condition on the target (`object`), from its trigger. */
@@ -721,8 +721,9 @@ function setOtherCondition(step: OtherTargetStep & SetConditionStep): MutatingPo
 function setRunStatus(step: OtherTargetStep & SetRunStatusStep): MutatingPolicySpecMutations {
   const { change } = step;
   const { conditions, trigger } = fromTrigger(step);
-  if (change.type === 'release') return rule(step.rule, conditions, '[JSONPatch{op: "remove", path: "/spec/status"}]', { name: 'trigger', value: trigger });
-  return rule(step.rule, [...conditions, `cel.bind(object, trigger, ${celHold(change.hold, 'let-go')})`], `[${patch('add', '"/spec/status"', celLiteral(change.stopStatus))}]`, { name: 'trigger', value: trigger });
+  const bind = { name: 'trigger', value: trigger };
+  if (change.type === 'release') return rule(step.rule, conditions, '[JSONPatch{op: "remove", path: "/spec/status"}]', bind);
+  return rule(step.rule, [...conditions, `cel.bind(object, trigger, ${celHold(change.hold, 'let-go')})`], `[${patch('add', '"/spec/status"', celLiteral(change.stopStatus))}]`, bind);
 }
 
 /**
@@ -732,8 +733,7 @@ function setRunStatus(step: OtherTargetStep & SetRunStatusStep): MutatingPolicyS
  */
 function fromTrigger(step: OtherTargetStep): { trigger: string; conditions: string[] } {
   const { trigger, target } = step;
-  // dyn: resource.Get gives null for an object that is not there, yet is typed a map.
-  const read = `cel.bind(name, ${celTargetName(target.fromTarget.triggerName, trigger.kind)}, name == '' ? null : dyn(${celGet(trigger.kind, 'name')}))`;
+  const read = celRead(trigger.kind, target.fromTarget.triggerName);
   // The trigger as it is now: one whose state moved on meanwhile (a Workload evicted) changes nothing.
   const recheck = 'recheck' in step.when && step.when.recheck ? step.when.recheck.unlessTrue.map((type) => ` && !${celCondition(type, ['True'])}`).join('') : '';
   return {

@@ -37,7 +37,7 @@ import type {
   ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { type ApiKind, apiPath, apiPathOfAll, dispatchingQueueKeys, endedUnlessReached } from '../gate/names.js';
+import { type ApiKind, apiPath, apiPathOfAll, dispatchingQueueKeys, endedUnlessReached, kindKey } from '../gate/names.js';
 import { celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
@@ -820,7 +820,7 @@ function holdStateOf(hold: Hold, target: { kind: ApiKind; name: TargetName }): T
 }
 
 function sameObject(a: { kind: ApiKind; name: TargetName }, b: { kind: ApiKind; name: TargetName }): boolean {
-  return a.kind.apiVersion === b.kind.apiVersion && a.kind.kind === b.kind.kind && JSON.stringify(a.name) === JSON.stringify(b.name);
+  return kindKey(a.kind) === kindKey(b.kind) && JSON.stringify(a.name) === JSON.stringify(b.name);
 }
 
 function holdCheck(hold: Hold, target: { kind: ApiKind; name: TargetName }, state: 'held' | 'let-go'): TargetCheck {
