@@ -353,8 +353,8 @@ export class ControlPlane {
 
   /**
    * Starts again every engine that is not running (exited, or stopped with `stop(name)`), as the
-   * kubelet restarts a crashed container: Kyverno's controllers and the scheduler exit when they lose the API server.
-   * Returns their names.
+   * kubelet restarts a crashed container: Kyverno's controllers and the scheduler exit when they
+   * lose the API server. Returns their names.
    */
   restartExited(): Engine[] {
     const exited = [...this.specs.keys()].filter((name) => {
