@@ -6,7 +6,7 @@ const DIALECT_SUITES = ['queueing', 'evictions', 'recovery', 'faults', 'tenants'
 );
 
 const dialect = (name: 'clusterpolicy' | 'cel') => ({
-  extends: true,
+  extends: true as const,
   test: { name, include: DIALECT_SUITES, env: { E2E_DIALECT: name } },
 });
 
@@ -24,7 +24,7 @@ export default defineConfig({
       dialect('clusterpolicy'),
       dialect('cel'),
       // dist/ as it ships, both dialects by design, the tenant guard alone, the tools themselves.
-      { extends: true, test: { name: 'bundle', include: ['test/e2e/**/*.e2e.ts'], exclude: DIALECT_SUITES } },
+      { extends: true as const, test: { name: 'bundle', include: ['test/e2e/**/*.e2e.ts'], exclude: DIALECT_SUITES } },
     ],
   },
 });
