@@ -67,6 +67,15 @@ function running(run: Obj): boolean {
   return children.some((c) => c.pipelineTaskName !== GATE_TASK) && !ended(run);
 }
 
+/** Each run and its Workload's conditions, one line each: what held the quota when a queue ran more than it. */
+async function withWorkloads(namespace: string, runs: readonly Obj[]): Promise<string> {
+  const workloads = await plane.objects.list(WORKLOAD, namespace);
+  const conditions = (w: Obj) => ((w.status?.conditions ?? []) as { type: string; status: string; reason: string }[]).map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ');
+  return runs
+    .map((run) => `${run.metadata.name}: ${workloads.filter((w) => w.metadata.labels?.[PIPELINE_RUN_LABEL] === run.metadata.name).map((w) => `Workload ${w.metadata.name} ${w.status?.admission ? 'admitted' : 'not admitted'}, ${conditions(w)}`).join('; ')}`)
+    .join('\n');
+}
+
 /** Polls every 2 s: the soak's own reads must not be a load of their own on the plane. */
 async function until(probe: () => Promise<boolean>): Promise<void> {
   await expect.poll(probe, { timeout: DRAIN_MS, interval: 2_000 }).toBe(true);
@@ -123,10 +132,15 @@ async function submit(i: number, kind: Kind): Promise<Submitted> {
 
 it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the quota, none stuck, no quota left held, each ended as its kind should`, async () => {
   const peak: Record<string, number> = Object.fromEntries(NAMESPACES.map((ns) => [ns, 0]));
+  const firstOverQuota: Record<string, string> = {};
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      for (const ns of NAMESPACES) peak[ns] = Math.max(peak[ns]!, (await plane.objects.list(PIPELINE_RUN, ns)).filter(running).length);
+      for (const ns of NAMESPACES) {
+        const runningNow = (await plane.objects.list(PIPELINE_RUN, ns)).filter(running);
+        peak[ns] = Math.max(peak[ns]!, runningNow.length);
+        if (runningNow.length > QUOTA) firstOverQuota[ns] ??= await withWorkloads(ns, runningNow);
+      }
       await new Promise((r) => setTimeout(r, 1000));
     }
   })();
@@ -177,5 +191,5 @@ it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the
   expect(preempted.length, 'first-wave runs Kueue preempted').toBeGreaterThan(0);
   expect(stopped, 'preempted first-wave runs stopped').toEqual(preempted);
   expect(holding.map((w) => `${w.metadata.namespace}/${w.metadata.name}`), 'Workloads holding quota').toEqual([]);
-  for (const ns of NAMESPACES) expect(peak[ns], `most runs running at once in ${ns}`).toBeLessThanOrEqual(QUOTA);
+  for (const ns of NAMESPACES) expect(peak[ns], `most runs running at once in ${ns}; the first time over the quota:\n${firstOverQuota[ns]}`).toBeLessThanOrEqual(QUOTA);
 });
