@@ -24,7 +24,7 @@ export default defineConfig({
       dialect('clusterpolicy'),
       dialect('cel'),
       // dist/ as it ships, both dialects by design, the tenant guard alone, the tools themselves.
-      { extends: true as const, test: { name: 'bundle', include: ['test/e2e/**/*.e2e.ts'], exclude: DIALECT_SUITES } },
+      { extends: true as const, test: { name: 'once', include: ['test/e2e/**/*.e2e.ts'], exclude: DIALECT_SUITES } },
     ],
   },
 });
