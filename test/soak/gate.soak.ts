@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GATE_TASK, PIPELINE_RUN, PIPELINE_RUN_LABEL, STOP_STATUS, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from '../e2e/control-plane.js';
-import { condition, ended, type Obj } from '../e2e/objects.js';
+import { type Condition, condition, ended, type Obj } from '../e2e/objects.js';
 import { applyDeployPipeline, expectQueueEmpty, PipelineRunBuilder, pipelineRun } from '../e2e/scenario.js';
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 200);
@@ -70,7 +70,7 @@ function running(run: Obj): boolean {
 /** Each run and its Workload's conditions, one line each: what held the quota when a queue ran more than it. */
 async function withWorkloads(namespace: string, runs: readonly Obj[]): Promise<string> {
   const workloads = await plane.objects.list(WORKLOAD, namespace);
-  const conditions = (w: Obj) => ((w.status?.conditions ?? []) as { type: string; status: string; reason: string }[]).map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ');
+  const conditions = (w: Obj) => ((w.status?.conditions ?? []) as Condition[]).map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ');
   return runs
     .map((run) => `${run.metadata.name}: ${workloads.filter((w) => w.metadata.labels?.[PIPELINE_RUN_LABEL] === run.metadata.name).map((w) => `Workload ${w.metadata.name} ${w.status?.admission ? 'admitted' : 'not admitted'}, ${conditions(w)}`).join('; ')}`)
     .join('\n');
