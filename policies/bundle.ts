@@ -13,6 +13,7 @@ import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
 import { PriorityClasses } from '../src/constructs/priority-classes.js';
 import { OptOutRole } from '../src/constructs/opt-out-role.js';
 import { SamplePipelineRun } from '../src/constructs/sample-pipeline-run.js';
+import { StatusKept } from '../src/constructs/status-kept.js';
 import { TenantGuard } from '../src/constructs/tenant-guard.js';
 import { requiredAccess } from '../src/gate/access.js';
 import type { PolicyDefinition } from '../src/gate/model.js';
@@ -30,6 +31,7 @@ import { releaseWorkload } from './release-workload/policy.js';
 import { requeueWorkload } from './requeue-workload/policy.js';
 import { OPT_OUT_PERMISSION, OPT_OUT_ROLE, tenantGuard } from './tenant-guard/policy.js';
 import { validatePipelineRun } from './validate-pipelinerun/policy.js';
+import { workloadStatusKept } from './workload-status-kept/policy.js';
 
 const PART_OF = { [BUNDLE_LABEL.key]: BUNDLE_LABEL.value };
 
@@ -96,6 +98,7 @@ export function buildBundle(config: Config): App {
 
   const guard = new Chart(app, 'guard');
   new TenantGuard(guard, 'tenant-guard', { guard: tenantGuard(config), labels: PART_OF });
+  new StatusKept(guard, 'workload-status-kept', { kept: workloadStatusKept(config, policies), labels: PART_OF });
 
   if (config.samples) {
     const samples = new Chart(app, 'samples');

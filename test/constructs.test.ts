@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { GatePolicy } from '../src/constructs/gate-policy.js';
 import { OptOutRole } from '../src/constructs/opt-out-role.js';
 import { PipelineQueues } from '../src/constructs/pipeline-queues.js';
+import { StatusKept } from '../src/constructs/status-kept.js';
 import { TenantGuard } from '../src/constructs/tenant-guard.js';
+import { gatePolicies } from '../policies/bundle.js';
+import { workloadStatusKept } from '../policies/workload-status-kept/policy.js';
 import { tenantGuard } from '../policies/tenant-guard/policy.js';
 import { mutatePipelineRun } from '../policies/mutate-pipelinerun/policy.js';
 import { defaultConfig } from './helpers.js';
@@ -24,6 +27,34 @@ describe('TenantGuard', () => {
     const guard = tenantGuard(defaultConfig());
     expect(() => new TenantGuard(Testing.chart(), 'g', { guard: { ...guard, name: 'Guard_1' } })).toThrow(/"Guard_1" is not a valid Kubernetes name/);
     expect(() => new TenantGuard(Testing.chart(), 'g', { guard: { ...guard, identities: { ...guard.identities, gate: [] } } })).toThrow(/trust at least one identity for the gate/);
+  });
+});
+
+describe('StatusKept', () => {
+  const kept = workloadStatusKept(defaultConfig(), gatePolicies(defaultConfig()));
+
+  it('lets the gate write the conditions its steps set, and give back an evicted Workload\'s reservation', () => {
+    expect(kept.writes).toEqual({
+      conditions: ['Finished', 'PodsReady'],
+      inState: [{ condition: 'Evicted', statuses: ['True'], conditions: ['QuotaReserved', 'Admitted', 'Requeued'], removes: ['admission'] }],
+    });
+  });
+
+  it('checks the gate\'s writes of the status of the gate\'s objects, refusing with one message', () => {
+    const chart = Testing.chart();
+    new StatusKept(chart, 'kept', { kept, labels: { team: 'platform' } });
+    const [policy, binding] = Testing.synth(chart) as any[];
+    expect([policy.kind, binding.kind]).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([{ apiGroups: ['kueue.x-k8s.io'], apiVersions: ['v1beta2'], operations: ['UPDATE'], resources: ['workloads/status'] }]);
+    expect(policy.spec.matchConditions).toEqual([{ name: 'the-gate', expression: 'request.userInfo.username in ["system:serviceaccount:kyverno:kyverno-background-controller"]' }]);
+    expect(policy.spec.validations).toHaveLength(1);
+    expect(binding.spec.matchResources).toEqual({ objectSelector: { matchExpressions: [{ key: 'tekton-kueue-policies.dev/gate', operator: 'Exists' }] } });
+    expect(binding.metadata.labels).toEqual({ team: 'platform' });
+  });
+
+  it('refuses a check of nobody\'s writes, or of every object of the kind', () => {
+    expect(() => new StatusKept(Testing.chart(), 'k', { kept: { ...kept, gate: [] } })).toThrow(/name at least one identity of the gate/);
+    expect(() => new StatusKept(Testing.chart(), 'k', { kept: { ...kept, labelKeys: [] } })).toThrow(/or the policy would check every Workload/);
   });
 });
 

@@ -5,11 +5,17 @@ import YAML from 'yaml';
 import { crdFolders, loadCrdSchemas } from '../src/validate/crd-schemas.js';
 import { ObjectValidator, validateDir } from '../src/validate/validate.js';
 import { gatePolicies } from '../policies/bundle.js';
+import { WORKLOAD_STATUS_FIELDS } from '../src/gate/names.js';
 import { cli, copyOfDist, defaultConfig, defaultConfigObject, exampleConfig, root, tempDir } from './helpers.js';
 
 const validator = new ObjectValidator(loadCrdSchemas(crdFolders(root)));
 
 describe('validate', () => {
+  it('knows every field of a Workload\'s status the pinned Kueue has (the policy keeping Kueue\'s part compares them)', () => {
+    const workload = loadCrdSchemas(crdFolders(root)).get('kueue.x-k8s.io/v1beta2/Workload') as { properties: { status: { properties: Record<string, unknown> } } };
+    expect(Object.keys(workload.properties.status.properties).filter((field) => field !== 'conditions').sort()).toEqual([...WORKLOAD_STATUS_FIELDS].sort());
+  });
+
   it('accepts every object of dist/', () => {
     const { findings, objects } = validateDir(join(root, 'dist'), validator);
     expect(findings).toEqual([]);

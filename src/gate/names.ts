@@ -52,6 +52,22 @@ export const DISPATCHED_RUN_PENDING = { reason: PENDING_STATUS, message: 'Queued
 export const HELD_BY_GATE = { key: 'tekton-kueue-policies.dev/pending-set-by-gate', value: 'true' } as const;
 /** Annotation naming the routing rule that routed a run. */
 export const ROUTED_BY = 'tekton-kueue-policies.dev/route';
+/** The conditions a Workload's reservation given back changes, besides `status.admission`, which goes. */
+export const UNRESERVED_CONDITIONS = ['QuotaReserved', 'Admitted', 'Requeued'] as const;
+/** The fields of a Workload's status besides its conditions (`kueue.x-k8s.io/v1beta2`, Kueue 0.19): Kueue's, but for what the gate's steps write. */
+export const WORKLOAD_STATUS_FIELDS = [
+  'accumulatedPastExecutionTimeSeconds',
+  'admission',
+  'admissionChecks',
+  'clusterName',
+  'nominatedClusterNames',
+  'preemptionGates',
+  'reclaimablePods',
+  'requeueState',
+  'resourceRequests',
+  'schedulingStats',
+  'unhealthyNodes',
+] as const;
 /** Kueue's eviction reasons after which a job integration requeues a Workload at once. */
 export const REQUEUE_AT_ONCE = ['Preempted', 'NodeFailures'] as const;
 

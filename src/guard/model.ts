@@ -6,6 +6,7 @@
  */
 import type { LabelValue, Namespaces } from '../gate/model.js';
 import type { ApiKind } from '../gate/names.js';
+import type { StatusWrites } from '../gate/status-writes.js';
 
 /** A verb on a resource of an API group, as RBAC grants it and the API server's authorizer checks it. */
 export interface Permission {
@@ -80,4 +81,27 @@ export interface TenantGuard {
   readonly taskRun: ApiKind;
   readonly customRun: ApiKind;
   readonly rules: GuardRules;
+}
+
+/**
+ * The status of objects another controller writes too (Kueue, of a Workload), as the gate may
+ * change it: the conditions its steps set, and in a state what its steps change in it. Kyverno
+ * writes the target of a MutatingPolicy whole, as it evaluated it, with the resource version of a
+ * read it makes just before (`Process` in `pkg/background/mpol/processor.go`, 1.19): a write of the
+ * other controller's in between would be undone. The API server refuses such a write instead, and
+ * Kyverno runs the step again from a fresh read.
+ */
+export interface StatusKept {
+  /** Name of the policy and its binding. */
+  readonly name: string;
+  readonly kind: ApiKind;
+  /** The other controller, as refusals name it. */
+  readonly owner: string;
+  /** Usernames of the gate (Kyverno's background controller): only their writes are checked. */
+  readonly gate: readonly string[];
+  /** Label keys every object of the gate's has (only those are checked). */
+  readonly labelKeys: readonly string[];
+  /** The fields of the status besides its conditions. */
+  readonly fields: readonly string[];
+  readonly writes: StatusWrites;
 }

@@ -4,7 +4,7 @@
  * Only this file knows CEL for the guard; what it checks is in ./model.ts.
  */
 import { groupOf, namespaceSelectorOf, resourceOf, type ApiKind, type NamespaceSelector } from '../gate/names.js';
-import type { TenantGuard } from './model.js';
+import type { StatusKept, TenantGuard } from './model.js';
 
 /** A ValidatingAdmissionPolicy and its binding, as the API server takes them. */
 export interface AdmissionPolicy {
@@ -20,7 +20,7 @@ export interface AdmissionPolicy {
       };
       readonly matchConditions: readonly { name: string; expression: string }[];
       readonly variables: readonly { name: string; expression: string }[];
-      readonly validations: readonly { expression: string; message: string; messageExpression: string; reason: 'Forbidden' }[];
+      readonly validations: readonly { expression: string; message: string; messageExpression: string; reason: 'Forbidden' | 'Invalid' }[];
     };
   };
   readonly binding: {
@@ -30,7 +30,7 @@ export interface AdmissionPolicy {
     readonly spec: {
       readonly policyName: string;
       readonly validationActions: readonly ['Deny'];
-      readonly matchResources: { readonly namespaceSelector: NamespaceSelector };
+      readonly matchResources: { readonly namespaceSelector: NamespaceSelector } | { readonly objectSelector: { readonly matchExpressions: readonly { key: string; operator: 'Exists' }[] } };
     };
   };
 }
@@ -65,25 +65,31 @@ interface Rule {
   readonly says: string;
 }
 
-function validation(guard: TenantGuard, rule: Rule) {
-  const prefix = `${guard.name} (${rule.name}): `;
-  return { expression: rule.allows, message: `${prefix}refused`, messageExpression: `${q(prefix)} + ${rule.says}`, reason: 'Forbidden' as const };
+/** A rule as a validation; its refusal starts with the name of what refuses (`by`) and the rule's. */
+function validation(by: string, rule: Rule, reason: 'Forbidden' | 'Invalid') {
+  const prefix = `${by} (${rule.name}): `;
+  return { expression: rule.allows, message: `${prefix}refused`, messageExpression: `${q(prefix)} + ${rule.says}`, reason };
 }
 
-function admissionPolicy(
-  guard: TenantGuard,
+interface Checked {
+  readonly kind: ApiKind;
+  readonly subresource?: string;
+  readonly operations: string[];
+}
+
+/** A policy on requests of `resources` that pass `matchCondition`, and its binding. */
+function policyWithBinding(
   name: string,
-  resources: readonly { kind: ApiKind; subresource?: string; operations: string[] }[],
-  trusted: readonly string[],
-  variables: readonly { name: string; expression: string }[],
-  rules: readonly Rule[],
+  resources: readonly Checked[],
+  matchCondition: { name: string; expression: string },
+  spec: Pick<AdmissionPolicy['policy']['spec'], 'variables' | 'validations'>,
+  matchResources: AdmissionPolicy['binding']['spec']['matchResources'],
 ): AdmissionPolicy {
-  const policyName = `${guard.name}-${name}`;
   return {
     policy: {
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: policyName },
+      metadata: { name },
       spec: {
         failurePolicy: 'Fail',
         matchConstraints: {
@@ -96,22 +102,35 @@ function admissionPolicy(
             resources: [`${resourceOf(r.kind)}${r.subresource ? `/${r.subresource}` : ''}`],
           })),
         },
-        matchConditions: [{ name: 'not-trusted', expression: `!(request.userInfo.username in ${list(trusted)})` }],
-        variables,
-        validations: rules.map((rule) => validation(guard, rule)),
+        matchConditions: [matchCondition],
+        ...spec,
       },
     },
     binding: {
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: policyName },
-      spec: {
-        policyName,
-        validationActions: ['Deny'],
-        matchResources: { namespaceSelector: namespaceSelectorOf(guard.namespaces) },
-      },
+      metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources },
     },
   };
+}
+
+function admissionPolicy(
+  guard: TenantGuard,
+  name: string,
+  resources: readonly Checked[],
+  trusted: readonly string[],
+  variables: readonly { name: string; expression: string }[],
+  rules: readonly Rule[],
+): AdmissionPolicy {
+  const policyName = `${guard.name}-${name}`;
+  return policyWithBinding(
+    policyName,
+    resources,
+    { name: 'not-trusted', expression: `!(request.userInfo.username in ${list(trusted)})` },
+    { variables, validations: rules.map((rule) => validation(guard.name, rule, 'Forbidden')) },
+    { namespaceSelector: namespaceSelectorOf(guard.namespaces) },
+  );
 }
 
 /** The guard's policies: runs (all but the gate), children of runs (all but Tekton), gate CustomRuns' status (all but the gate). */
@@ -244,4 +263,49 @@ export function renderAdmissionPolicies(guard: TenantGuard): AdmissionPolicy[] {
     ],
   );
   return [pipelineRuns, children, gateStatus];
+}
+
+/**
+ * The policy that keeps another controller's part of a status from the gate's writes: the gate may
+ * change the conditions its steps set, and, while the object as stored is in a state a step acts
+ * in, what that step changes. A write made from a stale read changes more, and is refused.
+ */
+export function renderStatusKept(kept: StatusKept): AdmissionPolicy {
+  const { writes } = kept;
+  const inState = (index: number) => `variables.inState${index}`;
+  const others = (object: string) => `${object}.?status.?conditions.orValue([]).filter(c, !(c.type in variables.gateConditions))`;
+  const unchanged = (name: string) => {
+    const removable = writes.inState.flatMap((state, index) => (state.removes.includes(name) ? [inState(index)] : []));
+    const removed = removable.length > 0 ? ` || (!object.?status.?${name}.hasValue() && ${removable.join(' || ')})` : '';
+    return `object.?status.?${name} == oldObject.?status.?${name}${removed}`;
+  };
+  const changes = [
+    `(${others('object')} == ${others('oldObject')} ? [] : [${q('status.conditions')}])`,
+    ...kept.fields.map((name) => `(${unchanged(name)} ? [] : [${q(`status.${name}`)}])`),
+  ];
+  const rule: Rule = {
+    name: 'kept',
+    allows: 'size(variables.undone) == 0',
+    says:
+      `'the gate (' + request.userInfo.username + ') wrote the status of ${kept.kind.kind} ' + object.metadata.name + ' from a stale read: ` +
+      `it would undo ${kept.owner}\\'s ' + variables.undone.join(', ') + '. Kyverno runs the step again from a fresh read.'`,
+  };
+  return policyWithBinding(
+    kept.name,
+    [{ kind: kept.kind, subresource: 'status', operations: ['UPDATE'] }],
+    { name: 'the-gate', expression: `request.userInfo.username in ${list(kept.gate)}` },
+    {
+      variables: [
+        ...writes.inState.map((state, index) => ({
+          name: `inState${index}`,
+          expression: `oldObject.?status.?conditions.orValue([]).exists(c, c.type == ${q(state.condition)} && c.status in ${list(state.statuses)})`,
+        })),
+        { name: 'gateConditions', expression: [list(writes.conditions), ...writes.inState.map((state, index) => `(${inState(index)} ? ${list(state.conditions)} : [])`)].join(' + ') },
+        // What the write changes beyond that: the conditions the gate does not set, the other fields.
+        { name: 'undone', expression: changes.join(' + ') },
+      ],
+      validations: [validation(kept.name, rule, 'Invalid')],
+    },
+    { objectSelector: { matchExpressions: kept.labelKeys.map((key) => ({ key, operator: 'Exists' as const })) } },
+  );
 }

@@ -17,7 +17,7 @@
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
 import type { GateStep, GenerateQueuesStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, SetRunStatusStep, Sizing, Target, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
-import { type ApiKind, dispatchingQueueKeys, groupOf, kindKey, namespaceSelectorOf, resourceOf } from '../gate/names.js';
+import { type ApiKind, dispatchingQueueKeys, groupOf, kindKey, namespaceSelectorOf, resourceOf, UNRESERVED_CONDITIONS } from '../gate/names.js';
 import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
@@ -696,7 +696,7 @@ function requeueMutation(step: RequeueWorkloadStep): MutatingPolicySpecMutations
     conditionValue({ type: 'Admitted', status: celLiteral('False'), reason: celLiteral(unreserved.admittedReason), message: celLiteral(unreserved.admittedMessage), at }),
     conditionValue({ type: 'Requeued', status: `(${reason} in ${celLiteral(step.requeueAtOnce)} ? "True" : "False")`, reason, message, at }),
   ];
-  return statusRule(step.rule, [celStep(step, false), celHold(step.hold, 'held')], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(['QuotaReserved', 'Admitted', 'Requeued'], conditions)}`);
+  return statusRule(step.rule, [celStep(step, false), celHold(step.hold, 'held')], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(UNRESERVED_CONDITIONS, conditions)}`);
 }
 
 /** The time the step runs, to the second, as Kubernetes writes times. */

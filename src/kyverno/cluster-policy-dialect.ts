@@ -37,7 +37,7 @@ import type {
   ValidateRunStep,
   When,
 } from '../gate/model.js';
-import { type ApiKind, apiPath, apiPathOfAll, dispatchingQueueKeys, endedUnlessReached, kindKey } from '../gate/names.js';
+import { type ApiKind, apiPath, apiPathOfAll, dispatchingQueueKeys, endedUnlessReached, kindKey, UNRESERVED_CONDITIONS } from '../gate/names.js';
 import { celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 import { conditionStatus, field, label, literal, str, variable } from './jmespath.js';
@@ -963,7 +963,7 @@ function requeueWorkloadRule(step: RequeueWorkloadStep): ClusterPolicySpecRules 
   const self = { kind: step.trigger.kind, name: { from: 'self' } as const };
   const evicted = (path: string) => `evicted.${path}`;
   const at = evicted('lastTransitionTime');
-  const conditions = withConditions(['QuotaReserved', 'Admitted', 'Requeued'], [
+  const conditions = withConditions(UNRESERVED_CONDITIONS, [
     conditionObject({ type: 'QuotaReserved', status: str('False'), reason: str(step.unreserved.quotaReservedReason), message: evicted('message'), at }),
     conditionObject({ type: 'Admitted', status: str('False'), reason: str(step.unreserved.admittedReason), message: str(step.unreserved.admittedMessage), at }),
     conditionObject({

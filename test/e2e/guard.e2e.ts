@@ -1,11 +1,12 @@
 /**
- * Every rule of the tenant guard (dist/guard), allowed and refused, as the API server decides it:
- * its own CEL, its own RBAC authorizer, requests made as the identities of a shared cluster
- * (kubectl --as). Only etcd and the API server run: the guard must hold with no webhook up, so
+ * Every rule of dist/guard (the tenant guard, and the policy that keeps Kueue's part of the gate's
+ * Workloads), allowed and refused, as the API server decides it: its own CEL, its own RBAC
+ * authorizer, requests made as the identities of a shared cluster (kubectl --as). Only etcd and the API server run: the guard must hold with no webhook up, so
  * the runs here come already in the shape Kyverno's mutation gives them, or deliberately not.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WORKLOAD_STATUS_KEPT } from '../../policies/workload-status-kept/policy.js';
 import { ENGINE_VERSIONS, moduleDir } from '../tools/go-tools.js';
 import { ControlPlane, stopAll, waitFor } from './control-plane.js';
 import type { Obj } from './objects.js';
@@ -240,3 +241,71 @@ describe('gate-opened-by-gate', () => {
   });
 });
 
+describe('workload-status-kept: the gate never undoes Kueue\'s part of a Workload\'s status', () => {
+  const at = '2026-01-01T00:00:00Z';
+  const condition = (type: string, status: 'True' | 'False', reason: string) => ({ type, status, reason, message: reason, lastTransitionTime: at });
+  const admission = { clusterQueue: 'pipelines', podSetAssignments: [{ name: 'main', count: 1, flavors: { cpu: 'default-flavor' }, resourceUsage: { cpu: '100m' } }] };
+  const admitted = { admission, conditions: [condition('QuotaReserved', 'True', 'QuotaReserved'), condition('Admitted', 'True', 'Admitted')] };
+
+  /** A Workload as the gate makes them (or, without `gated`, one of something else), with the status Kueue wrote. */
+  function workload(name: string, status: Obj['status'], gated = true): Obj {
+    const made = existing({
+      apiVersion: 'kueue.x-k8s.io/v1beta2',
+      kind: 'Workload',
+      metadata: { name, namespace: ns, labels: gated ? { 'tekton-kueue-policies.dev/gate': 'pending' } : {} },
+      spec: { queueName: 'pipelines', podSets: [{ name: 'main', count: 1, template: { spec: { containers: [{ name: 'main', resources: { requests: { cpu: '100m' } } }] } } }] },
+    } as Obj);
+    return status ? written(ADMIN, { ...made, status }) : made;
+  }
+
+  /** Writes the status of `stale`, read earlier, with the version stored now, as Kyverno writes a MutatingPolicy's target. */
+  function writeFrom(user: string | undefined, stale: Obj, status: Obj['status']): { allowed: boolean; message: string } {
+    const { resourceVersion } = plane.getJson('workload', stale.metadata.name, '-n', ns).metadata;
+    return attempt(user, 'replace', { ...stale, metadata: { ...stale.metadata, resourceVersion }, status }, 'status');
+  }
+
+  function written(user: string | undefined, object: Obj): Obj {
+    const { ok, stdout, stderr } = plane.tryKubectl([...(user ? ['--as', user] : []), 'replace', '--subresource=status', '-o', 'json', '-f', '-'], JSON.stringify(object));
+    if (!ok) throw new Error(stderr);
+    return JSON.parse(stdout);
+  }
+
+  function expectUndone(result: { allowed: boolean; message: string }, ...fields: string[]): void {
+    expect(result.allowed, 'refused').toBe(false);
+    expect(result.message).toContain(`${WORKLOAD_STATUS_KEPT} (kept): the gate (${GATE}) wrote the status of Workload`);
+    expect(result.message).toContain(`from a stale read: it would undo Kueue's ${fields.join(', ')}. Kyverno runs the step again`);
+  }
+
+  const ready = condition('PodsReady', 'True', 'Started');
+
+  it('lets the gate set the conditions its steps set on a Workload as Kueue left it', () => {
+    const stored = workload('ready', admitted);
+    expect(writeFrom(GATE, stored, { ...admitted, conditions: [...admitted.conditions, ready] })).toEqual({ allowed: true, message: '' });
+    expect(writeFrom(GATE, stored, { ...admitted, conditions: [...admitted.conditions, ready, condition('Finished', 'True', 'Succeeded')] })).toEqual({ allowed: true, message: '' });
+  });
+
+  it('refuses the gate\'s write from a read older than Kueue\'s admission, naming what it would undo', async () => {
+    const before = workload('stale', undefined);
+    written(ADMIN, { ...plane.getJson('workload', 'stale', '-n', ns), status: admitted });
+    // The API server takes a moment to load a new policy.
+    await waitFor('the policy to be in force', () => !writeFrom(GATE, before, { conditions: [ready] }).allowed, 30_000);
+    expectUndone(writeFrom(GATE, before, { conditions: [ready] }), 'status.conditions', 'status.admission');
+  });
+
+  it('lets the gate give the reservation of an evicted Workload back, and only of one', () => {
+    const stored = workload('evicted', admitted);
+    const unreserved = { conditions: [condition('QuotaReserved', 'False', 'Pending'), condition('Admitted', 'False', 'NoReservation'), condition('Requeued', 'True', 'Preempted')] };
+    expectUndone(writeFrom(GATE, stored, unreserved), 'status.conditions', 'status.admission');
+    const evicted = written(ADMIN, { ...stored, status: { ...admitted, conditions: [...admitted.conditions, condition('Evicted', 'True', 'Preempted')] } });
+    expect(writeFrom(GATE, evicted, { conditions: [condition('Evicted', 'True', 'Preempted'), ...unreserved.conditions] })).toEqual({ allowed: true, message: '' });
+  });
+
+  it('leaves others\' writes alone, and Workloads that are not the gate\'s', () => {
+    const before = workload('kueues', undefined);
+    written(ADMIN, { ...plane.getJson('workload', 'kueues', '-n', ns), status: admitted });
+    expect(writeFrom(ADMIN, before, { conditions: [ready] }).allowed).toBe(true);
+    const other = workload('not-gated', undefined, false);
+    written(ADMIN, { ...plane.getJson('workload', 'not-gated', '-n', ns), status: admitted });
+    expect(writeFrom(GATE, other, { conditions: [ready] }).allowed).toBe(true);
+  });
+});

@@ -11,7 +11,7 @@ export type Condition = { type: string; status: string; reason?: string; message
 export interface Obj {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; generateName?: string; namespace?: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string }[] };
+  metadata: { name: string; generateName?: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string }[] };
   spec?: any;
   status?: { conditions?: Condition[] } & Record<string, any>;
 }

@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GATE_TASK, PIPELINE_RUN, PIPELINE_RUN_LABEL, STOP_STATUS, WORKLOAD } from '../../src/gate/names.js';
+import { WORKLOAD_STATUS_KEPT } from '../../policies/workload-status-kept/policy.js';
 import { ControlPlane, stopAll, synthesize } from '../e2e/control-plane.js';
 import { type Condition, condition, ended, type Obj } from '../e2e/objects.js';
 import { applyDeployPipeline, expectQueueEmpty, PipelineRunBuilder, pipelineRun } from '../e2e/scenario.js';
@@ -74,6 +75,15 @@ async function withWorkloads(namespace: string, runs: readonly Obj[]): Promise<s
   return runs
     .map((run) => `${run.metadata.name}: ${workloads.filter((w) => w.metadata.labels?.[PIPELINE_RUN_LABEL] === run.metadata.name).map((w) => `Workload ${w.metadata.name} ${w.status?.admission ? 'admitted' : 'not admitted'}, ${conditions(w)}`).join('; ')}`)
     .join('\n');
+}
+
+/** How many writes the policy that keeps Kueue's part of a Workload's status has refused (the API server's count). */
+function staleWritesRefused(): number {
+  const refusals = plane
+    .kubectl('get', '--raw', '/metrics')
+    .split('\n')
+    .filter((line) => line.startsWith('apiserver_validating_admission_policy_check_total{') && line.includes('enforcement_action="deny"') && line.includes(`policy="${WORKLOAD_STATUS_KEPT}"`));
+  return refusals.reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
 }
 
 /** Polls every 2 s: the soak's own reads must not be a load of their own on the plane. */
@@ -186,6 +196,7 @@ it(`${RUNS} mixed runs through 2 queues of ${QUOTA}: never more running than the
   const stopped = preempted.filter((r) => runOf(r)?.spec.status === STOP_STATUS || Date.parse(String(runOf(r)?.status?.completionTime)) <= Date.parse(evictionOf(r)!.lastTransitionTime!));
   const failed = stopped.filter((r) => condition(runOf(r), 'Succeeded')?.status === 'False');
   console.log(`first wave: ${preempted.length} of ${wave.length} preempted, ${stopped.length} of them stopped, ${failed.length} ending False`);
+  console.log(`writes of the gate's the API server refused as stale (dist/guard/workload-status-kept.yaml): ${staleWritesRefused()}`);
 
   expect(rows.filter((row) => row.wrong !== ''), 'runs that ended otherwise than their kind').toEqual([]);
   expect(preempted.length, 'first-wave runs Kueue preempted').toBeGreaterThan(0);
