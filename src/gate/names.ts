@@ -54,7 +54,10 @@ export const HELD_BY_GATE = { key: 'tekton-kueue-policies.dev/pending-set-by-gat
 export const ROUTED_BY = 'tekton-kueue-policies.dev/route';
 /** The conditions a Workload's reservation given back changes, besides `status.admission`, which goes. */
 export const UNRESERVED_CONDITIONS = ['QuotaReserved', 'Admitted', 'Requeued'] as const;
-/** The fields of a Workload's status besides its conditions (`kueue.x-k8s.io/v1beta2`, Kueue 0.19): Kueue's, but for what the gate's steps write. */
+/**
+ * The fields of a Workload's status besides its conditions (`kueue.x-k8s.io/v1beta2`, Kueue 0.19),
+ * all Kueue's: of them the gate only removes `admission`, giving a reservation back.
+ */
 export const WORKLOAD_STATUS_FIELDS = [
   'accumulatedPastExecutionTimeSeconds',
   'admission',

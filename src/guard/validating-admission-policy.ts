@@ -1,7 +1,8 @@
 /**
- * Renders the tenant guard as native ValidatingAdmissionPolicies (admissionregistration.k8s.io/v1):
- * CEL that the API server evaluates, with the request's user and an RBAC authorizer, and no webhook.
- * Only this file knows CEL for the guard; what it checks is in ./model.ts.
+ * Renders the tenant guard, and the check of the gate's own status writes, as native
+ * ValidatingAdmissionPolicies (admissionregistration.k8s.io/v1): CEL that the API server evaluates,
+ * with the request's user and an RBAC authorizer, and no webhook. Only this file knows CEL for the
+ * guard; what it checks is in ./model.ts.
  */
 import { groupOf, namespaceSelectorOf, resourceOf, type ApiKind, type NamespaceSelector } from '../gate/names.js';
 import type { StatusKept, TenantGuard } from './model.js';
@@ -71,6 +72,7 @@ function validation(by: string, rule: Rule, reason: 'Forbidden' | 'Invalid') {
   return { expression: rule.allows, message: `${prefix}refused`, messageExpression: `${q(prefix)} + ${rule.says}`, reason };
 }
 
+/** Requests a policy checks: of these operations on a kind, or on its subresource. */
 interface Checked {
   readonly kind: ApiKind;
   readonly subresource?: string;
@@ -272,7 +274,10 @@ export function renderAdmissionPolicies(guard: TenantGuard): AdmissionPolicy[] {
  */
 export function renderStatusKept(kept: StatusKept): AdmissionPolicy {
   const { writes } = kept;
-  const inState = (index: number) => `variables.inState${index}`;
+  // A variable per state, named after its condition (`whileEvicted`).
+  const stateVariable = (index: number) => `while${writes.inState[index]!.condition}`;
+  const inState = (index: number) => `variables.${stateVariable(index)}`;
+  if (new Set(writes.inState.map((state) => state.condition)).size < writes.inState.length) throw new Error(`${kept.name}: the steps write in several states of one condition`);
   const others = (object: string) => `${object}.?status.?conditions.orValue([]).filter(c, !(c.type in variables.gateConditions))`;
   const unchanged = (name: string) => {
     const removable = writes.inState.flatMap((state, index) => (state.removes.includes(name) ? [inState(index)] : []));
@@ -297,7 +302,7 @@ export function renderStatusKept(kept: StatusKept): AdmissionPolicy {
     {
       variables: [
         ...writes.inState.map((state, index) => ({
-          name: `inState${index}`,
+          name: stateVariable(index),
           expression: `oldObject.?status.?conditions.orValue([]).exists(c, c.type == ${q(state.condition)} && c.status in ${list(state.statuses)})`,
         })),
         { name: 'gateConditions', expression: [list(writes.conditions), ...writes.inState.map((state, index) => `(${inState(index)} ? ${list(state.conditions)} : [])`)].join(' + ') },
