@@ -7,11 +7,14 @@ import { loadConfig, parseConfig } from '../src/config/load.js';
 import { requiredAccess } from '../src/gate/access.js';
 import { GATED_LABEL } from '../src/gate/names.js';
 import { renderFiles } from '../src/synth.js';
-import { defaultConfig, defaultConfigObject, readTree, root } from './helpers.js';
+import { defaultConfig, defaultConfigObject, exampleConfig, readTree, root } from './helpers.js';
 
 /** The objects of one file of a synthesized bundle. */
 const objectsIn = (rendered: ReadonlyMap<string, string>, path: string) => YAML.parseAllDocuments(rendered.get(path)!).map((d) => d.toJS());
-const files = renderFiles(buildBundle(defaultConfig()), APPLIED_COMPONENTS);
+/** The bundle of policies/config.yaml, as dist/ ships it. */
+const shipped = renderFiles(buildBundle(defaultConfig()), APPLIED_COMPONENTS);
+/** The same config in the ClusterPolicy dialect, whose rules the field checks below read (the CEL dialect's are compared with them). */
+const files = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'clusterpolicy' }, 'clusterpolicy.yaml')), APPLIED_COMPONENTS);
 const objects = (path: string) => objectsIn(files, path);
 type Rule = { name: string; match: { any: { resources: { kinds: string[]; operations: string[]; namespaces: string[] } }[] } };
 const policy = (name: string) => objects(`policies/${name}.yaml`)[0] as { metadata: { annotations: Record<string, string> }; spec: { failurePolicy: string; rules: Rule[] } & Record<string, unknown> };
@@ -25,21 +28,21 @@ it('the library (src/) never imports the app (policies/): the CLI gets the bundl
 
 describe('dist/', () => {
   it('is what `npm run synth` writes from policies/config.yaml (commit a fresh synth)', () => {
-    expect(readTree(join(root, 'dist'))).toEqual(files);
+    expect(readTree(join(root, 'dist'))).toEqual(shipped);
   });
 
   it('matches the snapshot', () => {
-    expect(Object.fromEntries(files)).toMatchSnapshot();
+    expect(Object.fromEntries(shipped)).toMatchSnapshot();
   });
 
   it('has a folder per component, each with a kustomization, and a root kustomization of the applied ones', () => {
-    const folders = new Set([...files.keys()].filter((p) => p.includes('/')).map((p) => p.split('/')[0]));
+    const folders = new Set([...shipped.keys()].filter((p) => p.includes('/')).map((p) => p.split('/')[0]));
     for (const folder of folders) {
-      const kustomization = objects(`${folder}/kustomization.yaml`)[0];
-      const inFolder = [...files.keys()].filter((p) => p.startsWith(`${folder}/`) && !p.endsWith('kustomization.yaml'));
+      const kustomization = objectsIn(shipped, `${folder}/kustomization.yaml`)[0];
+      const inFolder = [...shipped.keys()].filter((p) => p.startsWith(`${folder}/`) && !p.endsWith('kustomization.yaml'));
       expect(kustomization.resources.map((r: string) => `${folder}/${r}`).sort()).toEqual(inFolder.sort());
     }
-    expect(objects('kustomization.yaml')[0].resources).toEqual(['namespaces', 'kueue', 'rbac', 'policies', 'guard']);
+    expect(objectsIn(shipped, 'kustomization.yaml')[0].resources).toEqual(['namespaces', 'kueue', 'rbac', 'policies', 'guard']);
     expect(folders).toContain('samples');
   });
 });
@@ -469,9 +472,9 @@ describe('tenant namespaces (chosen by label)', () => {
 });
 
 describe('MultiKueue', () => {
-  /** The objects of a file of the bundle of an example config. */
+  /** The objects of a file of the bundle of an example config, in the ClusterPolicy dialect (the CEL one's are checked beside). */
   const bundleOf = (role: 'manager' | 'worker') => {
-    const rendered = renderFiles(buildBundle(loadConfig(join(root, 'policies', 'examples', `multikueue-${role}.yaml`))), APPLIED_COMPONENTS);
+    const rendered = renderFiles(buildBundle(loadConfig(exampleConfig(`multikueue-${role}.yaml`, 'clusterpolicy'))), APPLIED_COMPONENTS);
     return (path: string) => objectsIn(rendered, path);
   };
   const managerDocs = bundleOf('manager');

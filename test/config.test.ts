@@ -33,7 +33,7 @@ describe('config', () => {
   it('applies defaults', () => {
     const config = parseConfig({ clusterQueues: [{ name: 'cq', quota: { cpu: 4, memory: '8Gi', 'tekton.dev/pipelineruns': 3 } }], namespaces: [{ name: 'ns', queues: [{ name: 'q', clusterQueue: 'cq' }] }] }, 'c.yaml');
     expect(config.strategy).toBe('auto');
-    expect(config.dialect).toBe('clusterpolicy');
+    expect(config.dialect).toBe('cel');
     expect(config.clusterQueues[0]!.preemption).toBe('Never');
     expect(config.requestAnnotationPrefix).toBe('kueue.konflux-ci.dev/requests-');
     expect(config.namespaces[0]!.defaultQueue).toBe('q');

@@ -15,11 +15,17 @@ import { renderFiles } from '../src/synth.js';
 import { crdFolders, yamlFiles } from '../src/validate/crd-schemas.js';
 import { defaultConfig, defaultConfigObject, root } from './helpers.js';
 
+/** The shipped config in the ClusterPolicy dialect, whose policies the suites beside each step run. */
+const clusterPolicyConfig = parseConfig({ ...defaultConfigObject(), dialect: 'clusterpolicy' }, 'clusterpolicy.yaml');
+
 /** A config choosing tenant namespaces by label, whose generate-localqueues the suites run too. */
 const tenantExample = loadConfig(join(root, 'policies', 'examples', 'multi-team-ci.yaml'));
 
 /** A MultiKueue manager: its admit-pipelinerun has a step of its own. */
 const managerExample = loadConfig(join(root, 'policies', 'examples', 'multikueue-manager.yaml'));
+
+/** The policy files (name, YAML) of dist/, as it ships (the CEL dialect). */
+const shipped = readdirSync(join(root, 'dist', 'policies')).map((file): [string, string] => [file, readFileSync(join(root, 'dist', 'policies', file), 'utf8')]);
 
 /** The policy files (name, YAML) of the bundle of `config`. */
 function policiesOf(config: Config): [string, string][] {
@@ -35,13 +41,13 @@ function policiesOf(config: Config): [string, string][] {
 function projectForTheCli(): string {
   const copy = mkdtempSync(join(tmpdir(), 'tkp-cli-'));
   cpSync(join(root, 'policies'), join(copy, 'policies'), { recursive: true });
-  const shipped = readdirSync(join(root, 'dist', 'policies')).map((file): [string, string] => [file, readFileSync(join(root, 'dist', 'policies', file), 'utf8')]);
   writePolicies(join(copy, 'dist'), shipped);
+  writePolicies(join(copy, 'dist-clusterpolicy'), policiesOf(clusterPolicyConfig));
   // The policies of a config choosing tenant namespaces by label (the shipped one lists them).
-  writePolicies(join(copy, 'dist-tenants'), policiesOf(tenantExample));
+  writePolicies(join(copy, 'dist-tenants'), policiesOf({ ...tenantExample, dialect: 'clusterpolicy' }));
   writePolicies(join(copy, 'dist-tenants-cel'), policiesOf({ ...tenantExample, dialect: 'cel' }));
   // The policies of a MultiKueue manager, whose own step a suite runs.
-  writePolicies(join(copy, 'dist-multikueue-manager'), policiesOf(managerExample));
+  writePolicies(join(copy, 'dist-multikueue-manager'), policiesOf({ ...managerExample, dialect: 'clusterpolicy' }));
   return copy;
 }
 
@@ -137,12 +143,17 @@ const reasons: Readonly<Record<string, Readonly<Record<string, string>>>> = {
 };
 
 describe('Kyverno CLI suites', () => {
-  it('run every policy as dist/ has it, but for its webhook match conditions', () => {
-    for (const file of readdirSync(join(root, 'dist', 'policies')).filter((f) => f !== 'kustomization.yaml')) {
-      const shipped = YAML.parse(readFileSync(join(root, 'dist', 'policies', file), 'utf8'));
-      expect(shipped.spec.webhookConfiguration.matchConditions, file).toHaveLength(1);
-      delete shipped.spec.webhookConfiguration.matchConditions;
-      expect(YAML.parse(readFileSync(join(copy, 'dist', 'policies', file), 'utf8')), file).toEqual(shipped);
+  it.each([
+    ['dist', shipped],
+    ['dist-clusterpolicy', policiesOf(clusterPolicyConfig)],
+  ])('run every policy as %s has it, but for the webhook match conditions of a ClusterPolicy', (bundle, files) => {
+    for (const [file, text] of files.filter(([file]) => file !== 'kustomization.yaml')) {
+      const rendered = docsOf(text) as { kind: string; spec: { webhookConfiguration?: { matchConditions?: unknown } } }[];
+      for (const policy of rendered.filter((p) => p.kind === 'ClusterPolicy')) {
+        expect(policy.spec.webhookConfiguration!.matchConditions, file).toHaveLength(1);
+        delete policy.spec.webhookConfiguration!.matchConditions;
+      }
+      expect(docsOf(readFileSync(join(copy, bundle, 'policies', file), 'utf8')), file).toEqual(rendered);
     }
   });
 
@@ -178,7 +189,7 @@ describe('Kyverno CLI suites', () => {
     });
   });
 
-  it.each(['dist', 'dist-cel'])('mutate-pipelinerun of %s gates a generateName run and keeps text that looks like a variable', (bundle) => {
+  it.each(['dist-clusterpolicy', 'dist'])('mutate-pipelinerun of %s gates a generateName run and keeps text that looks like a variable', (bundle) => {
     const dir = join(policiesDir, 'mutate-pipelinerun', 'test');
     const out = join(mkdtempSync(join(tmpdir(), 'tkp-mutate-')), 'out.yaml');
     const { status, output } = kyverno('apply', join(policiesDir, '..', bundle, 'policies', 'mutate-pipelinerun.yaml'), '--resource', join(dir, 'generate-name.yaml'), '-o', out);
@@ -217,7 +228,7 @@ describe('Kyverno CLI suites', () => {
     writeFileSync(join(out, 'values.yaml'), YAML.stringify(values));
     const { status, output } = kyverno(
       'apply',
-      join(policiesDir, '..', 'dist', 'policies', 'generate-workload.yaml'),
+      join(policiesDir, '..', 'dist-clusterpolicy', 'policies', 'generate-workload.yaml'),
       ...suite.resources.flatMap((r) => ['--resource', join(dir, r)]),
       '--values-file',
       join(out, 'values.yaml'),
@@ -243,7 +254,7 @@ describe('Kyverno CLI suites', () => {
     const trigger = YAML.parseAllDocuments(readFileSync(join(policiesDir, resources), 'utf8'))
       .map((d) => d.toJS())
       .find((o) => o?.metadata.name === name);
-    const policy = YAML.parse(readFileSync(join(policiesDir, '..', 'dist', 'policies', `${policyName}.yaml`), 'utf8'));
+    const policy = YAML.parse(readFileSync(join(policiesDir, '..', 'dist-clusterpolicy', 'policies', `${policyName}.yaml`), 'utf8'));
     const rule = policy.spec.rules.find((r: { match: { any: { resources: { selector?: { matchLabels: Record<string, string> } } }[] } }) =>
       Object.entries(r.match.any[0]!.resources.selector?.matchLabels ?? {}).every(([k, v]) => trigger.metadata.labels[k] === v),
     );
@@ -279,9 +290,9 @@ interface Suite {
 type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec: Record<string, unknown> };
 type Crd = { kind: string; spec: { group: string; names: { kind: string; plural: string }; versions: { name: string }[] } };
 
-/** The bundle synthesized with `dialect: cel`: file name → its policies. */
+/** dist/'s policies, in the CEL dialect: file name → its policies. */
 const celFiles = new Map(
-  policiesOf(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'cel.yaml'))
+  shipped
     .filter(([file]) => file !== 'kustomization.yaml')
     .map(([file, text]) => [file.slice(0, -'.yaml'.length), docsOf(text)]),
 );
@@ -295,8 +306,6 @@ const celFiles = new Map(
  */
 const mutatesExisting = (suite: string) => celFiles.get(suite)?.some((p) => p.kind === 'MutatingPolicy' && (p.spec.evaluation as { mutateExisting?: { enabled?: boolean } } | undefined)?.mutateExisting?.enabled);
 const celSuites = suites.filter((suite) => celFiles.get(suite)?.some((p) => p.kind !== 'ClusterPolicy') && !mutatesExisting(suite));
-mkdirSync(join(copy, 'dist-cel', 'policies'), { recursive: true });
-for (const [name, policies] of celFiles) writeFileSync(join(copy, 'dist-cel', 'policies', `${name}.yaml`), policies.map((p) => YAML.stringify(p)).join('---\n'));
 
 function docsOf(text: string): Doc[] {
   return YAML.parseAllDocuments(text)
@@ -399,7 +408,7 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
     join(dir, 'kyverno-test-cel.yaml'),
     YAML.stringify({
       ...stub('Test', `${suite}-cel`),
-      policies: [`../../dist-cel/policies/${suite}.yaml`],
+      policies: [`../../dist/policies/${suite}.yaml`],
       resources: test.resources,
       clusterResources: ['cluster.yaml'],
       results: expected.map((e) => ({

@@ -55,7 +55,7 @@ export const configSchema = {
   required: ['clusterQueues'],
   properties: {
     strategy: { enum: ['customrun', 'pending', 'auto'], default: 'auto' },
-    dialect: { enum: ['clusterpolicy', 'cel'], default: 'clusterpolicy' },
+    dialect: { enum: ['clusterpolicy', 'cel'], default: 'cel' },
     optOut: {
       type: 'object',
       additionalProperties: false,

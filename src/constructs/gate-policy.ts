@@ -23,7 +23,7 @@ export interface GatePolicyProps {
   readonly minVersion?: string;
   /**
    * Kyverno's policy language to render the policy in.
-   * @default 'clusterpolicy'
+   * @default 'cel'
    */
   readonly dialect?: DialectName;
   /**
@@ -50,7 +50,7 @@ export class GatePolicy extends Construct {
     if (!NAME.test(definition.name)) {
       throw new Error(`GatePolicy ${id}: name "${definition.name}" is not a valid Kubernetes name (lower-case letters, digits, "-")`);
     }
-    const rendered = DIALECTS[props.dialect ?? 'clusterpolicy'](definition);
+    const rendered = DIALECTS[props.dialect ?? 'cel'](definition);
     const metadata = ({ name, minVersion }: { name: string; minVersion?: string }) => ({
       name,
       labels: { ...props.labels },

@@ -123,7 +123,7 @@ describe('opt-out-granted: opting out of the queue is an RBAC grant', () => {
 
 describe('gated-at-creation: a run reaches the API server gated', () => {
   it('refuses a run Kyverno did not gate, and says where to look', () => {
-    expectRefused(attempt(TENANT, 'create', ungatedRun()), 'gated-at-creation', 'kubectl get clusterpolicy mutate-pipelinerun');
+    expectRefused(attempt(TENANT, 'create', ungatedRun()), 'gated-at-creation', 'kubectl get mutatingpolicy mutate-pipelinerun');
   });
 
   it('refuses a look-alike gate task that runs steps, and a gate no task waits for', () => {
