@@ -167,6 +167,10 @@ describe("a status step's events", () => {
   // step that lost the event would close the gate only at the next re-apply, later than EVENT_MS.
   it(`closes the gate of each of ${CANCELS} runs cancelled one at a time while they wait on the event, not at the re-apply`, async () => {
     const ns = POSITIONS.admitted;
+    // Kyverno's admission controller, restarted by the scenario before, may not gate runs yet (the
+    // tenant guard refuses them meanwhile).
+    const probe = JSON.stringify(new PipelineRunBuilder(ns, 'probe').build());
+    await waitFor("Kyverno's admission controller to gate runs", () => plane.tryKubectl(['create', '--dry-run=server', '-f', '-'], probe).ok, WAIT.step);
     await setStopPolicy(plane, { clusterQueue: ns }, 'Hold');
     const runs: string[] = [];
     for (let i = 0; i < CANCELS; i++) runs.push((await new PipelineRunBuilder(ns, 'cancelled').create(plane)).metadata.name);

@@ -15,7 +15,7 @@ import { MULTIKUEUE_SERVICE_ACCOUNT } from '../../src/config/load.js';
 import { DISPATCHED_RUN_PENDING, GATED_LABEL, MULTIKUEUE_CHECK, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, FAIL_LABEL, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkload, expectWorkloadFinished, loseUpdateRequest, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
+import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkload, expectWorkloadCondition, expectWorkloadFinished, loseUpdateRequest, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
 
 const ns = 'e2e-mk';
 const DISPATCH = 'e2e-dispatch';
@@ -153,6 +153,8 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
 
   it('a run that fails on the worker ends failed on the manager; one cancelled on the manager while it waits ends cancelled, no task run; both give their quota back on both clusters', async () => {
     const failing = await new PipelineRunBuilder(ns, 'failing').label(FAIL_LABEL, 'true').label(TASK_DURATION_LABEL, '10').create(manager);
+    // The failing run takes the worker's one place first: Kyverno makes the Workloads in the background, in no set order.
+    await expectWorkloadCondition(manager, ns, failing.metadata.name, 'Admitted');
     const waiting = await new PipelineRunBuilder(ns, 'cancelled').create(manager);
     // It waits for the worker's one place, and says so; then it is cancelled there, as its tenant may.
     await expect
