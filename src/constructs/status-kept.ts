@@ -1,7 +1,8 @@
-import { ApiObject } from 'cdk8s';
+import type { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { StatusKept as StatusKeptDefinition } from '../guard/model.js';
 import { renderStatusKept } from '../guard/validating-admission-policy.js';
+import { admissionPolicyObjects } from './tenant-guard.js';
 
 /** Props of a {@link StatusKept}. */
 export interface StatusKeptProps {
@@ -28,10 +29,6 @@ export class StatusKept extends Construct {
     const { kept } = props;
     if (kept.gate.length === 0) throw new Error(`StatusKept ${id}: name at least one identity of the gate, whose writes are checked`);
     if (kept.labelKeys.length === 0) throw new Error(`StatusKept ${id}: name at least one label key of the gate's objects, or the policy would check every ${kept.kind.kind}`);
-    const { policy, binding } = renderStatusKept(kept);
-    this.objects = [
-      new ApiObject(this, 'policy', { ...policy, metadata: { ...policy.metadata, labels: { ...props.labels } } }),
-      new ApiObject(this, 'binding', { ...binding, metadata: { ...binding.metadata, labels: { ...props.labels } } }),
-    ];
+    this.objects = admissionPolicyObjects(this, renderStatusKept(kept), props.labels);
   }
 }

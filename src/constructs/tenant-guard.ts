@@ -1,7 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { TenantGuard as TenantGuardDefinition } from '../guard/model.js';
-import { renderAdmissionPolicies } from '../guard/validating-admission-policy.js';
+import { type AdmissionPolicy, renderAdmissionPolicies } from '../guard/validating-admission-policy.js';
 
 /** Props of a {@link TenantGuard}. */
 export interface TenantGuardProps {
@@ -34,9 +34,14 @@ export class TenantGuard extends Construct {
     if (guard.identities.gate.length === 0 || guard.identities.tekton.length === 0) {
       throw new Error(`TenantGuard ${id}: trust at least one identity for the gate and one for Tekton, or no run could be released or started`);
     }
-    this.objects = renderAdmissionPolicies(guard).flatMap(({ policy, binding }) => [
-      new ApiObject(this, policy.metadata.name, { ...policy, metadata: { ...policy.metadata, labels: { ...props.labels } } }),
-      new ApiObject(this, `${binding.metadata.name}-binding`, { ...binding, metadata: { ...binding.metadata, labels: { ...props.labels } } }),
-    ]);
+    this.objects = renderAdmissionPolicies(guard).flatMap((rendered) => admissionPolicyObjects(this, rendered, props.labels));
   }
+}
+
+/** A rendered policy and its binding as objects of `scope`, each with `labels`. */
+export function admissionPolicyObjects(scope: Construct, { policy, binding }: AdmissionPolicy, labels?: Readonly<Record<string, string>>): ApiObject[] {
+  return [
+    new ApiObject(scope, policy.metadata.name, { ...policy, metadata: { ...policy.metadata, labels: { ...labels } } }),
+    new ApiObject(scope, `${binding.metadata.name}-binding`, { ...binding, metadata: { ...binding.metadata, labels: { ...labels } } }),
+  ];
 }

@@ -62,16 +62,26 @@ afterAll(() => {
 /** The plane's own admin (system:masters): every RBAC grant, but not one the guard trusts. */
 const ADMIN = undefined;
 
+/** kubectl's arguments for a request made as `user` (the admin when none). */
+function request(user: string | undefined, verb: 'create' | 'replace', subresource?: string): string[] {
+  return [...(user ? ['--as', user] : []), verb, ...(subresource ? [`--subresource=${subresource}`] : [])];
+}
+
 /** The result of a request made as `user`: allowed, or refused with the API server's message. */
 function attempt(user: string | undefined, verb: 'create' | 'replace', object: Obj, subresource?: string): { allowed: boolean; message: string } {
-  const args = [...(user ? ['--as', user] : []), verb, ...(subresource ? [`--subresource=${subresource}`] : []), ...(verb === 'create' ? ['--dry-run=server'] : []), '-f', '-'];
+  const args = [...request(user, verb, subresource), ...(verb === 'create' ? ['--dry-run=server'] : []), '-f', '-'];
   const { ok, stderr } = plane.tryKubectl(args, JSON.stringify(object));
   return { allowed: ok, message: ok ? '' : stderr };
 }
 
 /** Creates `object` for real as the gate would, and returns it as stored, for update cases. */
 function existing(object: Obj): Obj {
-  const { ok, stdout, stderr } = plane.tryKubectl(['--as', GATE, 'create', '-o', 'json', '-f', '-'], JSON.stringify(object));
+  return stored(GATE, 'create', object);
+}
+
+/** Makes a request as `user` for real (it must be allowed), and returns the object as stored. */
+function stored(user: string | undefined, verb: 'create' | 'replace', object: Obj, subresource?: string): Obj {
+  const { ok, stdout, stderr } = plane.tryKubectl([...request(user, verb, subresource), '-o', 'json', '-f', '-'], JSON.stringify(object));
   if (!ok) throw new Error(stderr);
   return JSON.parse(stdout);
 }
@@ -265,9 +275,7 @@ describe('workload-status-kept: the gate never undoes Kueue\'s part of a Workloa
   }
 
   function written(user: string | undefined, object: Obj): Obj {
-    const { ok, stdout, stderr } = plane.tryKubectl([...(user ? ['--as', user] : []), 'replace', '--subresource=status', '-o', 'json', '-f', '-'], JSON.stringify(object));
-    if (!ok) throw new Error(stderr);
-    return JSON.parse(stdout);
+    return stored(user, 'replace', object, 'status');
   }
 
   function expectUndone(result: { allowed: boolean; message: string }, ...fields: string[]): void {
