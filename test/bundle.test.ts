@@ -57,7 +57,7 @@ describe('the steps of the flow', () => {
     }
   });
 
-  it('are rendered in the configured dialect: with cel, the admission steps are CEL policies that fail closed, a status step on its own trigger or one that names its trigger back two that fail open, the rest stay ClusterPolicies', () => {
+  it('are rendered in the configured dialect: with cel, the admission steps are CEL policies that fail closed, a status step on its own trigger or one that names its trigger back two that fail open, generate-workload two GeneratingPolicies; no ClusterPolicy is left', () => {
     const kinds = (dialect: string) => {
       const files = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect }, 'c.yaml')), APPLIED_COMPONENTS);
       type Policy = { apiVersion: string; kind: string; metadata: { name: string }; spec: any };
@@ -66,11 +66,13 @@ describe('the steps of the flow', () => {
       ) as Record<string, Policy>;
     };
     const cel = kinds('cel');
-    expect(Object.entries(cel).filter(([, p]) => p.kind !== 'ClusterPolicy').map(([name, p]) => `${name}: ${p.apiVersion} ${p.kind} ${p.spec.validationActions ?? ''}`)).toEqual([
+    expect(Object.entries(cel).map(([name, p]) => `${name}: ${p.apiVersion} ${p.kind} ${p.spec.validationActions ?? ''}`)).toEqual([
       'mutate-pipelinerun: policies.kyverno.io/v1 MutatingPolicy ',
       'validate-pipelinerun: policies.kyverno.io/v1 ValidatingPolicy Deny',
       // A policy denies or warns: the rule that only warns has its own.
       'validate-pipelinerun-known-priority: policies.kyverno.io/v1 ValidatingPolicy Warn',
+      'generate-workload: policies.kyverno.io/v1 GeneratingPolicy ',
+      'generate-workload-reapply: policies.kyverno.io/v1 GeneratingPolicy ',
       'admit-customrun: policies.kyverno.io/v1 MutatingPolicy ',
       'admit-customrun-reapply: policies.kyverno.io/v1 MutatingPolicy ',
       'cancel-customrun: policies.kyverno.io/v1 MutatingPolicy ',
@@ -173,6 +175,22 @@ describe('the steps of the flow', () => {
     expect(ofEndedRun).toContain('"lastTransitionTime": string(read.?status.?completionTime.orValue(');
     // Its objects are the triggers' of every step: the Workloads of both mechanisms.
     expect(cel['requeue-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
+    // generate-workload: a generation per rule of the model, on its triggers' requests (status updates of a run too); the
+    // steps on a waiting run again at each re-apply, with no webhook, evaluated whatever the operation.
+    const [generate, generateReapply] = [cel['generate-workload']!, cel['generate-workload-reapply']!];
+    const firstLines = (p: { spec: { generate: { expression: string }[] } }) => p.spec.generate.map((g) => g.expression.split('\n')[0]);
+    expect(firstLines(generate)).toEqual(policy('generate-workload').spec.rules.map((r) => `// ${r.name}`));
+    expect(firstLines(generateReapply)).toEqual(['// missed-workload-for-customrun', '// missed-workload-for-pipelinerun']);
+    expect(generate.spec.matchConstraints.resourceRules.map((r: { resources: string[] }) => r.resources)).toEqual([['customruns'], ['pipelineruns', 'pipelineruns/status']]);
+    expect(generateReapply.spec.matchConditions[0].expression).not.toContain('request.operation');
+    expect([generate, generateReapply].map((p) => p.spec.evaluation)).toEqual(
+      [true, false].map((events) => ({ admission: { enabled: events }, generateExisting: { enabled: !events }, synchronize: { enabled: false } })),
+    );
+    expect(generateReapply.spec.matchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
+    // Kyverno rewrites a Workload it generated for the same trigger: a generation makes one only where there is none.
+    for (const { expression } of [...generate.spec.generate, ...generateReapply.spec.generate] as { expression: string }[]) {
+      expect(expression).toContain('dyn(resource.Get("kueue.x-k8s.io/v1beta2", "workloads", object.metadata.namespace, owner.metadata.name)) == null ?');
+    }
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
     // The tenant guard's refusal of an ungated run names the policy as it is.
     const guard = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'c.yaml')), APPLIED_COMPONENTS).get('guard/tenant-guard.yaml')!;

@@ -283,7 +283,7 @@ describe('Kyverno CLI suites', () => {
 interface Suite {
   resources: string[];
   variables?: string;
-  apiCallResponses?: { urlPath: string; response: { body: { items: Record<string, unknown>[] } } }[];
+  apiCallResponses?: { urlPath: string; response: { body: { items: Record<string, unknown>[] } | Record<string, unknown> } }[];
   results: { rule: string; resources: string[]; result: string; patchedResources?: string }[];
 }
 
@@ -305,7 +305,9 @@ const celFiles = new Map(
  * trigger against each target. The end-to-end suite runs them.
  */
 const mutatesExisting = (suite: string) => celFiles.get(suite)?.some((p) => p.kind === 'MutatingPolicy' && (p.spec.evaluation as { mutateExisting?: { enabled?: boolean } } | undefined)?.mutateExisting?.enabled);
-const celSuites = suites.filter((suite) => celFiles.get(suite)?.some((p) => p.kind !== 'ClusterPolicy') && !mutatesExisting(suite));
+/** The CEL policies that generate, whose suites compare what they generate (below). */
+const generates = (suite: string) => celFiles.get(suite)?.some((p) => p.kind === 'GeneratingPolicy');
+const celSuites = suites.filter((suite) => celFiles.get(suite)?.some((p) => p.kind !== 'ClusterPolicy') && !mutatesExisting(suite) && !generates(suite));
 
 function docsOf(text: string): Doc[] {
   return YAML.parseAllDocuments(text)
@@ -331,14 +333,37 @@ function updatedIn(suite: string, test: Suite): Set<string> {
   return new Set(test.results.flatMap((r) => r.resources).filter((res) => names.includes(res.split('/').pop()!)));
 }
 
-/** The objects a suite's API responses list, as the CLI gives CEL policies the cluster's objects. */
+/** The objects a suite's API responses list or read, as the CLI gives CEL policies the cluster's objects. */
 function listedObjects(test: Suite): Doc[] {
   return (test.apiCallResponses ?? []).flatMap(({ urlPath, response }) => {
     const [, , group, version, ...rest] = urlPath.split('/');
     const namespace = rest[0] === 'namespaces' ? rest[1] : undefined;
-    const { crd } = crds.find(({ crd }) => crd.spec.group === group && crd.spec.names.plural === rest[rest.length - 1])!;
-    return response.body.items.map((item) => ({ ...item, apiVersion: `${group}/${version}`, kind: crd.spec.names.kind, metadata: { ...(item.metadata as object), ...(namespace ? { namespace } : {}) } }) as Doc);
+    const [plural, name] = namespace ? rest.slice(2) : rest;
+    const { crd } = crds.find(({ crd }) => crd.spec.group === group && crd.spec.names.plural === plural)!;
+    const items = name ? [response.body as Record<string, unknown>] : (response.body as { items: Record<string, unknown>[] }).items;
+    return items.map((item) => ({ ...item, apiVersion: `${group}/${version}`, kind: crd.spec.names.kind, metadata: { ...(item.metadata as object), ...(namespace ? { namespace } : {}) } }) as Doc);
   });
+}
+
+/**
+ * Writes `cluster.yaml` beside a suite: the cluster the CLI runs CEL policies against, of the CRDs
+ * of the kinds of `objects` and the suite's API responses, the namespaces, and the objects the
+ * responses list or read (which `resource.List` and `resource.Get` read).
+ */
+function writeCluster(dir: string, test: Suite, objects: readonly Doc[]): void {
+  const listed = listedObjects(test);
+  const kinds = new Set([...objects, ...listed].map((doc) => `${doc.apiVersion.split('/')[0]}/${doc.kind}`));
+  const used = [...new Set(crds.filter(({ crd }) => kinds.has(`${crd.spec.group}/${crd.spec.names.kind}`)).map(({ file }) => file))];
+  mkdirSync(join(dir, 'crds'), { recursive: true });
+  for (const file of used) cpSync(file, join(dir, 'crds', file.split('/').pop()!));
+  const namespaces = [...new Set([...objects, ...listed].map((doc) => doc.metadata.namespace).filter((ns): ns is string => ns !== undefined))];
+  writeFileSync(
+    join(dir, 'cluster.yaml'),
+    YAML.stringify({
+      ...stub('ClusterResource', 'cluster'),
+      spec: { crds: used.map((file) => `crds/${file.split('/').pop()}`), resources: [...namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })), ...listed] },
+    }),
+  );
 }
 
 /** What a CEL suite expects of a resource: the CLI's result, and whether no verdict (a skip) would do as well. */
@@ -390,19 +415,7 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
   const resources = [...new Set(test.results.flatMap((r) => r.resources))].filter((res) => !updated.has(res)).sort();
   const expected = expectationsOf(suite, test, resources, (res) => find(res).file);
 
-  const listed = listedObjects(test);
-  const kinds = new Set([...docs.map(({ doc }) => doc), ...listed].map((doc) => `${doc.apiVersion.split('/')[0]}/${doc.kind}`));
-  const used = [...new Set(crds.filter(({ crd }) => kinds.has(`${crd.spec.group}/${crd.spec.names.kind}`)).map(({ file }) => file))];
-  mkdirSync(join(dir, 'crds'), { recursive: true });
-  for (const file of used) cpSync(file, join(dir, 'crds', file.split('/').pop()!));
-  const namespaces = [...new Set([...docs.map(({ doc }) => doc), ...listed].map((doc) => doc.metadata.namespace).filter((ns): ns is string => ns !== undefined))];
-  writeFileSync(
-    join(dir, 'cluster.yaml'),
-    YAML.stringify({
-      ...stub('ClusterResource', 'cluster'),
-      spec: { crds: used.map((file) => `crds/${file.split('/').pop()}`), resources: [...namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })), ...listed] },
-    }),
-  );
+  writeCluster(dir, test, docs.map(({ doc }) => doc));
   const kindOf = (policy: string) => celFiles.get(suite)!.find((p) => p.metadata.name === policy)!.kind;
   writeFileSync(
     join(dir, 'kyverno-test-cel.yaml'),
@@ -427,6 +440,7 @@ function writeCelSuite(suite: string): { expected: Expected[]; updated: Set<stri
 describe('Kyverno CLI suites of the CEL dialect', () => {
   it('render the admission steps in CEL; the status steps in CEL are the control plane\'s to run', () => {
     expect(celSuites).toEqual(['mutate-pipelinerun', 'validate-pipelinerun']);
+    expect(suites.filter(generates)).toEqual(['generate-workload']);
     expect(suites.filter(mutatesExisting)).toEqual(['admit-customrun', 'admit-pipelinerun', 'cancel-customrun', 'evict-pipelinerun', 'ready-workload', 'release-workload', 'requeue-workload']);
     expect(celFiles.get('mutate-pipelinerun')!.map((p) => `${p.apiVersion} ${p.kind} ${p.metadata.name}`)).toEqual(['policies.kyverno.io/v1 MutatingPolicy mutate-pipelinerun']);
     expect(celFiles.get('validate-pipelinerun')!.map((p) => `${p.kind} ${p.metadata.name}`)).toEqual(['ValidatingPolicy validate-pipelinerun', 'ValidatingPolicy validate-pipelinerun-known-priority']);
@@ -458,6 +472,54 @@ describe('Kyverno CLI suites of the CEL dialect', () => {
     expect(status, output).toBe(0);
     // A row per queue generated, named after it.
     expect(rows.map((r) => `${r.RESOURCE.split('/').pop()} ${r.RESULT}`).sort(), output).toEqual(test.results.map((r) => `${YAML.parse(readFileSync(join(policiesDir, suite, r.generatedResource), 'utf8')).metadata.name} Pass`).sort());
+  });
+
+  // `kyverno test` creates each resource, and updates one with itself as the old object: the policy
+  // on events runs on the resources the ClusterPolicy suite creates; its re-apply on the runs the
+  // suite's steps on a waiting run are given (Kyverno generates for existing objects as for their
+  // creation). A row per Workload generated, named after it, compared with the suite's file but for
+  // the labels Kyverno adds; a resource for which nothing is made has a row of its own, or none
+  // when the policy's match conditions leave it out.
+  it.each([
+    ['generate-workload', 'the resources the ClusterPolicy suite creates'],
+    ['generate-workload-reapply', 'the runs still waiting'],
+  ])('generate-workload: %s generates, for %s, the Workloads the ClusterPolicy suite expects of them and no other', (policyName) => {
+    const suite = 'generate-workload';
+    const dir = join(policiesDir, suite);
+    const test = YAML.parse(readFileSync(join(dir, 'kyverno-test.yaml'), 'utf8')) as Omit<Suite, 'results'> & { results: { rule: string; resources: string[]; generatedResource?: string }[] };
+    const onState = new Set(gatePolicies(defaultConfig()).find((p) => p.name === suite)!.steps.filter((step) => step.trigger.state).map((step) => step.rule));
+    const updated = updatedIn(suite, test as unknown as Suite);
+    const resources = [
+      ...new Set(test.results.filter((r) => onState.has(r.rule) === (policyName !== suite)).flatMap((r) => r.resources)),
+    ].filter((resource) => policyName !== suite || !updated.has(resource));
+    const generatedOf = (resource: string) => [...new Set(test.results.filter((r) => r.resources.includes(resource) && r.generatedResource).map((r) => r.generatedResource!))];
+    const docs = test.resources.flatMap((file) => docsOf(readFileSync(join(dir, file), 'utf8')));
+    const kindOf = (resource: string) => docs.find((doc) => `${doc.metadata.namespace}/${doc.metadata.name}` === resource)!.kind;
+    writeCluster(dir, test as unknown as Suite, docs);
+    mkdirSync(join(copy, 'dist-cel-policies'), { recursive: true });
+    writeFileSync(join(copy, 'dist-cel-policies', `${policyName}.yaml`), YAML.stringify(celFiles.get(suite)!.find((p) => p.metadata.name === policyName)));
+    writeFileSync(
+      join(dir, 'kyverno-test-cel.yaml'),
+      YAML.stringify({
+        ...stub('Test', `${policyName}-cel`),
+        policies: [`../../dist-cel-policies/${policyName}.yaml`],
+        resources: test.resources,
+        clusterResources: ['cluster.yaml'],
+        results: resources.map((resource) => {
+          const generated = generatedOf(resource);
+          return { policy: policyName, isGeneratingPolicy: true, kind: kindOf(resource), resources: [resource], ...(generated.length > 0 ? { generatedResources: generated } : {}), result: 'pass' };
+        }),
+      }),
+    );
+    const { rows, output } = detailedResults(suite, 'kyverno-test-cel.yaml');
+    const expected = resources.flatMap(generatedOf).map((file) => (YAML.parse(readFileSync(join(dir, file), 'utf8')) as Doc).metadata.name);
+    expect(expected.length, output).toBeGreaterThan(0);
+    // A generated Workload's row names it alone; a resource's own row has its kind and namespace.
+    const isGenerated = (row: Row) => row.RESOURCE.startsWith('/');
+    expect(rows.filter(isGenerated).map((row) => `${row.RESOURCE.slice(1)} ${row.RESULT}`).sort(), output).toEqual(expected.map((name) => `${name} Pass`).sort());
+    const madeNothing = rows.filter((row) => !isGenerated(row));
+    expect(madeNothing.filter((row) => row.RESULT !== 'Pass' && row.REASON !== 'Not found'), output).toEqual([]);
+    for (const row of madeNothing) expect(generatedOf(row.RESOURCE.split('/').slice(-2).join('/')), row.RESOURCE).toEqual([]);
   });
 
   it.each(celSuites)('%s: every resource of the ClusterPolicy suite comes out as that suite expects it, refused for the same reason', (suite) => {

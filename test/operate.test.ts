@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { APPLIED_COMPONENTS, buildBundle } from '../policies/bundle.js';
 import { parseConfig } from '../src/config/load.js';
-import { inApplyOrder, missingGrants, PRUNED_KINDS } from '../src/operate/apply.js';
+import { inApplyOrder, missingGrants, notReady, PRUNED_KINDS } from '../src/operate/apply.js';
 import { BUNDLE_LABEL, readBundle } from '../src/operate/bundle-dir.js';
 import { changedFields, formatDifferences } from '../src/operate/diff.js';
 import { selects } from '../src/operate/cluster.js';
@@ -43,6 +43,16 @@ describe('readBundle', () => {
 it('applies RBAC before the policies and the policies before the guard, whatever the folder order', () => {
   const components = ['guard', 'policies', 'extra', 'kueue', 'rbac', 'namespaces'].map((name) => ({ name, entries: [] }));
   expect(inApplyOrder(components).map((c) => c.name)).toEqual(['namespaces', 'rbac', 'kueue', 'policies', 'guard', 'extra']);
+});
+
+it("says why a policy is not Ready: a ClusterPolicy's Ready condition, or the first failed condition of a CEL policy, whose own message Kyverno leaves empty", () => {
+  const metadata = { name: 'generate-workload' };
+  const cel = (conditions: object[]) => notReady({ apiVersion: 'policies.kyverno.io/v1', kind: 'GeneratingPolicy', metadata, status: { conditionStatus: { message: '', ready: false, conditions } } } as never);
+  expect(cel([{ type: 'WebhookConfigured', status: 'True', message: 'Webhook configured.' }, { type: 'RBACPermissionsGranted', status: 'False', message: 'missing permissions: get pipelineruns/status' }])).toBe(
+    'GeneratingPolicy generate-workload is not Ready: missing permissions: get pipelineruns/status',
+  );
+  expect(notReady({ apiVersion: 'policies.kyverno.io/v1', kind: 'GeneratingPolicy', metadata, status: { conditionStatus: { ready: true } } } as never)).toBeUndefined();
+  expect(notReady({ apiVersion: 'kyverno.io/v1', kind: 'ClusterPolicy', metadata } as never)).toBe('ClusterPolicy generate-workload is not Ready (Kyverno has not reported on it yet)');
 });
 
 it('prune looks at every kind the bundle makes, in both dialects and every example, and never at namespaces', () => {

@@ -29,10 +29,10 @@ describe('validate', () => {
     expect(cli(['synth', '--config', config, '--out', out]).status).toBe(0);
     const { findings, objects } = validateDir(join(out, 'policies'), validator);
     expect(findings).toEqual([]);
-    // validate-pipelinerun is two policies, one denies, one warns; each status step's policy in CEL (admit-customrun,
-    // cancel-customrun, admit-pipelinerun, evict-pipelinerun, ready-workload, release-workload, requeue-workload) one
-    // on events, one on re-applies.
-    expect(objects).toBe(gatePolicies(defaultConfig()).length + 8);
+    // validate-pipelinerun is two policies, one denies, one warns; generate-workload and each status step's policy in
+    // CEL (admit-customrun, cancel-customrun, admit-pipelinerun, evict-pipelinerun, ready-workload, release-workload,
+    // requeue-workload) one on events, one on re-applies.
+    expect(objects).toBe(gatePolicies(defaultConfig()).length + 9);
   });
 
   it.each(readdirSync(join(root, 'policies', 'examples')).flatMap((example) => ['clusterpolicy', 'cel'].map((dialect) => [example, dialect])))('accepts every object synthesized from the example config %s in the %s dialect', (example, dialect) => {
@@ -56,9 +56,9 @@ describe('validate', () => {
   });
 
   it('rejects unknown fields, as the API server does', () => {
-    const policy = YAML.parse(readFileSync(join(root, 'dist', 'policies', 'generate-workload.yaml'), 'utf8'));
-    policy.spec.rules[0].generate.synchronise = true;
-    expect(validator.check(policy)).toEqual(['/spec/rules/0/generate: must NOT have additional properties "synchronise"']);
+    const [policy] = YAML.parseAllDocuments(readFileSync(join(root, 'dist', 'policies', 'generate-workload.yaml'), 'utf8')).map((d) => d.toJS());
+    policy.spec.evaluation.synchronise = { enabled: true };
+    expect(validator.check(policy)).toEqual(['/spec/evaluation: must NOT have additional properties "synchronise"']);
   });
 
   it('rejects wrong types and missing required fields', () => {

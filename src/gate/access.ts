@@ -41,8 +41,11 @@ function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
       return [
         reports,
         // The background controller re-reads the trigger (and reads the owner it names), then
-        // creates the Workload if absent.
-        { controller: 'background-controller', kind: step.trigger.kind, verbs: ['get'] },
+        // creates the Workload if absent. A GeneratingPolicy finds its trigger by listing the
+        // trigger's kind, and lists the triggers to generate for existing objects.
+        { controller: 'background-controller', kind: step.trigger.kind, verbs: dialect === 'cel' ? ['get', 'list'] : ['get'] },
+        // Kyverno makes a GeneratingPolicy Ready only once the reports controller may read every resource it matches.
+        ...(dialect === 'cel' && step.trigger.subresource ? [{ ...reports, subresource: step.trigger.subresource } satisfies Grant] : []),
         ...(step.owner ? [{ controller: 'background-controller', kind: step.owner.kind, verbs: ['get'] } satisfies Grant] : []),
         { controller: 'background-controller', kind: step.workload, verbs: ['get', 'create'] },
       ];

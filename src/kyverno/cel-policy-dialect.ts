@@ -16,9 +16,9 @@
  */
 import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutations, ValidatingPolicySpec } from '../../imports/kyverno-policies.kyverno.io.js';
 import { QUANTITY_PATTERN } from '../config/schema.js';
-import type { GateStep, GenerateQueuesStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, SetRunStatusStep, Sizing, Target, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
+import type { GateStep, GenerateQueuesStep, GenerateWorkloadStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, SetRunStatusStep, Sizing, Target, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, dispatchingQueueKeys, groupOf, kindKey, namespaceSelectorOf, resourceOf, UNRESERVED_CONDITIONS } from '../gate/names.js';
-import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
+import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep, type Evaluated } from './cel.js';
 import { pointer } from './json-pointer.js';
 
 type MutationStep = ReleaseDispatchedStep | RouteRunStep | InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
@@ -76,6 +76,7 @@ export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
   if (steps.length === 1 && isValidationStep(step!)) return validatingPolicies(definition, step);
   // 1.19.0 deletes and makes again, at each periodic re-apply, what a GeneratingPolicy synchronizes (kyverno/kyverno#17594).
   if (steps.length === 1 && step!.type === 'generate-queues') return [{ name: definition.name, kind: 'GeneratingPolicy', spec: generatingQueuesSpec(step), minVersion: '1.19.1' }];
+  if (steps.every((s): s is GenerateWorkloadStep => s.type === 'generate-workload')) return workloadPolicies(definition, steps);
   if (steps.every(isStatusStep)) return statusPoliciesByRoute(definition, steps);
   return [];
 }
@@ -99,13 +100,16 @@ function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]
   const triggers = [...new Map(steps.map(({ trigger }) => [kindKey(trigger.kind), trigger])).values()];
   const namespaces = new Set(triggers.map((trigger) => JSON.stringify(namespaceMatch(trigger))));
   if (namespaces.size > 1) throw new Error(`${definition.name}: the CEL dialect renders steps on one set of namespaces per policy`);
-  const ofKind = (step: GateStep) => (triggers.length > 1 ? `(request.kind.group == ${celLiteral(groupOf(step.trigger.kind))} && request.kind.kind == ${celLiteral(step.trigger.kind.kind)} && ${celStep(step, false)})` : celStep(step, false));
+  const ofKind = (step: GateStep) => (triggers.length > 1 ? `(request.kind.group == ${celLiteral(groupOf(step.trigger.kind))} && request.kind.kind == ${celLiteral(step.trigger.kind.kind)} && ${celStep(step)})` : celStep(step));
   return {
     failurePolicy: definition.failurePolicy as never,
     matchConstraints: {
       // Evaluated by the API server; namespaces listed by name are in the match conditions.
       ...namespaceMatch(triggers[0]!),
-      resourceRules: triggers.map((trigger) => resourceRule(trigger.kind, [...new Set(steps.filter((step) => kindKey(step.trigger.kind) === kindKey(trigger.kind)).flatMap((step) => step.trigger.operations))], trigger.subresource)),
+      resourceRules: triggers.map((trigger) => {
+        const ofKind = steps.filter((step) => kindKey(step.trigger.kind) === kindKey(trigger.kind));
+        return resourceRule(trigger.kind, [...new Set(ofKind.flatMap((step) => step.trigger.operations))], ofKind.find((step) => step.trigger.subresource)?.trigger.subresource);
+      }),
     },
     // Evaluated by the API server, as the ClusterPolicy's: requests no step reacts to never reach Kyverno.
     matchConditions: [{ name: 'gate-steps', expression: [...new Set(steps.map(ofKind))].join(' || ') }],
@@ -181,7 +185,7 @@ function named(variable: string, name: string): string {
 }
 
 function routeRunMutations(step: RouteRunStep): MutatingPolicySpecMutations[] {
-  const trigger = celStep(step, false);
+  const trigger = celStep(step);
   const routed = celHasKey('object', 'annotations', step.routedBy);
   const clear = `[JSONPatch{op: "remove", path: ${celLiteral(`/metadata/annotations/${pointer(step.routedBy)}`)}}]`;
   return [
@@ -217,7 +221,7 @@ function celRouteMatch(match: RouteMatch): string[] {
 }
 
 function insertGateMutations(step: InsertGateStep): MutatingPolicySpecMutations[] {
-  const trigger = celStep(step, false);
+  const trigger = celStep(step);
   const gate = celLiteral(step.gateTask);
   const gateTask = { name: step.gateTask, taskSpec: { ...step.customTask, spec: {} } };
   const whenGate = celValue(step.finallyWhen);
@@ -243,7 +247,7 @@ function insertGateMutations(step: InsertGateStep): MutatingPolicySpecMutations[
 
 function holdPendingMutations(step: HoldPendingStep): MutatingPolicySpecMutations[] {
   const runs = step.runs === 'without-inline-tasks' ? [`${TASKS}.size() == 0`] : [];
-  const trigger = [celStep(step, false), ...runs];
+  const trigger = [celStep(step), ...runs];
   return [
     rule(
       step.rule,
@@ -282,7 +286,7 @@ function celDefaultQueues(queue: Sizing['queue']): string {
 function releaseDispatchedMutation(step: ReleaseDispatchedStep): MutatingPolicySpecMutations {
   return rule(
     step.rule,
-    [celStep(step, false), `${celSpecStatus('object')} == ${celLiteral(step.pendingStatus)}`, celHasValue('object', 'annotations', step.heldBy.key, step.heldBy.value)],
+    [celStep(step), `${celSpecStatus('object')} == ${celLiteral(step.pendingStatus)}`, celHasValue('object', 'annotations', step.heldBy.key, step.heldBy.value)],
     `[JSONPatch{op: "remove", path: "/spec/status"}]`,
   );
 }
@@ -291,7 +295,7 @@ function holdUserReleaseMutation(step: HoldUserReleaseStep): MutatingPolicySpecM
   return rule(
     step.rule,
     // A run the gate holds is released by the gate only (the tenant guard refuses anyone else).
-    [celStep(step, false), `!${celHasKey('oldObject', 'annotations', step.heldBy.key)}`],
+    [celStep(step), `!${celHasKey('oldObject', 'annotations', step.heldBy.key)}`],
     `[${patch('add', '"/spec/status"', celLiteral(step.pendingStatus))}] + ${setKey('annotations', step.heldBy.key, step.heldBy.value)}`,
   );
 }
@@ -397,6 +401,110 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     // A policy either denies or warns.
     { name: `${definition.name}-${step.rules.knownPriority}`, kind: 'ValidatingPolicy', spec: { ...match, validationActions: ['Warn' as never], variables, validations: [warn] } },
   ];
+}
+
+// --- generate-workload ----------------------------------------------------------------------------
+
+/**
+ * The Workloads of gated runs, as two GeneratingPolicies with the same generations, one per step:
+ * - `<policy>`, on each event its steps react to. Kyverno generates in the background, from the
+ *   request as the API server sent it, once it has read the trigger back: a trigger not stored yet
+ *   (a slower webhook still deciding) fails the UpdateRequest, which Kyverno runs a few times more.
+ * - `<policy>-reapply`, with no webhook, of the steps on a state (a run still waiting): at each
+ *   periodic re-apply Kyverno lists the objects its constraints select and generates for each as
+ *   for its creation, so a Workload whose events Kyverno missed is made then. Kyverno makes a
+ *   GeneratingPolicy's webhook fail open: while it is down, runs go on waiting, none unqueued.
+ * A generation makes the Workload only where there is none: Kyverno rewrites a Workload it generated
+ * for the same trigger, spec and all, which Kueue owns once it has queued it.
+ */
+function workloadPolicies(definition: PolicyDefinition, steps: readonly GenerateWorkloadStep[]): CelPolicy[] {
+  const variables = workloadVariables(steps[0]!);
+  if (steps.some((step) => JSON.stringify(workloadVariables(step)) !== JSON.stringify(variables))) throw new Error(`${definition.name}: the CEL dialect sizes the Workloads of one policy alike`);
+  const { matchConstraints, matchConditions } = admissionMatch(definition, steps);
+  const evaluation = (existing: boolean) => ({ admission: { enabled: !existing }, generateExisting: { enabled: existing }, synchronize: { enabled: false } });
+  const onEvents: CelPolicy = { name: definition.name, kind: 'GeneratingPolicy', spec: { matchConstraints, matchConditions, evaluation: evaluation(false), variables, generate: steps.map((step) => workloadGeneration(step, 'admission')) } };
+  const waiting = steps.filter((step) => step.trigger.state !== undefined);
+  if (waiting.length === 0) return [onEvents];
+  const kinds = [...new Map(waiting.map(({ trigger }) => [kindKey(trigger.kind), trigger.kind])).values()];
+  const reapply: CelPolicy = {
+    name: `${definition.name}-reapply`,
+    kind: 'GeneratingPolicy',
+    spec: {
+      matchConstraints: {
+        ...namespaceMatch(waiting[0]!.trigger),
+        ...labelsOfAll(waiting.map((step) => step.trigger.labels ?? {})),
+        // The objects themselves (Kyverno lists no subresource), as it evaluates them: created.
+        resourceRules: kinds.map((kind) => resourceRule(kind, ['CREATE'])),
+      },
+      matchConditions: [{ name: 'gate-steps', expression: waiting.map((step) => celStep(step, 'existing')).join(' || ') }],
+      evaluation: evaluation(true),
+      variables,
+      generate: waiting.map((step) => workloadGeneration(step, 'existing')),
+    },
+  };
+  return [onEvents, reapply];
+}
+
+/** The Workload of a run (the trigger, `object`, or the gate CustomRun it was made from): its queue, priority, requests and maximum execution time. */
+function workloadVariables(step: GenerateWorkloadStep) {
+  const { requests, priority } = step;
+  const prefix = requests.annotationPrefix;
+  const perQueue = `${celValue(Object.fromEntries(requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, d.value])))}[?object.metadata.namespace + '/' + variables.queueName]`;
+  const perTenantQueue = requests.tenantDefaults ? `.or(${celValue(Object.fromEntries(requests.tenantDefaults.map((d) => [d.queue, d.value])))}[?variables.queueName])` : '';
+  const label = (key: string) => `variables.labels[?${celLiteral(key)}].orValue('')`;
+  const maxExecution = label(step.maxExecutionTimeLabel);
+  const priorityOf = celValue(Object.fromEntries(priority.classes.map((c) => [c.name, c.value])));
+  const ifPriority = (value: string) => `variables.priorityClass == '' ? optional.none() : optional.of(${value})`;
+  return [
+    { name: 'labels', expression: 'object.metadata.?labels.orValue({})' },
+    { name: 'annotations', expression: 'object.metadata.?annotations.orValue({})' },
+    { name: 'queueName', expression: celQueueName(step.queue, 'variables.labels') },
+    { name: 'defaultRequests', expression: `${perQueue}${perTenantQueue}.orValue(${celValue(requests.fallback)})` },
+    { name: 'askedRequests', expression: `variables.annotations.filter(k, k.startsWith(${celLiteral(prefix)})).map(k, k.substring(${prefix.length}))` },
+    { name: 'fixedRequests', expression: celValue(requests.fixed) },
+    {
+      // Each resource's quantity: fixed over asked for over the queue's default.
+      name: 'requests',
+      expression:
+        'cel.bind(resources, (variables.defaultRequests.map(r, r) + variables.askedRequests + variables.fixedRequests.map(r, r)).distinct(), transform.listObjToMap(resources.map(r, {"resource": r}), resources.map(r, {"quantity": ' +
+        `r in variables.fixedRequests ? variables.fixedRequests[r] : r in variables.askedRequests ? variables.annotations[${celLiteral(prefix)} + r] : variables.defaultRequests[r]}), "resource", "quantity"))`,
+    },
+    // An unknown class name falls back to the default rather than referencing a missing class.
+    { name: 'priorityClass', expression: `${label(priority.label)} in ${celLiteral(priority.classes.map((c) => c.name))} ? ${label(priority.label)} : ${celLiteral(priority.default ?? '')}` },
+    {
+      name: 'workloadSpec',
+      expression:
+        '{"queueName": variables.queueName, "podSets": [{"name": "main", "count": 1, "template": {"spec": {"containers": [{"name": "main", "resources": {"requests": variables.requests}}]}}}], ' +
+        `?"priorityClassRef": ${ifPriority(`{"group": ${celLiteral(groupOf(step.workload))}, "kind": "WorkloadPriorityClass", "name": variables.priorityClass}`)}, ` +
+        `?"priority": ${ifPriority(`${priorityOf}[variables.priorityClass]`)}, ` +
+        // No label, or one that is not a number: no limit (validate-pipelinerun refuses such a label).
+        `?"maximumExecutionTimeSeconds": ${maxExecution}.matches('^[1-9][0-9]*$') ? optional.of(int(${maxExecution})) : optional.none()}`,
+    },
+  ];
+}
+
+/** A step's generation: the Workload named after and owned by its owner (the trigger, or the object it names), where there is none yet. */
+function workloadGeneration(step: GenerateWorkloadStep, evaluated: Evaluated) {
+  const ownerKind = step.owner?.kind ?? step.trigger.kind;
+  const conditions = [
+    celStep(step, evaluated),
+    'owner != null',
+    // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
+    ...(step.customTask
+      ? [
+          `owner.spec.?customSpec.?apiVersion.orValue('') == ${celLiteral(step.customTask.apiVersion)}`,
+          `owner.spec.?customSpec.?kind.orValue('') == ${celLiteral(step.customTask.kind)}`,
+          `!${celCondition('Succeeded', ['True', 'False'], 'owner')}`,
+        ]
+      : []),
+    `dyn(${celGet(step.workload, 'owner.metadata.name')}) == null`,
+  ];
+  const runName = step.runLabel.from === 'trigger-name' ? 'object.metadata.name' : `variables.labels[?${celLiteral(step.runLabel.key)}].orValue('')`;
+  const labels = `{${[...Object.entries(step.labels).map(([key, value]) => `${celLiteral(key)}: ${celLiteral(value)}`), `${celLiteral(step.runLabel.key)}: ${runName}`].join(', ')}}`;
+  const owner = `{"apiVersion": ${celLiteral(ownerKind.apiVersion)}, "kind": ${celLiteral(ownerKind.kind)}, "name": owner.metadata.name, "uid": owner.metadata.uid}`;
+  const workload = `{"apiVersion": ${celLiteral(step.workload.apiVersion)}, "kind": ${celLiteral(step.workload.kind)}, "metadata": {"name": owner.metadata.name, "labels": ${labels}, "ownerReferences": [${owner}]}, "spec": variables.workloadSpec}`;
+  const read = step.owner ? celRead(step.owner.kind, step.owner.name) : 'object';
+  return { expression: `// ${step.rule}\ncel.bind(owner, ${read},\ngenerator.Apply(object.metadata.namespace, ${conditions.join(' &&\n')} ?\n[${workload}] : []))` };
 }
 
 // --- generate-queues ------------------------------------------------------------------------------
@@ -523,7 +631,7 @@ interface StatusTarget {
 function ownTarget(steps: readonly OwnStatusStep[]): StatusTarget {
   const { kind } = steps[0]!.trigger;
   // Kyverno's re-apply reads each object as an UPDATE of itself.
-  return { kind, fromTrigger: readAgain(kind), labelSets: steps.map((step) => step.trigger.labels ?? {}), conditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((step) => celStep(step, false)))].join(' || ') }] };
+  return { kind, fromTrigger: readAgain(kind), labelSets: steps.map((step) => step.trigger.labels ?? {}), conditions: [{ name: 'gate-steps', expression: [...new Set(steps.map((step) => celStep(step)))].join(' || ') }] };
 }
 
 /**
@@ -696,7 +804,7 @@ function requeueMutation(step: RequeueWorkloadStep): MutatingPolicySpecMutations
     conditionValue({ type: 'Admitted', status: celLiteral('False'), reason: celLiteral(unreserved.admittedReason), message: celLiteral(unreserved.admittedMessage), at }),
     conditionValue({ type: 'Requeued', status: `(${reason} in ${celLiteral(step.requeueAtOnce)} ? "True" : "False")`, reason, message, at }),
   ];
-  return statusRule(step.rule, [celStep(step, false), celHold(step.hold, 'held')], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(UNRESERVED_CONDITIONS, conditions)}`);
+  return statusRule(step.rule, [celStep(step), celHold(step.hold, 'held')], `[JSONPatch{op: "remove", path: "/status/admission"}] + ${setConditions(UNRESERVED_CONDITIONS, conditions)}`);
 }
 
 /** The time the step runs, to the second, as Kubernetes writes times. */
@@ -705,7 +813,7 @@ const NOW = 'string(time.truncate(time.now(), duration("1s")))';
 /** Sets the condition on the trigger; with `read`, only when the object it names, read now, has the condition it asks for. */
 function setOwnCondition(step: SelfConditionStep): MutatingPolicySpecMutations {
   const { read } = step;
-  const conditions = [celStep(step, false), `!${celCondition(step.set.type, step.set.unlessTargetHas)}`];
+  const conditions = [celStep(step), `!${celCondition(step.set.type, step.set.unlessTargetHas)}`];
   const patches = setConditions([step.set.type], [conditionSet(step, 'object', read && 'read')]);
   if (!read) return statusRule(step.rule, conditions, patches);
   return statusRule(step.rule, [...conditions, `read != null && ${celCondition(read.condition, read.statuses, 'read')}`], patches, { read: celRead(read.kind, read.name) });
@@ -738,7 +846,7 @@ function fromTrigger(step: OtherTargetStep): { trigger: string; conditions: stri
   const recheck = 'recheck' in step.when && step.when.recheck ? step.when.recheck.unlessTrue.map((type) => ` && !${celCondition(type, ['True'])}`).join('') : '';
   return {
     trigger: `${targetToChange(step)} ? cel.bind(read, ${read}, read == null ? null : ${updated('read')}) : null`,
-    conditions: ['trigger != null', `cel.bind(object, trigger, ${celStep(step, false)}${recheck})`],
+    conditions: ['trigger != null', `cel.bind(object, trigger, ${celStep(step)}${recheck})`],
   };
 }
 

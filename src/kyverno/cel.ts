@@ -37,13 +37,21 @@ export function celCondition(type: string, statuses: readonly string[], object =
 }
 
 /**
+ * When Kyverno evaluates a step: at admission, on its trigger's operations; `reapplied`, also at a
+ * ClusterPolicy's or MutatingPolicy's periodic re-apply, with no operation; `existing`, also when a
+ * GeneratingPolicy generates for existing objects, which Kyverno evaluates as their CREATE: there
+ * the operation tells nothing.
+ */
+export type Evaluated = 'admission' | 'reapplied' | 'existing';
+
+/**
  * The step as a CEL expression on the admission request: its trigger, and the trigger's own test
  * of the step (its `when`), so that a status update after which no step can act never reaches
- * Kyverno. `reapplied`: Kyverno's periodic re-apply evaluates the step too, with no operation.
+ * Kyverno.
  */
-export function celStep(step: GateStep, reapplied: boolean): string {
+export function celStep(step: GateStep, evaluated: Evaluated = 'admission'): string {
   if (step.type === 'generate-queues') return celLabelledOrUnlabelled(step.trigger);
-  const terms = celTrigger(step.trigger, reapplied);
+  const terms = celTrigger(step.trigger, evaluated);
   if ('when' in step) terms.push(...celWhen(step.when, step.trigger.kind));
   if (step.type === 'requeue-workload') terms.push('(has(object.status) && has(object.status.admission))');
   return `(${terms.join(' && ')})`;
@@ -58,10 +66,10 @@ function celLabelledOrUnlabelled(trigger: Trigger): string {
   return `(request.operation in ${celLiteral([...trigger.operations, ''])} && ((${celHasLabels('object', trigger.labels)}) || (request.operation == 'UPDATE' && ${celHasLabels('oldObject', trigger.labels)})))`;
 }
 
-function celTrigger(trigger: Trigger, reapplied: boolean): string[] {
+function celTrigger(trigger: Trigger, evaluated: Evaluated): string[] {
   const terms = [
     // No operation: Kyverno's periodic re-apply; the API server always sends one.
-    `request.operation in ${celLiteral(reapplied ? [...trigger.operations, ''] : trigger.operations)}`,
+    ...(evaluated === 'existing' ? [] : [`request.operation in ${celLiteral(evaluated === 'reapplied' ? [...trigger.operations, ''] : trigger.operations)}`]),
     // Namespaces chosen by label are matched by the policy's namespace selector: a match condition cannot see their labels.
     ...(trigger.namespaces && 'names' in trigger.namespaces ? [`request.namespace in ${celLiteral(trigger.namespaces.names)}`] : []),
     ...Object.entries(trigger.labels ?? {}).map(([key, value]) => celHasValue('object', 'labels', key, value)),

@@ -63,7 +63,7 @@ export function renderClusterPolicySpec(definition: PolicyDefinition): ClusterPo
     webhookConfiguration: {
       failurePolicy: definition.failurePolicy as never,
       // Evaluated by the API server: requests no step of the policy reacts to never reach Kyverno.
-      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map((s) => celStep(s, reapplied(s))))].join(' || ') }],
+      matchConditions: [{ name: 'gate-steps', expression: [...new Set(definition.steps.map((s) => celStep(s, reapplied(s) ? 'reapplied' : 'admission')))].join(' || ') }],
     },
     rules: definition.steps.flatMap(rulesOf),
   };

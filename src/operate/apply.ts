@@ -203,7 +203,8 @@ export function notReady(policy: KubernetesObject & { status?: PolicyStatus }): 
   const { status } = policy;
   const ready = policy.apiVersion === 'kyverno.io/v1' ? status?.conditions?.find((c) => c.type === 'Ready') : undefined;
   if (ready?.status === 'True' || status?.conditionStatus?.ready === true) return undefined;
-  const message = ready?.message ?? status?.conditionStatus?.message ?? status?.conditionStatus?.conditions?.find((c) => c.status !== 'True')?.message;
+  // Kyverno leaves a CEL policy's own message empty, and says why in its conditions.
+  const message = ready?.message || status?.conditionStatus?.message || status?.conditionStatus?.conditions?.find((c) => c.status !== 'True')?.message;
   return `${policy.kind} ${policy.metadata!.name} is not Ready${message ? `: ${message}` : ' (Kyverno has not reported on it yet)'}`;
 }
 
