@@ -53,7 +53,7 @@ async function expectAllSucceed(runs: readonly string[]): Promise<void> {
 }
 
 function celPolicies(): Obj[] {
-  return plane.getJson<{ items: Obj[] }>('mutatingpolicies.policies.kyverno.io,validatingpolicies.policies.kyverno.io').items;
+  return plane.getJson<{ items: Obj[] }>('mutatingpolicies.policies.kyverno.io,validatingpolicies.policies.kyverno.io,generatingpolicies.policies.kyverno.io').items;
 }
 
 it('ClusterPolicies, then both dialects side by side, then CEL policies alone: every run gated once, bad input refused, quota back', async () => {
@@ -73,6 +73,8 @@ it('ClusterPolicies, then both dialects side by side, then CEL policies alone: e
     'cancel-customrun-reapply',
     'evict-pipelinerun',
     'evict-pipelinerun-reapply',
+    'generate-workload',
+    'generate-workload-reapply',
     'mutate-pipelinerun',
     'ready-workload',
     'ready-workload-reapply',

@@ -135,9 +135,9 @@ describe("a run cancelled while it waits, unseen by Kyverno's admission controll
     await setStopPolicy(plane, { clusterQueue: ns }, 'Hold');
     const run = (await new PipelineRunBuilder(ns, 'cancelled').create(plane)).metadata.name;
     await expectWorkload(plane, ns, run);
-    // The user cancels the run while Kyverno is up (generate-workload fails closed on updates of a
-    // waiting run); Tekton cancels its gate CustomRun once Kyverno is down: the step that closes
-    // the gate fails open, and nothing sees that.
+    // The user cancels the run while Kyverno is up (the ClusterPolicy generate-workload fails closed
+    // on updates of a waiting run); Tekton cancels its gate CustomRun once Kyverno is down: the step
+    // that closes the gate fails open, and nothing sees that.
     await plane.stop('tekton-controller');
     await plane.objects.patch(PIPELINE_RUN, ns, run, { spec: { status: 'Cancelled' } });
     await plane.stop('kyverno-admission-controller');

@@ -15,7 +15,7 @@ import { MULTIKUEUE_SERVICE_ACCOUNT } from '../../src/config/load.js';
 import { DISPATCHED_RUN_PENDING, GATED_LABEL, MULTIKUEUE_CHECK, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, FAIL_LABEL, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkload, expectWorkloadCondition, expectWorkloadFinished, loseUpdateRequest, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
+import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkload, expectWorkloadCondition, expectGeneratedBy, expectWorkloadFinished, loseWorkloadCreation, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
 
 const ns = 'e2e-mk';
 const DISPATCH = 'e2e-dispatch';
@@ -179,13 +179,13 @@ describe('MultiKueue: a manager dispatches gated runs to a worker', () => {
     let run: string;
     try {
       run = (await new PipelineRunBuilder(ns, 'missed').create(manager)).metadata.name;
-      await loseUpdateRequest(manager, 'workload-for-pipelinerun', run);
+      await loseWorkloadCreation(manager, 'workload-for-pipelinerun', run);
     } finally {
       // Also when the test fails here: the next tests need it.
       manager.start('kyverno-background-controller');
     }
     const workload = await expectWorkload(manager, ns, run);
-    expect(workload.metadata.labels?.['generate.kyverno.io/rule-name']).toBe('missed-workload-for-pipelinerun');
+    expectGeneratedBy(workload, 'missed-workload-for-pipelinerun', ['generate-workload-reapply']);
     expect(condition(await expectRunFinished(manager, ns, run), 'Succeeded')?.status).toBe('True');
     const dispatched = await expectWorkloadFinished(manager, ns, run, 'Succeeded');
     expect(dispatched.status?.clusterName).toBe('worker-1');

@@ -146,7 +146,8 @@ describe('on the installed plane', () => {
     expect(status, stdout).toBe(1);
     expect(stdout).toMatch(/^\+ MutatingPolicy mutate-pipelinerun /m);
     expect(stdout).toMatch(/^- ClusterPolicy mutate-pipelinerun$/m);
-    expect(stdout).not.toMatch(/^- ClusterPolicy generate-workload$/m);
+    expect(stdout).toMatch(/^\+ GeneratingPolicy generate-workload /m);
+    expect(stdout).toMatch(/^- ClusterPolicy generate-workload$/m);
   });
 
   it('apply --prune moves to the CEL dialect and deletes only objects the bundle made', async () => {
@@ -158,7 +159,8 @@ describe('on the installed plane', () => {
     expect(stdout).toMatch(/^prune: deleted ClusterPolicy validate-pipelinerun$/m);
     expect(await plane.objects.get(CLUSTER_POLICY, undefined, 'mutate-pipelinerun')).toBeUndefined();
     expect((await plane.objects.get(MUTATING_POLICY, undefined, 'mutate-pipelinerun'))?.metadata.labels?.[BUNDLE_LABEL.key]).toBe(BUNDLE_LABEL.value);
-    expect(await plane.objects.get(CLUSTER_POLICY, undefined, 'generate-workload'), 'a ClusterPolicy the CEL dialect still has').toBeDefined();
+    expect(stdout).toMatch(/^prune: deleted ClusterPolicy generate-workload$/m);
+    expect(plane.getJson<{ items: Obj[] }>('clusterpolicies').items, 'ClusterPolicies left').toEqual([]);
     expect(await plane.objects.get(CLUSTER_ROLE, undefined, 'not-the-bundles'), 'an object the bundle did not make').toBeDefined();
     expect(cli('diff', celBundle, '--prune').status).toBe(0);
     const doctor = cli('doctor', celBundle);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CUSTOM_RUN, PIPELINE_RUN } from '../../src/gate/names.js';
 import { ControlPlane, stopAll, synthesize } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { applyDeployPipeline, expectRunFinished, expectWorkload, expectWorkloadFinished, gateOf, loseUpdateRequest, PipelineRunBuilder, pipelineRun, WAIT } from './scenario.js';
+import { applyDeployPipeline, expectGeneratedBy, expectRunFinished, expectWorkload, expectWorkloadFinished, gateOf, loseWorkloadCreation, PipelineRunBuilder, pipelineRun, WAIT } from './scenario.js';
 
 const ns = 'e2e-missed';
 let plane: ControlPlane;
@@ -27,6 +27,12 @@ afterAll(() => {
   if (plane) console.log(`control-plane logs: ${plane.logs}`);
 });
 
+/**
+ * The GeneratingPolicies that make a waiting run's Workload: on its status update, or at the
+ * re-apply, which Kyverno's background controller runs as it starts too (whichever comes first).
+ */
+const ON_WAITING_RUN = ['generate-workload', 'generate-workload-reapply'] as const;
+
 /** Waits until Tekton has written the run's status with `ready` true (it has seen the run stored). */
 async function expectTektonStatus(run: string, ready: (run: Obj) => boolean): Promise<void> {
   await expect.poll(async () => ready((await pipelineRun(plane, ns, run))!), { timeout: WAIT.step, interval: WAIT.poll, message: `Tekton's status of ${run}` }).toBe(true);
@@ -36,12 +42,12 @@ describe('a Workload whose creation Kyverno missed', () => {
   it('pending: made at the status Tekton writes on the held run, which then runs', async () => {
     await plane.stop('kyverno-background-controller');
     const run = (await new PipelineRunBuilder(ns, 'held').pipelineRef('deploy').create(plane)).metadata.name;
-    await loseUpdateRequest(plane, 'workload-for-pipelinerun', run);
+    await loseWorkloadCreation(plane, 'workload-for-pipelinerun', run);
     await expectTektonStatus(run, (r) => condition(r, 'Succeeded')?.reason === 'PipelineRunPending');
     plane.start('kyverno-background-controller');
 
     const workload = await expectWorkload(plane, ns, run);
-    expect(workload.metadata.labels?.['generate.kyverno.io/rule-name']).toBe('missed-workload-for-pipelinerun');
+    expectGeneratedBy(workload, 'missed-workload-for-pipelinerun', ON_WAITING_RUN);
     expect(workload.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: PIPELINE_RUN.kind, name: run })]);
     expect(condition(await expectRunFinished(plane, ns, run), 'Succeeded')?.status).toBe('True');
     await expectWorkloadFinished(plane, ns, run, 'Succeeded');
@@ -52,13 +58,13 @@ describe('a Workload whose creation Kyverno missed', () => {
     const run = (await new PipelineRunBuilder(ns, 'gated').create(plane)).metadata.name;
     await expect.poll(() => gateOf(plane, ns, run), { timeout: WAIT.step, interval: WAIT.poll, message: `the gate CustomRun of ${run}` }).toBeDefined();
     const gate = (await gateOf(plane, ns, run))!.metadata;
-    await loseUpdateRequest(plane, 'workload-for-customrun', gate.name);
+    await loseWorkloadCreation(plane, 'workload-for-customrun', gate.name);
     await expectTektonStatus(run, (r) => ((r.status?.childReferences ?? []) as { name: string }[]).some((c) => c.name === gate.name));
     plane.start('kyverno-background-controller');
 
     const workload = await expectWorkload(plane, ns, run);
     expect(workload.metadata.name).toBe(gate.name);
-    expect(workload.metadata.labels?.['generate.kyverno.io/rule-name']).toBe('missed-workload-for-customrun');
+    expectGeneratedBy(workload, 'missed-workload-for-customrun', ON_WAITING_RUN);
     expect(workload.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: CUSTOM_RUN.kind, name: gate.name, uid: gate.uid })]);
     expect(condition(await expectRunFinished(plane, ns, run), 'Succeeded')?.status).toBe('True');
     await expectWorkloadFinished(plane, ns, run, 'Succeeded');

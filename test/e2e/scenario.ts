@@ -188,24 +188,47 @@ export async function admissionsOf(plane: ControlPlane, namespace: string, workl
     .reduce((n, e) => n + (e.series?.count ?? e.count ?? 1), 0);
 }
 
-/** A ClusterPolicy's UpdateRequest names its rules; a CEL policy's has no `ruleContext`. */
-type UpdateRequest = Omit<Obj, 'spec'> & { spec: { ruleContext?: { rule: string; trigger: { name: string } }[] } };
+/**
+ * A ClusterPolicy's UpdateRequest names its rules, a GeneratingPolicy's the policy; a
+ * MutatingPolicy's has no `ruleContext`.
+ */
+type UpdateRequest = Omit<Obj, 'spec'> & {
+  spec: { ruleContext?: { rule: string; trigger: { name: string } }[]; context?: { admissionRequestInfo?: { operation?: string } } };
+};
+
+/** The bundle's dialect is CEL (generate-workload is a GeneratingPolicy). */
+const cel = () => process.env.E2E_DIALECT === 'cel';
 
 /**
- * Waits for the UpdateRequest of `rule` for `trigger`, and deletes it before Kyverno acts on it:
- * with Kyverno's background controller stopped, the event is lost as Kyverno loses it when it
- * looks for a trigger the API server has not stored yet.
+ * Waits for the UpdateRequest of generate-workload's `rule` on the creation of `trigger`, and
+ * deletes it before Kyverno acts on it: with Kyverno's background controller stopped, the event is
+ * lost as Kyverno loses it when it looks for a trigger the API server has not stored yet. A
+ * GeneratingPolicy's UpdateRequests name the policy, whatever the request: the creation's is the
+ * one of a CREATE.
  */
-export async function loseUpdateRequest(plane: ControlPlane, rule: string, trigger: string): Promise<void> {
+export async function loseWorkloadCreation(plane: ControlPlane, rule: string, trigger: string): Promise<void> {
+  const [named, operation] = cel() ? ['generate-workload', 'CREATE'] : [rule, undefined];
   let lost: UpdateRequest | undefined;
   await expect
     .poll(async () => {
       const requests = await plane.objects.list<UpdateRequest>(UPDATE_REQUEST, 'kyverno');
-      lost = requests.find((ur) => ur.spec.ruleContext?.some((c) => c.rule === rule && c.trigger.name === trigger));
+      lost = requests.find(
+        (ur) => ur.spec.ruleContext?.some((c) => c.rule === named && c.trigger.name === trigger) && (!operation || ur.spec.context?.admissionRequestInfo?.operation === operation),
+      );
       return lost;
-    }, { timeout: WAIT.step, interval: WAIT.poll, message: `the UpdateRequest of ${rule} for ${trigger}` })
+    }, { timeout: WAIT.step, interval: WAIT.poll, message: `the UpdateRequest of ${named} for the creation of ${trigger}` })
     .toBeDefined();
   await plane.objects.delete(UPDATE_REQUEST, 'kyverno', lost!.metadata.name);
+}
+
+/**
+ * What generated the Workload, as Kyverno labels it, in the dialect's terms: a ClusterPolicy's rule
+ * of the model (`rule`), or one of the GeneratingPolicies `celPolicies` (on events, at the re-apply).
+ */
+export function expectGeneratedBy(workload: Obj, rule: string, celPolicies: readonly ('generate-workload' | 'generate-workload-reapply')[]): void {
+  const labels = workload.metadata.labels ?? {};
+  if (cel()) expect(celPolicies).toContain(labels['generate.kyverno.io/policy-name']);
+  else expect(labels['generate.kyverno.io/rule-name']).toBe(rule);
 }
 
 /** Waits until the run has finished; returns it. */
