@@ -175,22 +175,28 @@ describe('the steps of the flow', () => {
     expect(ofEndedRun).toContain('"lastTransitionTime": string(read.?status.?completionTime.orValue(');
     // Its objects are the triggers' of every step: the Workloads of both mechanisms.
     expect(cel['requeue-workload-reapply']!.spec.targetMatchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
-    // generate-workload: a generation per rule of the model, on its triggers' requests (status updates of a run too); the
-    // steps on a waiting run again at each re-apply, with no webhook, evaluated whatever the operation.
+    // generate-workload: a generation per rule of the model, on its triggers' requests (status updates of a run too), making
+    // the Workload only where there is none (Kyverno rewrites one it generated for the same trigger); the steps on a waiting
+    // run again at each re-apply, with no webhook, for each managed namespace, from the namespace's runs and Workloads
+    // listed once, each run's owner read only for a run whose Workload is missing.
     const [generate, generateReapply] = [cel['generate-workload']!, cel['generate-workload-reapply']!];
     const firstLines = (p: { spec: { generate: { expression: string }[] } }) => p.spec.generate.map((g) => g.expression.split('\n')[0]);
     expect(firstLines(generate)).toEqual(policy('generate-workload').spec.rules.map((r) => `// ${r.name}`));
-    expect(firstLines(generateReapply)).toEqual(['// missed-workload-for-customrun', '// missed-workload-for-pipelinerun']);
     expect(generate.spec.matchConstraints.resourceRules.map((r: { resources: string[] }) => r.resources)).toEqual([['customruns'], ['pipelineruns', 'pipelineruns/status']]);
-    expect(generateReapply.spec.matchConditions[0].expression).not.toContain('request.operation');
+    for (const { expression } of generate.spec.generate as { expression: string }[]) {
+      expect(expression).toContain('dyn(resource.Get("kueue.x-k8s.io/v1beta2", "workloads", object.metadata.namespace, owner.metadata.name)) == null ?');
+    }
+    expect(firstLines(generateReapply)).toEqual(['// missed-workload-for-customrun', '// missed-workload-for-pipelinerun']);
     expect([generate, generateReapply].map((p) => p.spec.evaluation)).toEqual(
       [true, false].map((events) => ({ admission: { enabled: events }, generateExisting: { enabled: !events }, synchronize: { enabled: false } })),
     );
-    expect(generateReapply.spec.matchConstraints.objectSelector).toEqual({ matchExpressions: [{ key: GATED_LABEL, operator: 'In', values: ['customrun', 'pending'] }] });
-    // Kyverno rewrites a Workload it generated for the same trigger: a generation makes one only where there is none.
-    for (const { expression } of [...generate.spec.generate, ...generateReapply.spec.generate] as { expression: string }[]) {
-      expect(expression).toContain('dyn(resource.Get("kueue.x-k8s.io/v1beta2", "workloads", object.metadata.namespace, owner.metadata.name)) == null ?');
-    }
+    expect(generateReapply.spec.matchConstraints).toEqual({
+      resourceRules: [expect.objectContaining({ resources: ['namespaces'], operations: ['CREATE'] })],
+      objectSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['ci-team-a', 'ci-team-b'] }] },
+    });
+    const [reapplyCustomRun] = (generateReapply.spec.generate as { expression: string }[]).map((g) => g.expression);
+    expect(reapplyCustomRun!.split('\n')[1]).toMatch(/^generator\.Apply\(variables\.namespace, resource\.List\("tekton\.dev\/v1", "pipelineruns", variables\.namespace, \{"tekton-kueue-policies\.dev\/gate":"customrun"\}\).*\.filter\(run, cel\.bind\(object, run, .* && !\(object\.\?status\.\?childReferences.* in variables\.workloads\)\)\)$/);
+    expect(reapplyCustomRun!.split('\n')[2]).toMatch(/^\.map\(run, cel\.bind\(object, run, cel\.bind\(owner, .*resource\.Get\("tekton\.dev\/v1beta1", "customruns"/);
     expect(Object.values(kinds('clusterpolicy')).every((p) => p.kind === 'ClusterPolicy')).toBe(true);
     // The tenant guard's refusal of an ungated run names the policy as it is.
     const guard = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'c.yaml')), APPLIED_COMPONENTS).get('guard/tenant-guard.yaml')!;

@@ -347,16 +347,17 @@ function listedObjects(test: Suite): Doc[] {
 
 /**
  * Writes `cluster.yaml` beside a suite: the cluster the CLI runs CEL policies against, of the CRDs
- * of the kinds of `objects` and the suite's API responses, the namespaces, and the objects the
- * responses list or read (which `resource.List` and `resource.Get` read).
+ * of the kinds of `objects` and the suite's API responses, their namespaces (unless the suite's
+ * resources are the namespaces: the CLI stores those too), and the objects the responses list or
+ * read and `stored` (which `resource.List` and `resource.Get` read).
  */
-function writeCluster(dir: string, test: Suite, objects: readonly Doc[]): void {
-  const listed = listedObjects(test);
+function writeCluster(dir: string, test: Suite, objects: readonly Doc[], { stored = [], withNamespaces = true }: { stored?: readonly Doc[]; withNamespaces?: boolean } = {}): void {
+  const listed = [...listedObjects(test), ...stored];
   const kinds = new Set([...objects, ...listed].map((doc) => `${doc.apiVersion.split('/')[0]}/${doc.kind}`));
   const used = [...new Set(crds.filter(({ crd }) => kinds.has(`${crd.spec.group}/${crd.spec.names.kind}`)).map(({ file }) => file))];
   mkdirSync(join(dir, 'crds'), { recursive: true });
   for (const file of used) cpSync(file, join(dir, 'crds', file.split('/').pop()!));
-  const namespaces = [...new Set([...objects, ...listed].map((doc) => doc.metadata.namespace).filter((ns): ns is string => ns !== undefined))];
+  const namespaces = withNamespaces ? [...new Set([...objects, ...listed].map((doc) => doc.metadata.namespace).filter((ns): ns is string => ns !== undefined))] : [];
   writeFileSync(
     join(dir, 'cluster.yaml'),
     YAML.stringify({
@@ -474,52 +475,88 @@ describe('Kyverno CLI suites of the CEL dialect', () => {
     expect(rows.map((r) => `${r.RESOURCE.split('/').pop()} ${r.RESULT}`).sort(), output).toEqual(test.results.map((r) => `${YAML.parse(readFileSync(join(policiesDir, suite, r.generatedResource), 'utf8')).metadata.name} Pass`).sort());
   });
 
-  // `kyverno test` creates each resource, and updates one with itself as the old object: the policy
-  // on events runs on the resources the ClusterPolicy suite creates; its re-apply on the runs the
-  // suite's steps on a waiting run are given (Kyverno generates for existing objects as for their
-  // creation). A row per Workload generated, named after it, compared with the suite's file but for
-  // the labels Kyverno adds; a resource for which nothing is made has a row of its own, or none
-  // when the policy's match conditions leave it out.
-  it.each([
-    ['generate-workload', 'the resources the ClusterPolicy suite creates'],
-    ['generate-workload-reapply', 'the runs still waiting'],
-  ])('generate-workload: %s generates, for %s, the Workloads the ClusterPolicy suite expects of them and no other', (policyName) => {
+  describe('generate-workload', () => {
     const suite = 'generate-workload';
     const dir = join(policiesDir, suite);
-    const test = YAML.parse(readFileSync(join(dir, 'kyverno-test.yaml'), 'utf8')) as Omit<Suite, 'results'> & { results: { rule: string; resources: string[]; generatedResource?: string }[] };
-    const onState = new Set(gatePolicies(defaultConfig()).find((p) => p.name === suite)!.steps.filter((step) => step.trigger.state).map((step) => step.rule));
-    const updated = updatedIn(suite, test as unknown as Suite);
-    const resources = [
-      ...new Set(test.results.filter((r) => onState.has(r.rule) === (policyName !== suite)).flatMap((r) => r.resources)),
-    ].filter((resource) => policyName !== suite || !updated.has(resource));
-    const generatedOf = (resource: string) => [...new Set(test.results.filter((r) => r.resources.includes(resource) && r.generatedResource).map((r) => r.generatedResource!))];
+    type WorkloadSuite = Omit<Suite, 'results'> & { results: { rule: string; resources: string[]; generatedResource?: string }[] };
+    const test = YAML.parse(readFileSync(join(dir, 'kyverno-test.yaml'), 'utf8')) as WorkloadSuite;
     const docs = test.resources.flatMap((file) => docsOf(readFileSync(join(dir, file), 'utf8')));
-    const kindOf = (resource: string) => docs.find((doc) => `${doc.metadata.namespace}/${doc.metadata.name}` === resource)!.kind;
-    writeCluster(dir, test as unknown as Suite, docs);
-    mkdirSync(join(copy, 'dist-cel-policies'), { recursive: true });
-    writeFileSync(join(copy, 'dist-cel-policies', `${policyName}.yaml`), YAML.stringify(celFiles.get(suite)!.find((p) => p.metadata.name === policyName)));
-    writeFileSync(
-      join(dir, 'kyverno-test-cel.yaml'),
-      YAML.stringify({
-        ...stub('Test', `${policyName}-cel`),
-        policies: [`../../dist-cel-policies/${policyName}.yaml`],
-        resources: test.resources,
-        clusterResources: ['cluster.yaml'],
-        results: resources.map((resource) => {
-          const generated = generatedOf(resource);
-          return { policy: policyName, isGeneratingPolicy: true, kind: kindOf(resource), resources: [resource], ...(generated.length > 0 ? { generatedResources: generated } : {}), result: 'pass' };
+    const docOf = (resource: string) => docs.find((doc) => `${doc.metadata.namespace}/${doc.metadata.name}` === resource)!;
+    /** The steps on a waiting run, which the re-apply policy has too. */
+    const onState = new Set(gatePolicies(defaultConfig()).find((p) => p.name === suite)!.steps.filter((step) => step.trigger.state).map((step) => step.rule));
+    const resourcesOf = (onWaitingRun: boolean) => [...new Set(test.results.filter((r) => onState.has(r.rule) === onWaitingRun).flatMap((r) => r.resources))];
+    /** The Workloads the ClusterPolicy suite expects of a resource, of the steps on a waiting run or the others. */
+    const generatedOf = (resource: string, onWaitingRun: boolean) =>
+      [...new Set(test.results.filter((r) => r.resources.includes(resource) && r.generatedResource && onState.has(r.rule) === onWaitingRun).map((r) => r.generatedResource!))];
+
+    /**
+     * Runs one GeneratingPolicy of dist/'s generate-workload on `resources` (`namespace/name`, or a
+     * namespace's name), expecting each to generate `generated` of it. A row per Workload generated,
+     * named after it, compared with the suite's file but for the labels Kyverno adds; a resource for
+     * which nothing is made has a row of its own, or none when the policy's match conditions leave
+     * it out. Returns the rows of what was generated, as `<name> <result>`.
+     */
+    function generatedBy(policyName: string, resources: readonly string[], kindOf: (resource: string) => string, generated: (resource: string) => string[], suiteResources: string[]): string[] {
+      mkdirSync(join(copy, 'dist-cel-policies'), { recursive: true });
+      writeFileSync(join(copy, 'dist-cel-policies', `${policyName}.yaml`), YAML.stringify(celFiles.get(suite)!.find((p) => p.metadata.name === policyName)));
+      writeFileSync(
+        join(dir, 'kyverno-test-cel.yaml'),
+        YAML.stringify({
+          ...stub('Test', `${policyName}-cel`),
+          policies: [`../../dist-cel-policies/${policyName}.yaml`],
+          resources: suiteResources,
+          clusterResources: ['cluster.yaml'],
+          results: resources.map((resource) => ({
+            policy: policyName,
+            isGeneratingPolicy: true,
+            kind: kindOf(resource),
+            resources: [resource],
+            ...(generated(resource).length > 0 ? { generatedResources: generated(resource) } : {}),
+            result: 'pass',
+          })),
         }),
-      }),
-    );
-    const { rows, output } = detailedResults(suite, 'kyverno-test-cel.yaml');
-    const expected = resources.flatMap(generatedOf).map((file) => (YAML.parse(readFileSync(join(dir, file), 'utf8')) as Doc).metadata.name);
-    expect(expected.length, output).toBeGreaterThan(0);
-    // A generated Workload's row names it alone; a resource's own row has its kind and namespace.
-    const isGenerated = (row: Row) => row.RESOURCE.startsWith('/');
-    expect(rows.filter(isGenerated).map((row) => `${row.RESOURCE.slice(1)} ${row.RESULT}`).sort(), output).toEqual(expected.map((name) => `${name} Pass`).sort());
-    const madeNothing = rows.filter((row) => !isGenerated(row));
-    expect(madeNothing.filter((row) => row.RESULT !== 'Pass' && row.REASON !== 'Not found'), output).toEqual([]);
-    for (const row of madeNothing) expect(generatedOf(row.RESOURCE.split('/').slice(-2).join('/')), row.RESOURCE).toEqual([]);
+      );
+      const { rows, output } = detailedResults(suite, 'kyverno-test-cel.yaml');
+      // A generated Workload's row names it alone; a resource's own row has its kind.
+      const isGenerated = (row: Row) => row.RESOURCE.startsWith('/');
+      const madeNothing = rows.filter((row) => !isGenerated(row));
+      expect(madeNothing.filter((row) => row.RESULT !== 'Pass' && row.REASON !== 'Not found'), output).toEqual([]);
+      for (const row of madeNothing) expect(generated(row.RESOURCE.split('/').slice(-2).join('/').replace(/^Namespace\//, '')), row.RESOURCE).toEqual([]);
+      return rows.filter(isGenerated).map((row) => `${row.RESOURCE.slice(1)} ${row.RESULT}`).sort();
+    }
+
+    const named = (files: readonly string[]) => files.map((file) => `${(YAML.parse(readFileSync(join(dir, file), 'utf8')) as Doc).metadata.name} Pass`).sort();
+
+    // `kyverno test` creates each resource, and updates one with itself as the old object: the
+    // policy on events runs on the resources the ClusterPolicy suite creates; the status updates of
+    // a waiting run are the control plane's to run.
+    it('generate-workload generates, for each resource the ClusterPolicy suite creates, the Workload that suite expects, and no other', () => {
+      writeCluster(dir, test as unknown as Suite, docs);
+      const updated = updatedIn(suite, test as unknown as Suite);
+      const created = resourcesOf(false).filter((resource) => !updated.has(resource));
+      const ofCreation = (resource: string) => generatedOf(resource, false);
+      const expected = created.flatMap(ofCreation);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(generatedBy(suite, created, (resource) => docOf(resource).kind, ofCreation, test.resources)).toEqual(named(expected));
+    });
+
+    // The re-apply generates for each namespace, from the runs and Workloads it lists there: the
+    // cluster holds the runs the suite's steps on a waiting run are given, and the Workloads the
+    // suite's other steps make of them (made once: the re-apply leaves them as they are).
+    it('generate-workload-reapply generates, for each namespace, the Workloads the ClusterPolicy suite expects of its runs still waiting, and no other', () => {
+      const waiting = resourcesOf(true);
+      const runs = waiting.map(docOf);
+      const made = waiting.flatMap((resource) => generatedOf(resource, false)).map((file) => YAML.parse(readFileSync(join(dir, file), 'utf8')) as Doc);
+      expect(made.length).toBeGreaterThan(0);
+      writeCluster(dir, test as unknown as Suite, runs, { stored: [...runs, ...made], withNamespaces: false });
+      const namespaces = [...new Set(runs.map((run) => run.metadata.namespace!))].sort();
+      // As the API server labels every namespace: the policy selects its namespaces by that label.
+      writeFileSync(join(dir, 'namespaces.yaml'), namespaces.map((name) => YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name } } })).join('---\n'));
+      const ofNamespace = (namespace: string) => waiting.filter((resource) => resource.startsWith(`${namespace}/`)).flatMap((resource) => generatedOf(resource, true));
+      const expected = namespaces.flatMap(ofNamespace);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(generatedBy(`${suite}-reapply`, namespaces, () => 'Namespace', ofNamespace, ['namespaces.yaml'])).toEqual(named(expected));
+    });
   });
 
   it.each(celSuites)('%s: every resource of the ClusterPolicy suite comes out as that suite expects it, refused for the same reason', (suite) => {

@@ -42,12 +42,12 @@ function grantsOf(step: GateStep, dialect: DialectName): Grant[] {
         reports,
         // The background controller re-reads the trigger (and reads the owner it names), then
         // creates the Workload if absent. A GeneratingPolicy finds its trigger by listing the
-        // trigger's kind, and lists the triggers to generate for existing objects.
+        // trigger's kind; its re-apply lists a namespace's runs and Workloads.
         { controller: 'background-controller', kind: step.trigger.kind, verbs: dialect === 'cel' ? ['get', 'list'] : ['get'] },
         // Kyverno makes a GeneratingPolicy Ready only once the reports controller may read every resource it matches.
         ...(dialect === 'cel' && step.trigger.subresource ? [{ ...reports, subresource: step.trigger.subresource } satisfies Grant] : []),
         ...(step.owner ? [{ controller: 'background-controller', kind: step.owner.kind, verbs: ['get'] } satisfies Grant] : []),
-        { controller: 'background-controller', kind: step.workload, verbs: ['get', 'create'] },
+        { controller: 'background-controller', kind: step.workload, verbs: dialect === 'cel' ? ['get', 'list', 'create'] : ['get', 'create'] },
       ];
     case 'set-condition':
       return [

@@ -18,7 +18,7 @@ import type { GeneratingPolicySpec, MutatingPolicySpec, MutatingPolicySpecMutati
 import { QUANTITY_PATTERN } from '../config/schema.js';
 import type { GateStep, GenerateQueuesStep, GenerateWorkloadStep, Hold, HoldPendingStep, HoldUserReleaseStep, InsertGateStep, Operation, PolicyDefinition, ReleaseDispatchedStep, RequeueWorkloadStep, RouteMatch, RouteRunStep, SetConditionStep, SetRunStatusStep, Sizing, Target, TargetName, Trigger, ValidateRunStep } from '../gate/model.js';
 import { type ApiKind, dispatchingQueueKeys, groupOf, kindKey, namespaceSelectorOf, resourceOf, UNRESERVED_CONDITIONS } from '../gate/names.js';
-import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep, type Evaluated } from './cel.js';
+import { celCondition, celHasKey, celHasLabels, celHasValue, celLiteral, celSpecStatus, celStep } from './cel.js';
 import { pointer } from './json-pointer.js';
 
 type MutationStep = ReleaseDispatchedStep | RouteRunStep | InsertGateStep | HoldPendingStep | HoldUserReleaseStep;
@@ -406,105 +406,149 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
 // --- generate-workload ----------------------------------------------------------------------------
 
 /**
- * The Workloads of gated runs, as two GeneratingPolicies with the same generations, one per step:
- * - `<policy>`, on each event its steps react to. Kyverno generates in the background, from the
- *   request as the API server sent it, once it has read the trigger back: a trigger not stored yet
- *   (a slower webhook still deciding) fails the UpdateRequest, which Kyverno runs a few times more.
- * - `<policy>-reapply`, with no webhook, of the steps on a state (a run still waiting): at each
- *   periodic re-apply Kyverno lists the objects its constraints select and generates for each as
- *   for its creation, so a Workload whose events Kyverno missed is made then. Kyverno makes a
- *   GeneratingPolicy's webhook fail open: while it is down, runs go on waiting, none unqueued.
- * A generation makes the Workload only where there is none: Kyverno rewrites a Workload it generated
- * for the same trigger, spec and all, which Kueue owns once it has queued it.
+ * The Workloads of gated runs, as two GeneratingPolicies:
+ * - `<policy>`, on each event its steps react to, a generation per step. Kyverno generates in the
+ *   background, from the request as the API server sent it, once it has read the trigger back: a
+ *   trigger not stored yet (a slower webhook still deciding) fails the UpdateRequest, which Kyverno
+ *   runs a few times more, then drops.
+ * - `<policy>-reapply`, with no webhook, of the steps on a state (a run still waiting), a generation
+ *   per step: at each periodic re-apply, Kyverno generates for each of the steps' namespaces, which
+ *   lists that namespace's gated runs and Workloads once, and makes the Workload of each run still
+ *   waiting without one. Triggered by the runs themselves, Kyverno would read every gated run back
+ *   at each re-apply, ended ones included, each by listing its namespace's runs
+ *   (`handleGenerateExisting` in `pkg/policy/gpol.go`, `GetResource` in `pkg/background/common`).
+ * Kyverno makes a GeneratingPolicy's webhook fail open: runs whose events it missed wait for their
+ * Workload until the re-apply, none unqueued. A generation makes the Workload only where there is
+ * none: Kyverno rewrites a Workload it generated for the same trigger, spec and all, which Kueue
+ * owns once it has queued it.
  */
 function workloadPolicies(definition: PolicyDefinition, steps: readonly GenerateWorkloadStep[]): CelPolicy[] {
-  const variables = workloadVariables(steps[0]!);
-  if (steps.some((step) => JSON.stringify(workloadVariables(step)) !== JSON.stringify(variables))) throw new Error(`${definition.name}: the CEL dialect sizes the Workloads of one policy alike`);
+  const spec = celWorkloadSpec(steps[0]!);
+  if (steps.some((step) => celWorkloadSpec(step) !== spec)) throw new Error(`${definition.name}: the CEL dialect sizes the Workloads of one policy alike`);
   const { matchConstraints, matchConditions } = admissionMatch(definition, steps);
   const evaluation = (existing: boolean) => ({ admission: { enabled: !existing }, generateExisting: { enabled: existing }, synchronize: { enabled: false } });
-  const onEvents: CelPolicy = { name: definition.name, kind: 'GeneratingPolicy', spec: { matchConstraints, matchConditions, evaluation: evaluation(false), variables, generate: steps.map((step) => workloadGeneration(step, 'admission')) } };
+  const onEvents: CelPolicy = {
+    name: definition.name,
+    kind: 'GeneratingPolicy',
+    spec: { matchConstraints, matchConditions, evaluation: evaluation(false), variables: [{ name: 'workloadSpec', expression: spec }], generate: steps.map(eventGeneration) },
+  };
   const waiting = steps.filter((step) => step.trigger.state !== undefined);
   if (waiting.length === 0) return [onEvents];
-  const kinds = [...new Map(waiting.map(({ trigger }) => [kindKey(trigger.kind), trigger.kind])).values()];
+  const { namespaces } = waiting[0]!.trigger;
+  if (!namespaces || waiting.some((step) => JSON.stringify(step.trigger.namespaces) !== JSON.stringify(namespaces))) throw new Error(`${definition.name}: the CEL dialect re-applies steps on one set of namespaces per policy`);
+  const workloadLabels = waiting.map((step) => step.labels);
   const reapply: CelPolicy = {
     name: `${definition.name}-reapply`,
     kind: 'GeneratingPolicy',
     spec: {
-      matchConstraints: {
-        ...namespaceMatch(waiting[0]!.trigger),
-        ...labelsOfAll(waiting.map((step) => step.trigger.labels ?? {})),
-        // The objects themselves (Kyverno lists no subresource), as it evaluates them: created.
-        resourceRules: kinds.map((kind) => resourceRule(kind, ['CREATE'])),
-      },
-      matchConditions: [{ name: 'gate-steps', expression: waiting.map((step) => celStep(step, 'existing')).join(' || ') }],
+      // Kyverno evaluates a generation for existing objects as their creation.
+      matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE' as never], resources: ['namespaces'] }], objectSelector: namespaceSelectorOf(namespaces) as never },
       evaluation: evaluation(true),
-      variables,
-      generate: waiting.map((step) => workloadGeneration(step, 'existing')),
+      variables: [
+        { name: 'namespace', expression: 'object.metadata.name' },
+        { name: 'workloads', expression: `${celList(steps[0]!.workload, 'variables.namespace', labelsOfAll(workloadLabels).objectSelector)}.map(w, w.metadata.name)` },
+      ],
+      generate: waiting.map((step) => reapplyGeneration(step, spec)),
     },
   };
   return [onEvents, reapply];
 }
 
-/** The Workload of a run (the trigger, `object`, or the gate CustomRun it was made from): its queue, priority, requests and maximum execution time. */
-function workloadVariables(step: GenerateWorkloadStep) {
-  const { requests, priority } = step;
-  const prefix = requests.annotationPrefix;
-  const perQueue = `${celValue(Object.fromEntries(requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, d.value])))}[?object.metadata.namespace + '/' + variables.queueName]`;
-  const perTenantQueue = requests.tenantDefaults ? `.or(${celValue(Object.fromEntries(requests.tenantDefaults.map((d) => [d.queue, d.value])))}[?variables.queueName])` : '';
-  const label = (key: string) => `variables.labels[?${celLiteral(key)}].orValue('')`;
-  const maxExecution = label(step.maxExecutionTimeLabel);
-  const priorityOf = celValue(Object.fromEntries(priority.classes.map((c) => [c.name, c.value])));
-  const ifPriority = (value: string) => `variables.priorityClass == '' ? optional.none() : optional.of(${value})`;
-  return [
-    { name: 'labels', expression: 'object.metadata.?labels.orValue({})' },
-    { name: 'annotations', expression: 'object.metadata.?annotations.orValue({})' },
-    { name: 'queueName', expression: celQueueName(step.queue, 'variables.labels') },
-    { name: 'defaultRequests', expression: `${perQueue}${perTenantQueue}.orValue(${celValue(requests.fallback)})` },
-    { name: 'askedRequests', expression: `variables.annotations.filter(k, k.startsWith(${celLiteral(prefix)})).map(k, k.substring(${prefix.length}))` },
-    { name: 'fixedRequests', expression: celValue(requests.fixed) },
-    {
-      // Each resource's quantity: fixed over asked for over the queue's default.
-      name: 'requests',
-      expression:
-        'cel.bind(resources, (variables.defaultRequests.map(r, r) + variables.askedRequests + variables.fixedRequests.map(r, r)).distinct(), transform.listObjToMap(resources.map(r, {"resource": r}), resources.map(r, {"quantity": ' +
-        `r in variables.fixedRequests ? variables.fixedRequests[r] : r in variables.askedRequests ? variables.annotations[${celLiteral(prefix)} + r] : variables.defaultRequests[r]}), "resource", "quantity"))`,
-    },
-    // An unknown class name falls back to the default rather than referencing a missing class.
-    { name: 'priorityClass', expression: `${label(priority.label)} in ${celLiteral(priority.classes.map((c) => c.name))} ? ${label(priority.label)} : ${celLiteral(priority.default ?? '')}` },
-    {
-      name: 'workloadSpec',
-      expression:
-        '{"queueName": variables.queueName, "podSets": [{"name": "main", "count": 1, "template": {"spec": {"containers": [{"name": "main", "resources": {"requests": variables.requests}}]}}}], ' +
-        `?"priorityClassRef": ${ifPriority(`{"group": ${celLiteral(groupOf(step.workload))}, "kind": "WorkloadPriorityClass", "name": variables.priorityClass}`)}, ` +
-        `?"priority": ${ifPriority(`${priorityOf}[variables.priorityClass]`)}, ` +
-        // No label, or one that is not a number: no limit (validate-pipelinerun refuses such a label).
-        `?"maximumExecutionTimeSeconds": ${maxExecution}.matches('^[1-9][0-9]*$') ? optional.of(int(${maxExecution})) : optional.none()}`,
-    },
-  ];
+/** The objects of `kind` in `namespace` (a CEL expression) with one of the values of each label `selector` names, as a list. */
+function celList(kind: ApiKind, namespace: string, selector?: { readonly matchExpressions: readonly { readonly key: string; readonly values: readonly string[] }[] }): string {
+  // resource.List selects by label values: a label with several values is a filter afterwards.
+  const [one, several] = [(selector?.matchExpressions ?? []).filter((e) => e.values.length === 1), (selector?.matchExpressions ?? []).filter((e) => e.values.length > 1)];
+  const list = `resource.List(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, ${namespace}, ${celLiteral(Object.fromEntries(one.map((e) => [e.key, e.values[0]!])))}).?items.orValue([])`;
+  return several.length === 0 ? list : `${list}.filter(o, ${several.map((e) => `o.metadata.?labels.orValue({})[?${celLiteral(e.key)}].orValue('') in ${celLiteral(e.values)}`).join(' && ')})`;
 }
 
-/** A step's generation: the Workload named after and owned by its owner (the trigger, or the object it names), where there is none yet. */
-function workloadGeneration(step: GenerateWorkloadStep, evaluated: Evaluated) {
-  const ownerKind = step.owner?.kind ?? step.trigger.kind;
-  const conditions = [
-    celStep(step, evaluated),
-    'owner != null',
-    // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
-    ...(step.customTask
-      ? [
-          `owner.spec.?customSpec.?apiVersion.orValue('') == ${celLiteral(step.customTask.apiVersion)}`,
-          `owner.spec.?customSpec.?kind.orValue('') == ${celLiteral(step.customTask.kind)}`,
-          `!${celCondition('Succeeded', ['True', 'False'], 'owner')}`,
-        ]
-      : []),
-    `dyn(${celGet(step.workload, 'owner.metadata.name')}) == null`,
+/**
+ * The Workload's spec for a run (the trigger, `object`, or the gate CustomRun it was made from):
+ * its queue, priority, requests (each resource's quantity fixed over asked for over the queue's
+ * default) and maximum execution time. One expression on `object`, for a policy's variable or for
+ * each run a re-apply lists.
+ */
+function celWorkloadSpec(step: GenerateWorkloadStep): string {
+  const { requests, priority } = step;
+  const prefix = requests.annotationPrefix;
+  const perQueue = `${celValue(Object.fromEntries(requests.defaults.map((d) => [`${d.namespace}/${d.queue}`, d.value])))}[?object.metadata.namespace + '/' + queueName]`;
+  const perTenantQueue = requests.tenantDefaults ? `.or(${celValue(Object.fromEntries(requests.tenantDefaults.map((d) => [d.queue, d.value])))}[?queueName])` : '';
+  const label = (key: string) => `labels[?${celLiteral(key)}].orValue('')`;
+  const priorityOf = celValue(Object.fromEntries(priority.classes.map((c) => [c.name, c.value])));
+  const ifPriority = (value: string) => `priorityClass == '' ? optional.none() : optional.of(${value})`;
+  const binds: [string, string][] = [
+    ['labels', 'object.metadata.?labels.orValue({})'],
+    ['annotations', 'object.metadata.?annotations.orValue({})'],
+    ['queueName', celQueueName(step.queue, 'labels')],
+    ['defaultRequests', `${perQueue}${perTenantQueue}.orValue(${celValue(requests.fallback)})`],
+    ['asked', `annotations.filter(k, k.startsWith(${celLiteral(prefix)})).map(k, k.substring(${prefix.length}))`],
+    ['fixed', celValue(requests.fixed)],
+    ['resources', '(defaultRequests.map(r, r) + asked + fixed.map(r, r)).distinct()'],
+    // An unknown class name falls back to the default rather than referencing a missing class.
+    ['priorityClass', `${label(priority.label)} in ${celLiteral(priority.classes.map((c) => c.name))} ? ${label(priority.label)} : ${celLiteral(priority.default ?? '')}`],
+    ['maxExecution', label(step.maxExecutionTimeLabel)],
   ];
-  const runName = step.runLabel.from === 'trigger-name' ? 'object.metadata.name' : `variables.labels[?${celLiteral(step.runLabel.key)}].orValue('')`;
+  const requested = `transform.listObjToMap(resources.map(r, {"resource": r}), resources.map(r, {"quantity": r in fixed ? fixed[r] : r in asked ? annotations[${celLiteral(prefix)} + r] : defaultRequests[r]}), "resource", "quantity")`;
+  const spec =
+    `{"queueName": queueName, "podSets": [{"name": "main", "count": 1, "template": {"spec": {"containers": [{"name": "main", "resources": {"requests": ${requested}}}]}}}], ` +
+    `?"priorityClassRef": ${ifPriority(`{"group": ${celLiteral(groupOf(step.workload))}, "kind": "WorkloadPriorityClass", "name": priorityClass}`)}, ` +
+    `?"priority": ${ifPriority(`${priorityOf}[priorityClass]`)}, ` +
+    // No label, or one that is not a number: no limit (validate-pipelinerun refuses such a label).
+    `?"maximumExecutionTimeSeconds": maxExecution.matches('^[1-9][0-9]*$') ? optional.of(int(maxExecution)) : optional.none()}`;
+  return binds.reduceRight((inner, [name, value]) => `cel.bind(${name}, ${value},\n${inner})`, spec);
+}
+
+/**
+ * What a step makes of a run (`object`) and its owner (`owner`, the run itself or the object it
+ * names, read with `read`): the Workload, named after and owned by the owner, if the owner is one
+ * (`conditions`; a gate CustomRun must not have ended: the Workload of a gate that is done would
+ * never be admitted).
+ */
+function workloadOf(step: GenerateWorkloadStep, spec: string) {
+  const ownerKind = step.owner?.kind ?? step.trigger.kind;
+  const runName = step.runLabel.from === 'trigger-name' ? 'object.metadata.name' : `object.metadata.?labels.orValue({})[?${celLiteral(step.runLabel.key)}].orValue('')`;
   const labels = `{${[...Object.entries(step.labels).map(([key, value]) => `${celLiteral(key)}: ${celLiteral(value)}`), `${celLiteral(step.runLabel.key)}: ${runName}`].join(', ')}}`;
   const owner = `{"apiVersion": ${celLiteral(ownerKind.apiVersion)}, "kind": ${celLiteral(ownerKind.kind)}, "name": owner.metadata.name, "uid": owner.metadata.uid}`;
-  const workload = `{"apiVersion": ${celLiteral(step.workload.apiVersion)}, "kind": ${celLiteral(step.workload.kind)}, "metadata": {"name": owner.metadata.name, "labels": ${labels}, "ownerReferences": [${owner}]}, "spec": variables.workloadSpec}`;
-  const read = step.owner ? celRead(step.owner.kind, step.owner.name) : 'object';
-  return { expression: `// ${step.rule}\ncel.bind(owner, ${read},\ngenerator.Apply(object.metadata.namespace, ${conditions.join(' &&\n')} ?\n[${workload}] : []))` };
+  return {
+    read: step.owner ? celRead(step.owner.kind, step.owner.name) : 'object',
+    // The name the Workload will have, before the owner is read.
+    name: step.owner ? celTargetName(step.owner.name, step.owner.kind) : 'object.metadata.name',
+    conditions: [
+      'owner != null',
+      // Only the gate's CustomRuns: other custom tasks may share the task name but not the kind.
+      ...(step.customTask
+        ? [
+            `owner.spec.?customSpec.?apiVersion.orValue('') == ${celLiteral(step.customTask.apiVersion)}`,
+            `owner.spec.?customSpec.?kind.orValue('') == ${celLiteral(step.customTask.kind)}`,
+            `!${celCondition('Succeeded', ['True', 'False'], 'owner')}`,
+          ]
+        : []),
+    ],
+    workload: `{"apiVersion": ${celLiteral(step.workload.apiVersion)}, "kind": ${celLiteral(step.workload.kind)}, "metadata": {"name": owner.metadata.name, "labels": ${labels}, "ownerReferences": [${owner}]}, "spec": ${spec}}`,
+  };
+}
+
+/** A step's generation on an event: the Workload of the trigger (`object`), if it has none yet. */
+function eventGeneration(step: GenerateWorkloadStep) {
+  const { read, conditions, workload } = workloadOf(step, 'variables.workloadSpec');
+  const none = `dyn(${celGet(step.workload, 'owner.metadata.name')}) == null`;
+  return { expression: `// ${step.rule}\ncel.bind(owner, ${read},\ngenerator.Apply(object.metadata.namespace, ${[celStep(step), ...conditions, none].join(' &&\n')} ?\n[${workload}] : []))` };
+}
+
+/**
+ * A step's generation at the re-apply, for a namespace (`object`): the Workload of each of its runs
+ * the step is on, whose Workload is not among the namespace's (`variables.workloads`). Only those
+ * runs' owners are read.
+ */
+function reapplyGeneration(step: GenerateWorkloadStep, spec: string) {
+  const { read, name, conditions, workload } = workloadOf(step, spec);
+  const runs = celList(step.trigger.kind, 'variables.namespace', labelsOfAll([step.trigger.labels ?? {}]).objectSelector);
+  const waiting = `cel.bind(object, run, ${celStep(step, 'listed')} && !(${name} in variables.workloads))`;
+  return {
+    expression:
+      `// ${step.rule}\ngenerator.Apply(variables.namespace, ${runs}.filter(run, ${waiting})\n` +
+      `.map(run, cel.bind(object, run, cel.bind(owner, ${read},\n${conditions.join(' &&\n')} ?\n[${workload}] : [])))\n.flatten())`,
+  };
 }
 
 // --- generate-queues ------------------------------------------------------------------------------

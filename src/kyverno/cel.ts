@@ -38,11 +38,11 @@ export function celCondition(type: string, statuses: readonly string[], object =
 
 /**
  * When Kyverno evaluates a step: at admission, on its trigger's operations; `reapplied`, also at a
- * ClusterPolicy's or MutatingPolicy's periodic re-apply, with no operation; `existing`, also when a
- * GeneratingPolicy generates for existing objects, which Kyverno evaluates as their CREATE: there
- * the operation tells nothing.
+ * ClusterPolicy's or MutatingPolicy's periodic re-apply, with no operation; `listed`, on objects a
+ * policy lists itself in a namespace of the step's: neither the request's operation nor its
+ * namespace tells anything there.
  */
-export type Evaluated = 'admission' | 'reapplied' | 'existing';
+export type Evaluated = 'admission' | 'reapplied' | 'listed';
 
 /**
  * The step as a CEL expression on the admission request: its trigger, and the trigger's own test
@@ -69,9 +69,9 @@ function celLabelledOrUnlabelled(trigger: Trigger): string {
 function celTrigger(trigger: Trigger, evaluated: Evaluated): string[] {
   const terms = [
     // No operation: Kyverno's periodic re-apply; the API server always sends one.
-    ...(evaluated === 'existing' ? [] : [`request.operation in ${celLiteral(evaluated === 'reapplied' ? [...trigger.operations, ''] : trigger.operations)}`]),
+    ...(evaluated === 'listed' ? [] : [`request.operation in ${celLiteral(evaluated === 'reapplied' ? [...trigger.operations, ''] : trigger.operations)}`]),
     // Namespaces chosen by label are matched by the policy's namespace selector: a match condition cannot see their labels.
-    ...(trigger.namespaces && 'names' in trigger.namespaces ? [`request.namespace in ${celLiteral(trigger.namespaces.names)}`] : []),
+    ...(evaluated !== 'listed' && trigger.namespaces && 'names' in trigger.namespaces ? [`request.namespace in ${celLiteral(trigger.namespaces.names)}`] : []),
     ...Object.entries(trigger.labels ?? {}).map(([key, value]) => celHasValue('object', 'labels', key, value)),
     ...Object.entries(trigger.unlessLabels ?? {}).map(([key, value]) => `!${celHasValue('object', 'labels', key, value)}`),
     ...(trigger.labelKeys ?? []).map((key) => celHasKey('object', 'labels', key)),
