@@ -6,6 +6,7 @@ import { APPLIED_COMPONENTS, buildBundle, gatePolicies } from '../policies/bundl
 import { loadConfig, parseConfig } from '../src/config/load.js';
 import { requiredAccess } from '../src/gate/access.js';
 import { GATED_LABEL } from '../src/gate/names.js';
+import { DIALECTS } from '../src/kyverno/dialect.js';
 import { renderFiles } from '../src/synth.js';
 import { defaultConfig, defaultConfigObject, exampleConfig, readTree, root } from './helpers.js';
 
@@ -201,6 +202,11 @@ describe('the steps of the flow', () => {
     // The tenant guard's refusal of an ungated run names the policy as it is.
     const guard = renderFiles(buildBundle(parseConfig({ ...defaultConfigObject(), dialect: 'cel' }, 'c.yaml')), APPLIED_COMPONENTS).get('guard/tenant-guard.yaml')!;
     expect(guard).toContain('kubectl get mutatingpolicy mutate-pipelinerun');
+  });
+
+  it('of steps the CEL dialect cannot render together are refused, naming the policy and the steps, not left as ClusterPolicies', () => {
+    const [mutate, validate] = gatePolicies(defaultConfig());
+    expect(() => DIALECTS.cel({ ...mutate!, steps: [...mutate!.steps, ...validate!.steps] })).toThrow('mutate-pipelinerun: the CEL dialect renders no policy of steps route-run, insert-gate, hold-pending, hold-user-release, validate-run together');
   });
 
   it('are chosen by the strategy', () => {

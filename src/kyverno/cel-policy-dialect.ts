@@ -1,13 +1,13 @@
 /**
- * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL. Today, the steps at a
- * run's admission, the tenant namespaces' queues, and the status steps that change their own trigger
- * or an object that names its trigger back:
+ * Renders gate steps as Kyverno's `policies.kyverno.io/v1` policies, in CEL:
  * - insert-gate, hold-pending and hold-user-release as a MutatingPolicy of JSON patches, one
  *   mutation per rule of the model, in the model's order. Kyverno applies the mutations in turn,
  *   each to the object as the ones before left it, as it applies a ClusterPolicy's rules;
  * - validate-run as a ValidatingPolicy that denies, one validation per rule, and one that warns for
  *   the rule that only warns (a policy denies or warns, not both);
  * - generate-queues as a GeneratingPolicy that synchronizes, one generation per queue;
+ * - generate-workload as two GeneratingPolicies, one on each event, one for Kyverno's periodic
+ *   re-apply, one generation per rule (see `workloadPolicies`);
  * - the status steps that change the object that triggered them (cancel-customrun,
  *   requeue-workload), one that names its trigger back (admit-customrun, admit-pipelinerun,
  *   evict-pipelinerun, ready-workload), or both (release-workload) as two MutatingPolicies that
@@ -58,7 +58,7 @@ function onItself(step: SetConditionStep): boolean {
   return target.name.from === 'self' && kindKey(target.kind) === kindKey(trigger.kind);
 }
 
-/** The CEL policies of a policy of the gate: their names and specs; none when the dialect does not render its steps yet. */
+/** A CEL policy of a policy of the gate: its name and spec. */
 export type CelPolicy = {
   readonly name: string;
   /** The oldest Kyverno release the policy works on, when it is newer than the gate's. */
@@ -78,7 +78,7 @@ export function renderCelPolicies(definition: PolicyDefinition): CelPolicy[] {
   if (steps.length === 1 && step!.type === 'generate-queues') return [{ name: definition.name, kind: 'GeneratingPolicy', spec: generatingQueuesSpec(step), minVersion: '1.19.1' }];
   if (steps.every((s): s is GenerateWorkloadStep => s.type === 'generate-workload')) return workloadPolicies(definition, steps);
   if (steps.every(isStatusStep)) return statusPoliciesByRoute(definition, steps);
-  return [];
+  throw new Error(`${definition.name}: the CEL dialect renders no policy of steps ${[...new Set(steps.map((s) => s.type))].join(', ')} together`);
 }
 
 /** The requests of `operations` on `kind` (and on its subresource), as a rule of match constraints. */

@@ -19,12 +19,9 @@ const clusterPolicy: Dialect = (definition) => [{ name: definition.name, kind: '
 
 /**
  * `policies.kyverno.io/v1`. The steps at a run's admission are a MutatingPolicy and
- * ValidatingPolicies, the status steps MutatingPolicies, the tenant queues a GeneratingPolicy; the
- * policies of steps it does not render yet stay ClusterPolicies.
+ * ValidatingPolicies, the status steps MutatingPolicies, the Workloads and the tenant queues
+ * GeneratingPolicies.
  */
-const cel: Dialect = (definition) => {
-  const policies = renderCelPolicies(definition);
-  return policies.length > 0 ? policies : clusterPolicy(definition);
-};
+const cel: Dialect = renderCelPolicies;
 
 export const DIALECTS: Readonly<Record<DialectName, Dialect>> = { clusterpolicy: clusterPolicy, cel };
