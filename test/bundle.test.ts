@@ -189,7 +189,7 @@ describe('the steps of the flow', () => {
     }
     expect(firstLines(generateReapply)).toEqual(['// missed-workload-for-customrun', '// missed-workload-for-pipelinerun']);
     expect([generate, generateReapply].map((p) => p.spec.evaluation)).toEqual(
-      [true, false].map((events) => ({ admission: { enabled: events }, generateExisting: { enabled: !events }, synchronize: { enabled: false } })),
+      [true, false].map((events) => ({ admission: { enabled: events }, generateExisting: { enabled: !events }, synchronize: { enabled: false }, orphanDownstreamOnPolicyDelete: { enabled: true } })),
     );
     expect(generateReapply.spec.matchConstraints).toEqual({
       resourceRules: [expect.objectContaining({ resources: ['namespaces'], operations: ['CREATE'] })],

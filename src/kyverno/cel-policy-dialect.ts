@@ -426,7 +426,8 @@ function workloadPolicies(definition: PolicyDefinition, steps: readonly Generate
   const spec = celWorkloadSpec(steps[0]!);
   if (steps.some((step) => celWorkloadSpec(step) !== spec)) throw new Error(`${definition.name}: the CEL dialect sizes the Workloads of one policy alike`);
   const { matchConstraints, matchConditions } = admissionMatch(definition, steps);
-  const evaluation = (existing: boolean) => ({ admission: { enabled: !existing }, generateExisting: { enabled: existing }, synchronize: { enabled: false } });
+  // The Workloads outlive the policies: a move to the other dialect must not take those of waiting or running runs away.
+  const evaluation = (existing: boolean) => ({ admission: { enabled: !existing }, generateExisting: { enabled: existing }, synchronize: { enabled: false }, orphanDownstreamOnPolicyDelete: { enabled: true } });
   const onEvents: CelPolicy = {
     name: definition.name,
     kind: 'GeneratingPolicy',
