@@ -284,7 +284,7 @@ interface Suite {
   resources: string[];
   variables?: string;
   apiCallResponses?: { urlPath: string; response: { body: { items: Record<string, unknown>[] } | Record<string, unknown> } }[];
-  results: { rule: string; resources: string[]; result: string; patchedResources?: string }[];
+  results: { rule: string; resources: string[]; result: string; patchedResources?: string; generatedResource?: string }[];
 }
 
 type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec: Record<string, unknown> };
@@ -478,8 +478,7 @@ describe('Kyverno CLI suites of the CEL dialect', () => {
   describe('generate-workload', () => {
     const suite = 'generate-workload';
     const dir = join(policiesDir, suite);
-    type WorkloadSuite = Omit<Suite, 'results'> & { results: { rule: string; resources: string[]; generatedResource?: string }[] };
-    const test = YAML.parse(readFileSync(join(dir, 'kyverno-test.yaml'), 'utf8')) as WorkloadSuite;
+    const test = YAML.parse(readFileSync(join(dir, 'kyverno-test.yaml'), 'utf8')) as Suite;
     const docs = test.resources.flatMap((file) => docsOf(readFileSync(join(dir, file), 'utf8')));
     const docOf = (resource: string) => docs.find((doc) => `${doc.metadata.namespace}/${doc.metadata.name}` === resource)!;
     /** The steps on a waiting run, which the re-apply policy has too. */
@@ -531,8 +530,8 @@ describe('Kyverno CLI suites of the CEL dialect', () => {
     // policy on events runs on the resources the ClusterPolicy suite creates; the status updates of
     // a waiting run are the control plane's to run.
     it('generate-workload generates, for each resource the ClusterPolicy suite creates, the Workload that suite expects, and no other', () => {
-      writeCluster(dir, test as unknown as Suite, docs);
-      const updated = updatedIn(suite, test as unknown as Suite);
+      writeCluster(dir, test, docs);
+      const updated = updatedIn(suite, test);
       const created = resourcesOf(false).filter((resource) => !updated.has(resource));
       const ofCreation = (resource: string) => generatedOf(resource, false);
       const expected = created.flatMap(ofCreation);
@@ -548,7 +547,7 @@ describe('Kyverno CLI suites of the CEL dialect', () => {
       const runs = waiting.map(docOf);
       const made = waiting.flatMap((resource) => generatedOf(resource, false)).map((file) => YAML.parse(readFileSync(join(dir, file), 'utf8')) as Doc);
       expect(made.length).toBeGreaterThan(0);
-      writeCluster(dir, test as unknown as Suite, runs, { stored: [...runs, ...made], withNamespaces: false });
+      writeCluster(dir, test, runs, { stored: [...runs, ...made], withNamespaces: false });
       const namespaces = [...new Set(runs.map((run) => run.metadata.namespace!))].sort();
       // As the API server labels every namespace: the policy selects its namespaces by that label.
       writeFileSync(join(dir, 'namespaces.yaml'), namespaces.map((name) => YAML.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name } } })).join('---\n'));
