@@ -15,7 +15,7 @@ import { MULTIKUEUE_SERVICE_ACCOUNT } from '../../src/config/load.js';
 import { DISPATCHED_RUN_PENDING, GATED_LABEL, MULTIKUEUE_CHECK, MULTIKUEUE_CONTROLLER, MULTIKUEUE_ORIGIN_LABEL, PIPELINE_RUN, QUEUE_LABEL, TASK_RUN, WORKLOAD } from '../../src/gate/names.js';
 import { ControlPlane, FAIL_LABEL, stopAll, synthesize, TASK_DURATION_LABEL, waitFor } from './control-plane.js';
 import { condition, type Obj } from './objects.js';
-import { admissionsOf, as, expectQueueEmpty, expectRunFinished, expectWorkload, expectWorkloadCondition, expectGeneratedBy, expectWorkloadFinished, loseWorkloadCreation, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
+import { admissionsOf, as, expectQueueEmpty, expectGeneratedBy, expectRunFinished, expectWorkload, expectWorkloadCondition, expectWorkloadFinished, loseWorkloadCreation, PipelineRunBuilder, pipelineRun, WAIT, workloadOf } from './scenario.js';
 
 const ns = 'e2e-mk';
 const DISPATCH = 'e2e-dispatch';
