@@ -107,8 +107,8 @@ function admissionMatch(definition: PolicyDefinition, steps: readonly GateStep[]
       // Evaluated by the API server; namespaces listed by name are in the match conditions.
       ...namespaceMatch(triggers[0]!),
       resourceRules: triggers.map((trigger) => {
-        const ofKind = steps.filter((step) => kindKey(step.trigger.kind) === kindKey(trigger.kind));
-        return resourceRule(trigger.kind, [...new Set(ofKind.flatMap((step) => step.trigger.operations))], ofKind.find((step) => step.trigger.subresource)?.trigger.subresource);
+        const sameKind = steps.filter((step) => kindKey(step.trigger.kind) === kindKey(trigger.kind));
+        return resourceRule(trigger.kind, [...new Set(sameKind.flatMap((step) => step.trigger.operations))], sameKind.find((step) => step.trigger.subresource)?.trigger.subresource);
       }),
     },
     // Evaluated by the API server, as the ClusterPolicy's: requests no step reacts to never reach Kyverno.
@@ -315,7 +315,6 @@ function text(...parts: (string | { cel: string })[]): string {
 function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep): CelPolicy[] {
   const prefix = step.requests.annotationPrefix;
   const classes = step.priority.classes.map((c) => c.name);
-  const queueApi = (kind: ApiKind, namespace: string) => `resource.List(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, ${namespace}).?items.orValue([])`;
   const keysOf = (resources: Readonly<Record<string, string>>) => celLiteral(Object.keys(resources));
   const tenantDefaults = step.requests.tenantDefaults;
   const variables = [
@@ -326,7 +325,7 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
       expression: celQueueName(step.queue, 'variables.labels'),
     },
     // Read with the request's own fields only: the queue a run names need not exist.
-    { name: 'queues', expression: queueApi(step.localQueue, 'object.metadata.namespace') },
+    { name: 'queues', expression: celList(step.localQueue, 'object.metadata.namespace') },
     { name: 'clusterQueue', expression: `variables.queues.filter(q, q.metadata.name == variables.queueName).map(q, q.spec.clusterQueue)[?0].orValue('')` },
     { name: 'badRequests', expression: `variables.annotations.filter(k, k.startsWith(${celLiteral(prefix)}) && !variables.annotations[k].matches(${celLiteral(QUANTITY_PATTERN)})).sort()` },
     {
@@ -338,7 +337,7 @@ function validatingPolicies(definition: PolicyDefinition, step: ValidateRunStep)
     },
     {
       name: 'covered',
-      expression: `${queueApi(step.clusterQueue, "''")}.filter(cq, cq.metadata.name == variables.clusterQueue).map(cq, cq.spec.resourceGroups.map(g, g.coveredResources).flatten()).flatten()`,
+      expression: `${celList(step.clusterQueue, "''")}.filter(cq, cq.metadata.name == variables.clusterQueue).map(cq, cq.spec.resourceGroups.map(g, g.coveredResources).flatten()).flatten()`,
     },
     { name: 'uncovered', expression: 'variables.requested.filter(r, !(r in variables.covered)).sort()' },
   ];
@@ -459,7 +458,8 @@ function workloadPolicies(definition: PolicyDefinition, steps: readonly Generate
 function celList(kind: ApiKind, namespace: string, selector?: { readonly matchExpressions: readonly { readonly key: string; readonly values: readonly string[] }[] }): string {
   // resource.List selects by label values: a label with several values is a filter afterwards.
   const [one, several] = [(selector?.matchExpressions ?? []).filter((e) => e.values.length === 1), (selector?.matchExpressions ?? []).filter((e) => e.values.length > 1)];
-  const list = `resource.List(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, ${namespace}, ${celLiteral(Object.fromEntries(one.map((e) => [e.key, e.values[0]!])))}).?items.orValue([])`;
+  const byValue = one.length > 0 ? `, ${celLiteral(Object.fromEntries(one.map((e) => [e.key, e.values[0]!])))}` : '';
+  const list = `resource.List(${celLiteral(kind.apiVersion)}, ${celLiteral(resourceOf(kind))}, ${namespace}${byValue}).?items.orValue([])`;
   return several.length === 0 ? list : `${list}.filter(o, ${several.map((e) => `o.metadata.?labels.orValue({})[?${celLiteral(e.key)}].orValue('') in ${celLiteral(e.values)}`).join(' && ')})`;
 }
 
